@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Creates (idempotently) the Python virtual environment used by the interop
+# tests: the reference implementation `auto-trainer-api` 0.9.11 and its
+# dependencies. Prints the venv's python interpreter path as the last stdout line.
+#
+# Environment:
+#   AUTO_TRAINER_TEST_VENV  venv location (default: <repo>/target/python-venv)
+#   PYTHON                  interpreter used to create the venv (default: python3)
+set -euo pipefail
+
+repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv_dir="${AUTO_TRAINER_TEST_VENV:-${repo_dir}/target/python-venv}"
+base_python="${PYTHON:-python3}"
+
+requirements=(
+  "auto-trainer-api==0.9.11"
+  "pyzmq==26.4.0"
+  "typing_extensions"
+  "pyhumps==3.8.0"
+)
+
+venv_python="${venv_dir}/bin/python"
+stamp_file="${venv_dir}/.auto-trainer-requirements"
+wanted_stamp="$(printf '%s\n' "${requirements[@]}")"
+
+if [[ -x "${venv_python}" && -f "${stamp_file}" ]] \
+  && [[ "$(cat "${stamp_file}")" == "${wanted_stamp}" ]] \
+  && "${venv_python}" -c 'import autotrainer.api, zmq, humps, typing_extensions' >/dev/null 2>&1; then
+  echo "${venv_python}"
+  exit 0
+fi
+
+if ! command -v "${base_python}" >/dev/null 2>&1; then
+  echo "python-test-env: '${base_python}' not found; install Python 3.8+ with venv support" >&2
+  exit 1
+fi
+
+# Serialise concurrent runs (e.g. several test binaries starting at once).
+mkdir -p "$(dirname "${venv_dir}")"
+lock_file="${venv_dir}.lock"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${lock_file}"
+  flock 9
+  # Another process may have finished the job while we waited.
+  if [[ -x "${venv_python}" && -f "${stamp_file}" ]] \
+    && [[ "$(cat "${stamp_file}")" == "${wanted_stamp}" ]]; then
+    echo "${venv_python}"
+    exit 0
+  fi
+fi
+
+if [[ ! -x "${venv_python}" ]]; then
+  rm -rf "${venv_dir}"
+  "${base_python}" -m venv "${venv_dir}" >&2
+fi
+
+rm -f "${stamp_file}"
+"${venv_python}" -m pip install -q --disable-pip-version-check "${requirements[@]}" >&2
+"${venv_python}" -c 'import autotrainer.api, zmq, humps, typing_extensions' >&2
+printf '%s\n' "${requirements[@]}" >"${stamp_file}"
+
+echo "${venv_python}"

@@ -1,0 +1,127 @@
+//! camelCase on the wire, snake_case in the app: keys only, recursively.
+//!
+//! Values are never touched, unlike the reference, which camelizes whole
+//! texts and so damages values ("not acquiring" became "notacquiring").
+
+use heck::{ToLowerCamelCase, ToSnakeCase};
+use serde_json::{Map, Value};
+
+/// A key in camelCase (`animal_id` → `animalId`). Keys with no lowercase
+/// letter (`ID`, `2`) are kept, as the reference's `humps` keeps them.
+///
+/// ```
+/// use auto_trainer_api::camel_key;
+/// assert_eq!(camel_key("error_message"), "errorMessage");
+/// assert_eq!(camel_key("currentMagnetIntensity"), "currentMagnetIntensity");
+/// assert_eq!(camel_key("ID"), "ID");
+/// ```
+pub fn camel_key(key: &str) -> String {
+    if key.chars().any(|c| c.is_lowercase()) {
+        key.to_lower_camel_case()
+    } else {
+        key.to_owned()
+    }
+}
+
+/// A key in snake_case (`customCommand` → `custom_command`), with the same
+/// exception as [`camel_key`].
+///
+/// ```
+/// use auto_trainer_api::snake_key;
+/// assert_eq!(snake_key("customCommand"), "custom_command");
+/// assert_eq!(snake_key("animal_id"), "animal_id");
+/// ```
+pub fn snake_key(key: &str) -> String {
+    if key.chars().any(|c| c.is_lowercase()) {
+        key.to_snake_case()
+    } else {
+        key.to_owned()
+    }
+}
+
+fn map_keys(value: Value, convert: fn(&str) -> String) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .map(|(k, v)| (convert(&k), map_keys(v, convert)))
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| map_keys(v, convert)).collect())
+        }
+        other => other,
+    }
+}
+
+/// `value` with every object key, at any depth, in camelCase.
+///
+/// ```
+/// use serde_json::json;
+/// use auto_trainer_api::to_camel_keys;
+/// let wire = to_camel_keys(json!({"animal_id": "m-001", "cages": [{"cage_name": "not acquiring"}]}));
+/// assert_eq!(wire, json!({"animalId": "m-001", "cages": [{"cageName": "not acquiring"}]}));
+/// ```
+pub fn to_camel_keys(value: Value) -> Value {
+    map_keys(value, camel_key)
+}
+
+/// `value` with every object key, at any depth, in snake_case.
+///
+/// ```
+/// use serde_json::json;
+/// use auto_trainer_api::to_snake_keys;
+/// let app = to_snake_keys(json!({"animalId": "Mouse 42", "path": "/data/My Files"}));
+/// assert_eq!(app, json!({"animal_id": "Mouse 42", "path": "/data/My Files"}));
+/// ```
+pub fn to_snake_keys(value: Value) -> Value {
+    map_keys(value, snake_key)
+}
+
+/// Writes a `Value` with camelCase keys without copying it.
+pub(crate) struct CamelKeys<'a>(pub &'a Value);
+
+impl serde::Serialize for CamelKeys<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(object) => {
+                let mut map = serializer.serialize_map(Some(object.len()))?;
+                for (k, v) in object {
+                    map.serialize_entry(&camel_key(k), &CamelKeys(v))?;
+                }
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&CamelKeys(v))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// `#[serde(with = "camel::keys")]` for dynamic payloads: camelCase keys on
+/// the wire, snake_case in Rust.
+pub(crate) mod keys {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<Value>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(super::CamelKeys).serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Value>, D::Error> {
+        Ok(Option::<Value>::deserialize(deserializer)?
+            .filter(|v| !v.is_null())
+            .map(super::to_snake_keys))
+    }
+}

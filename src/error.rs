@@ -1,0 +1,53 @@
+//! The crate's error type.
+
+use crate::ApiTopic;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The options cannot work; fix the named field.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// A socket could not be bound: the port is in use or the address is not
+    /// one of this machine's. Choose another port or address.
+    #[error("cannot bind {endpoint}: {reason}")]
+    Bind {
+        /// The endpoint that failed, e.g. `tcp://0.0.0.0:5556`.
+        endpoint: String,
+        /// libzmq's explanation.
+        reason: String,
+    },
+    /// A ZeroMQ operation failed.
+    #[error("ZeroMQ error: {0}")]
+    Transport(String),
+    /// `start` was called on a service that was started before. A stopped
+    /// service cannot restart: create a new one.
+    #[error("the service was already started; create a new one to start again")]
+    AlreadyStarted,
+    /// The service is not running (not started yet, or stopped), so nothing
+    /// can be published or completed.
+    #[error("the service is not running")]
+    NotRunning,
+    /// The publishing queue is full; the message was not accepted and is counted.
+    #[error("the publishing queue is full; message on {topic} not accepted")]
+    QueueFull {
+        /// The topic of the message that was refused.
+        topic: ApiTopic,
+    },
+    /// A pending command was completed already (or settled when the service stopped).
+    #[error("the pending command with nonce {nonce} was already completed")]
+    AlreadyCompleted {
+        /// The command's nonce.
+        nonce: i64,
+    },
+    /// No pending command has this nonce.
+    #[error("no pending command has nonce {nonce}")]
+    UnknownNonce {
+        /// The nonce that was asked for.
+        nonce: i64,
+    },
+    /// A message could not be converted to JSON.
+    #[error("cannot serialize the message: {0}")]
+    Serialize(#[from] serde_json::Error),
+}

@@ -1,0 +1,134 @@
+//! Options of the service, with the reference's defaults.
+
+use std::time::Duration;
+
+/// Default port of the PUB socket (events).
+pub const DEFAULT_SUBSCRIBER_PORT: u16 = 5556;
+/// Default port of the REP socket (commands).
+pub const DEFAULT_COMMAND_PORT: u16 = 5557;
+/// Default device identifier sent in heartbeats.
+pub const DEFAULT_IDENTIFIER: &str = "autotrainer-device";
+/// Default time between heartbeats.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Everything the library can be configured with (`ApiOptions` of the reference).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiOptions {
+    /// The command and event service; `None` or `enable == false` means no service.
+    pub rpc: Option<RpcOptions>,
+    /// OpenTelemetry export.
+    pub telemetry: Option<TelemetryOptions>,
+}
+
+/// The reference's `create_default_api_options()`: rpc and telemetry options
+/// at their defaults.
+pub fn create_default_api_options() -> ApiOptions {
+    ApiOptions {
+        rpc: Some(RpcOptions::default()),
+        telemetry: Some(TelemetryOptions::default()),
+    }
+}
+
+/// Options of the ZeroMQ service. Fields are public; start from
+/// `RpcOptions::default()` and change what you need. They are checked once,
+/// when the service starts.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RpcOptions {
+    /// Whether [`crate::create_api_service`] creates a service at all.
+    pub enable: bool,
+    /// Sent in every heartbeat so operators can tell devices apart.
+    pub identifier: String,
+    /// Time between heartbeats.
+    pub heartbeat_interval: Duration,
+    /// TCP port of the PUB socket; 0 picks a free port (see
+    /// [`crate::RpcService::subscriber_port`]).
+    pub subscriber_port: u16,
+    /// TCP port of the REP socket; 0 picks a free port.
+    pub command_port: u16,
+    /// Interfaces to bind, as IP addresses or interface names understood by
+    /// libzmq. Default: `0.0.0.0`, every IPv4 interface.
+    pub bind_addresses: Vec<String>,
+    /// Messages the publishing queue holds for ordinary topics. When it is
+    /// full, a new ordinary message is dropped and counted (drop-newest);
+    /// the publish call returns [`crate::Error::QueueFull`].
+    pub queue_capacity: usize,
+    /// Extra room kept for emergency messages and command results, which
+    /// are never dropped for ordinary traffic. If even this room is used up,
+    /// their publish call returns [`crate::Error::QueueFull`].
+    pub critical_reserve: usize,
+    /// Largest request the service reads; a longer one gets an error reply.
+    /// libzmq closes the connection of a peer that sends a frame longer than
+    /// [`crate::REQUEST_HARD_LIMIT_FACTOR`] times this, before reading it.
+    pub max_request_bytes: usize,
+    /// Messages libzmq keeps per subscriber before dropping for that
+    /// subscriber (ZMQ_SNDHWM); a stalled subscriber costs at most this many.
+    pub send_high_water_mark: i32,
+    /// How long `stop` lets queued frames drain to connected peers.
+    pub linger: Duration,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            identifier: DEFAULT_IDENTIFIER.to_owned(),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            subscriber_port: DEFAULT_SUBSCRIBER_PORT,
+            command_port: DEFAULT_COMMAND_PORT,
+            bind_addresses: vec!["0.0.0.0".to_owned()],
+            queue_capacity: 10_000,
+            critical_reserve: 1_000,
+            max_request_bytes: 1024 * 1024,
+            send_high_water_mark: 1_000,
+            linger: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RpcOptions {
+    /// Options for a service bound to 127.0.0.1 on free ports: handy in tests
+    /// and tools on one machine.
+    pub fn loopback() -> Self {
+        Self {
+            subscriber_port: 0,
+            command_port: 0,
+            bind_addresses: vec!["127.0.0.1".to_owned()],
+            ..Self::default()
+        }
+    }
+
+    /// Checks the options, saying what is wrong.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidOptions`] for an empty identifier or bind list,
+    /// a zero heartbeat interval, queue capacity or request size.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let problem = if self.identifier.is_empty() {
+            "identifier must not be empty"
+        } else if self.heartbeat_interval.is_zero() {
+            "heartbeat_interval must be greater than zero"
+        } else if self.bind_addresses.is_empty() {
+            "bind_addresses must list at least one address"
+        } else if self.queue_capacity == 0 {
+            "queue_capacity must be greater than zero"
+        } else if self.max_request_bytes == 0 {
+            "max_request_bytes must be greater than zero"
+        } else {
+            return Ok(());
+        };
+        Err(crate::Error::InvalidOptions(problem.to_owned()))
+    }
+}
+
+/// Options of OpenTelemetry export (used with the `telemetry` feature).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryOptions {
+    /// Whether to export at all.
+    pub enable: bool,
+    /// OTLP/HTTP endpoint; when `None`, `OTEL_EXPORTER_OTLP_ENDPOINT` is used.
+    pub endpoint: Option<String>,
+    /// Sent as a header with every export when not empty.
+    pub api_key: String,
+}

@@ -1,0 +1,416 @@
+//! Command requests, the delegate's answer and the service's reply.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::code::wire_code;
+use crate::camel;
+use crate::service::pending::{CompletionHandle, PendingSlot};
+
+wire_code! {
+    /// The command of a request.
+    pub enum ApiCommand: i64 {
+        /// No command: checks that the device answers.
+        None = 0 => "NONE",
+        /// Start acquiring.
+        StartAcquisition = 100 => "START_ACQUISITION",
+        /// Stop acquiring.
+        StopAcquisition = 110 => "STOP_ACQUISITION",
+        /// Emergency stop.
+        EmergencyStop = 200 => "EMERGENCY_STOP",
+        /// Resume after an emergency stop.
+        EmergencyResume = 210 => "EMERGENCY_RESUME",
+        /// Reply `data` is a [`crate::ConfigurationResponse`].
+        GetConfiguration = 300 => "GET_CONFIGURATION",
+        /// Reply `data` is a [`crate::StatusResponse`].
+        GetStatus = 400 => "GET_STATUS",
+        /// A command defined between a commander and a device; details in `data`
+        /// or `customCommand`.
+        UserDefined = 99999 => "USER_DEFINED",
+    }
+}
+
+wire_code! {
+    /// The outcome of a command request (`ApiCommandReqeustResult` in the reference).
+    #[doc(alias = "ApiCommandReqeustResult")]
+    pub enum ApiCommandRequestResult: i64 {
+        /// The device does not support this command.
+        Unrecognized = 0 => "UNRECOGNIZED",
+        /// Done.
+        Success = 100 => "SUCCESS",
+        /// Started; no notification will follow.
+        Pending = 200 => "PENDING",
+        /// Started; the result follows on the COMMAND_RESULT topic, matched by nonce.
+        PendingWithNotification = 201 => "PENDING_WITH_NOTIFICATION",
+        /// Attempted and failed.
+        Failed = 400 => "FAILED",
+        /// The handler failed (a panic); `errorMessage` says why.
+        Exception = 500 => "EXCEPTION",
+        /// Recognized but not available now (for instance no delegate registered).
+        Unavailable = 9999 => "UNAVAILABLE",
+    }
+}
+
+wire_code! {
+    /// Who reported an error in a reply.
+    pub enum ApiCommandRequestErrorKind: i64 {
+        /// No error.
+        None = 0 => "NONE",
+        /// The service could not read the request or write the reply.
+        SystemError = 1 => "SYSTEM_ERROR",
+        /// The delegate reported a non-zero `errorCode`.
+        CommandError = 2 => "COMMAND_ERROR",
+    }
+}
+
+/// A command request as the delegate sees it; keys of `data` are snake_case.
+///
+/// On the wire: `{"command": int, "nonce": int, "data": any, "customCommand": int}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCommandRequest {
+    /// The command; a number this version does not know is kept as `Unknown`.
+    pub command: ApiCommand,
+    /// Chosen by the client to match replies and results; 0 when absent.
+    #[serde(default)]
+    pub nonce: i64,
+    /// Arguments of the command.
+    #[serde(default, with = "camel::keys")]
+    pub data: Option<Value>,
+    /// A sub-command for `USER_DEFINED`; -1 when absent.
+    #[serde(default = "no_custom_command")]
+    pub custom_command: i64,
+    #[serde(skip)]
+    pending: PendingSlot,
+}
+
+fn no_custom_command() -> i64 {
+    -1
+}
+
+/// Why a request could not be read; it is answered with result
+/// UNRECOGNIZED and errorKind SYSTEM_ERROR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRequest {
+    /// What was wrong, for the reply's `errorMessage`.
+    pub message: String,
+    /// The request's nonce when it could be read, else 0.
+    pub nonce: i64,
+    /// The request's command when it could be read.
+    pub command: ApiCommand,
+}
+
+impl ApiCommandRequest {
+    /// A request for `command` with nonce 0, no data and no custom command.
+    pub fn new(command: ApiCommand) -> Self {
+        Self {
+            command,
+            nonce: 0,
+            data: None,
+            custom_command: -1,
+            pending: PendingSlot::default(),
+        }
+    }
+
+    /// This request with `nonce`.
+    pub fn with_nonce(mut self, nonce: i64) -> Self {
+        self.nonce = nonce;
+        self
+    }
+
+    /// This request with `data` (snake_case keys; camelized on the wire).
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// Reads a request from its wire bytes. Keys are converted to snake_case;
+    /// values are untouched.
+    ///
+    /// # Errors
+    /// A [`MalformedRequest`] naming what is wrong: an empty frame, invalid
+    /// UTF-8 or JSON, not an object, no `command`, or a non-integer
+    /// `command`, `nonce` or `customCommand`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, MalformedRequest> {
+        let malformed = |message: String, nonce: i64| MalformedRequest {
+            message,
+            nonce,
+            command: ApiCommand::None,
+        };
+        if bytes.is_empty() {
+            return Err(malformed("empty request frame".into(), 0));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| malformed(format!("request is not valid UTF-8: {e}"), 0))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
+        let Value::Object(mut object) = camel::to_snake_keys(value) else {
+            return Err(malformed(
+                "request must be a JSON object with a 'command'".into(),
+                0,
+            ));
+        };
+        let nonce = match object.get("nonce") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| malformed(format!("'nonce' must be an integer, got {v}"), 0))?,
+        };
+        let command = match object.get("command") {
+            None => return Err(malformed("request has no 'command'".into(), nonce)),
+            Some(v) => v.as_i64().map(ApiCommand::from_value).ok_or_else(|| {
+                malformed(format!("'command' must be an integer, got {v}"), nonce)
+            })?,
+        };
+        let custom_command = match object.get("custom_command") {
+            None | Some(Value::Null) => -1,
+            Some(v) => v.as_i64().ok_or_else(|| MalformedRequest {
+                message: format!("'customCommand' must be an integer, got {v}"),
+                nonce,
+                command,
+            })?,
+        };
+        let data = match object.remove("data") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        };
+        Ok(Self {
+            command,
+            nonce,
+            data,
+            custom_command,
+            pending: PendingSlot::default(),
+        })
+    }
+
+    /// Accepts this request as a slow command, to be completed later.
+    ///
+    /// The service records the nonce and command; return
+    /// [`ApiCommandRequestResponse::pending_with_notification`] from the
+    /// delegate, do the work elsewhere, then call
+    /// [`CompletionHandle::complete`], which publishes the COMMAND_RESULT with
+    /// this request's command and nonce. If the delegate returns any other
+    /// result, the acceptance is withdrawn. For a request that did not come
+    /// through a running service, the handle's `complete` fails with
+    /// [`crate::Error::NotRunning`].
+    pub fn accept_pending(&self) -> CompletionHandle {
+        self.pending.accept(self.command, self.nonce)
+    }
+
+    pub(crate) fn attach_pending_slot(&mut self, slot: PendingSlot) {
+        self.pending = slot;
+    }
+}
+
+/// The delegate's answer to a request, and the body of a COMMAND_RESULT.
+///
+/// On the wire (COMMAND_RESULT): `{"result", "data", "errorCode",
+/// "errorMessage", "command", "nonce"}`. Build it with the constructors; a
+/// `command` and `nonce` set by the delegate are ignored in the immediate
+/// reply, as in the reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCommandRequestResponse {
+    /// The outcome.
+    pub result: ApiCommandRequestResult,
+    /// Command-specific result (snake_case keys here, camelCase on the wire).
+    #[serde(default, with = "camel::keys")]
+    pub data: Option<Value>,
+    /// Non-zero when the command reports an error.
+    #[serde(default)]
+    pub error_code: i64,
+    /// Human-readable error.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// The command this answers (needed for COMMAND_RESULT).
+    #[serde(default = "no_command")]
+    pub command: ApiCommand,
+    /// The nonce of the request this answers (needed for COMMAND_RESULT).
+    #[serde(default = "no_nonce")]
+    pub nonce: i64,
+    /// Why `data` could not be converted to JSON, if it could not.
+    #[serde(skip)]
+    pub(crate) data_error: Option<String>,
+}
+
+fn no_command() -> ApiCommand {
+    ApiCommand::None
+}
+
+fn no_nonce() -> i64 {
+    -1
+}
+
+impl ApiCommandRequestResponse {
+    /// A response with `result` and nothing else.
+    pub fn new(result: ApiCommandRequestResult) -> Self {
+        Self {
+            result,
+            data: None,
+            error_code: 0,
+            error_message: None,
+            command: ApiCommand::None,
+            nonce: -1,
+            data_error: None,
+        }
+    }
+
+    /// `SUCCESS`.
+    pub fn success() -> Self {
+        Self::new(ApiCommandRequestResult::Success)
+    }
+
+    /// `PENDING_WITH_NOTIFICATION`: the result follows on COMMAND_RESULT.
+    pub fn pending_with_notification() -> Self {
+        Self::new(ApiCommandRequestResult::PendingWithNotification)
+    }
+
+    /// `UNRECOGNIZED`.
+    pub fn unrecognized() -> Self {
+        Self::new(ApiCommandRequestResult::Unrecognized)
+    }
+
+    /// `FAILED` with a non-zero `error_code` and a message.
+    pub fn failed(error_code: i64, error_message: impl Into<String>) -> Self {
+        Self::new(ApiCommandRequestResult::Failed).with_error(error_code, error_message)
+    }
+
+    /// This response with `data`, converted to JSON now. If it cannot be
+    /// converted, the reply carries `data` null and the reference's
+    /// serialization error instead.
+    pub fn with_data<T: Serialize + ?Sized>(mut self, data: &T) -> Self {
+        match serde_json::to_value(data) {
+            Ok(value) => {
+                self.data = Some(value);
+                self.data_error = None;
+            }
+            Err(e) => {
+                self.data = None;
+                self.data_error = Some(e.to_string());
+            }
+        }
+        self
+    }
+
+    /// This response with an error code and message.
+    pub fn with_error(mut self, error_code: i64, error_message: impl Into<String>) -> Self {
+        self.error_code = error_code;
+        self.error_message = Some(error_message.into());
+        self
+    }
+
+    /// This response addressed to a request's command and nonce.
+    pub fn for_request(mut self, command: ApiCommand, nonce: i64) -> Self {
+        self.command = command;
+        self.nonce = nonce;
+        self
+    }
+
+    /// This response with the reference's fallback applied when its `data`
+    /// could not be serialized.
+    pub(crate) fn with_serialization_fallback(mut self) -> Self {
+        if self.data_error.take().is_some() {
+            self.data = None;
+            self.error_message = Some(DATA_SERIALIZATION_ERROR.to_owned());
+        }
+        self
+    }
+}
+
+/// The reference's `errorMessage` when a reply's `data` cannot be serialized.
+pub const DATA_SERIALIZATION_ERROR: &str =
+    "An error occurred serializing the 'data' element of the response.";
+
+/// The service's reply to every request (`ApiCommandRequestServiceResponse`).
+///
+/// On the wire, exactly: `{"nonce", "command", "result", "data", "errorKind",
+/// "errorCode", "errorMessage"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCommandRequestServiceResponse {
+    /// The request's nonce (0 when it could not be read).
+    pub nonce: i64,
+    /// The request's command, as sent.
+    pub command: ApiCommand,
+    /// The outcome.
+    pub result: ApiCommandRequestResult,
+    /// Command-specific result (snake_case keys here, camelCase on the wire).
+    #[serde(default, with = "camel::keys")]
+    pub data: Option<Value>,
+    /// Who reported an error.
+    pub error_kind: ApiCommandRequestErrorKind,
+    /// The delegate's error code.
+    #[serde(default)]
+    pub error_code: i64,
+    /// Human-readable error.
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+impl ApiCommandRequestServiceResponse {
+    /// The reply to a request, from the delegate's answer. A non-zero
+    /// `error_code` makes the error kind COMMAND_ERROR; data that could not
+    /// be serialized gives the reference's SYSTEM_ERROR fallback.
+    pub fn from_delegate(
+        command: ApiCommand,
+        nonce: i64,
+        answer: ApiCommandRequestResponse,
+    ) -> Self {
+        let serialization_failed = answer.data_error.is_some();
+        let answer = answer.with_serialization_fallback();
+        let error_kind = if serialization_failed {
+            ApiCommandRequestErrorKind::SystemError
+        } else if answer.error_code != 0 {
+            ApiCommandRequestErrorKind::CommandError
+        } else {
+            ApiCommandRequestErrorKind::None
+        };
+        Self {
+            nonce,
+            command,
+            result: answer.result,
+            data: answer.data,
+            error_kind,
+            error_code: if serialization_failed {
+                0
+            } else {
+                answer.error_code
+            },
+            error_message: answer.error_message,
+        }
+    }
+
+    /// A reply with only a result (for instance UNAVAILABLE when no delegate is set).
+    pub fn bare(command: ApiCommand, nonce: i64, result: ApiCommandRequestResult) -> Self {
+        Self {
+            nonce,
+            command,
+            result,
+            data: None,
+            error_kind: ApiCommandRequestErrorKind::None,
+            error_code: 0,
+            error_message: None,
+        }
+    }
+
+    /// The EXCEPTION reply for a delegate that failed with `message`.
+    pub fn exception(command: ApiCommand, nonce: i64, message: String) -> Self {
+        Self {
+            error_message: Some(message),
+            ..Self::bare(command, nonce, ApiCommandRequestResult::Exception)
+        }
+    }
+
+    /// The reply to a request that could not be read.
+    pub fn malformed(error: MalformedRequest) -> Self {
+        Self {
+            nonce: error.nonce,
+            command: error.command,
+            result: ApiCommandRequestResult::Unrecognized,
+            data: None,
+            error_kind: ApiCommandRequestErrorKind::SystemError,
+            error_code: 0,
+            error_message: Some(error.message),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Helpers to run the Python side of the interop tests: the reference service
+//! (`tests/python/reference_service.py`) and the raw pyzmq peer
+//! (`tests/python/zmq_peer.py`), in the venv made by
+//! `scripts/python-test-env.sh`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The crate's root directory.
+pub fn repo_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv's Python interpreter. The first call in a test process runs
+/// `scripts/python-test-env.sh` (which creates the venv if needed) and panics
+/// with its stderr when that fails.
+pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let script = repo_dir().join("scripts").join("python-test-env.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .current_dir(repo_dir())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if !output.status.success() {
+                panic!(
+                    "{} failed ({}):\n--- stderr ---\n{}\n--- stdout ---\n{}",
+                    script.display(),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr),
+                    stdout
+                );
+            }
+            let last = stdout
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or_else(|| panic!("{} printed no interpreter path", script.display()));
+            let path = PathBuf::from(last);
+            assert!(
+                path.exists(),
+                "{} printed {}, which does not exist",
+                script.display(),
+                path.display()
+            );
+            path
+        })
+        .clone()
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// Writes `value` as JSON to a fresh file under the system temp directory and
+/// returns its path (e.g. an `--answers` file for the reference service).
+pub fn temp_json_file(stem: &str, value: &Value) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join("auto-trainer-api-tests");
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    let path = dir.join(format!("{stem}-{}-{n}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("serialize"))
+        .expect("write temp json file");
+    path
+}
+
+/// A Python script from `tests/python/` running in the test venv. Stdout is
+/// parsed line by line into JSON values by a background thread (a line that
+/// is not JSON arrives as `{"unparsed": "<line>"}`); stderr is inherited.
+/// Dropping it kills the process.
+pub struct PyProcess {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Value>,
+}
+
+impl PyProcess {
+    /// Spawns `tests/python/<script>.py` (`script` may omit the `.py`).
+    pub fn spawn<S: AsRef<str>>(script: &str, args: &[S]) -> PyProcess {
+        let file = if script.ends_with(".py") {
+            script.to_string()
+        } else {
+            format!("{script}.py")
+        };
+        let path = repo_dir().join("tests").join("python").join(&file);
+        assert!(path.exists(), "no such script: {}", path.display());
+
+        let mut child = Command::new(python())
+            .arg("-u")
+            .arg(&path)
+            .args(args.iter().map(|a| a.as_ref()))
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONIOENCODING", "utf-8")
+            .current_dir(repo_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", path.display()));
+
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        let name = file.clone();
+        thread::Builder::new()
+            .name(format!("py-stdout-{file}"))
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let trimmed = line.trim();
+                    if trimmed.is_empty() {
+                        continue;
+                    }
+                    let value = serde_json::from_str(trimmed).unwrap_or_else(|_| {
+                        eprintln!("[{name}] non-JSON stdout line: {trimmed}");
+                        serde_json::json!({ "unparsed": trimmed })
+                    });
+                    if tx.send(value).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn stdout reader thread");
+
+        PyProcess {
+            name: file,
+            child,
+            stdin,
+            lines: rx,
+        }
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes `value` as one JSON line to the child's stdin and flushes.
+    pub fn send_line(&mut self, value: &Value) {
+        let name = &self.name;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("[{name}] stdin already closed"));
+        let mut line = serde_json::to_string(value).expect("serialize line");
+        line.push('\n');
+        stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("[{name}] cannot write to stdin: {e}"));
+    }
+
+    /// The next stdout line, or `None` if none arrives within `timeout` (or
+    /// the process closed its stdout).
+    pub fn next_line(&self, timeout: Duration) -> Option<Value> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The first stdout line within `timeout` for which `predicate` holds;
+    /// earlier lines are consumed and discarded.
+    pub fn wait_for<F>(&self, timeout: Duration, mut predicate: F) -> Option<Value>
+    where
+        F: FnMut(&Value) -> bool,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return None;
+            }
+            let value = self.next_line(remaining)?;
+            if predicate(&value) {
+                return Some(value);
+            }
+        }
+    }
+
+    /// Waits (bounded) for the `{"ready": true, ...}` line and returns it;
+    /// panics if it does not come.
+    pub fn expect_ready(&self, timeout: Duration) -> Value {
+        let name = &self.name;
+        self.wait_for(timeout, |v| v.get("ready") == Some(&Value::Bool(true)))
+            .unwrap_or_else(|| panic!("[{name}] not ready within {timeout:?}"))
+    }
+
+    /// Closes the child's stdin (the scripts treat EOF as "finish and exit").
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => {}
+                Err(e) => panic!("[{}] try_wait failed: {e}", self.name),
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGTERM (via `kill -TERM`).
+    #[cfg(unix)]
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Kills the process and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PyProcess {
+    fn drop(&mut self) {
+        self.stdin.take();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
