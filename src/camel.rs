@@ -6,37 +6,68 @@
 use heck::{ToLowerCamelCase, ToSnakeCase};
 use serde_json::{Map, Value};
 
-/// A key in camelCase (`animal_id` → `animalId`). Keys with no lowercase
-/// letter (`ID`, `2`) are kept, as the reference's `humps` keeps them.
+/// Converts the words of `key` with `convert`, keeping what the reference's
+/// `humps` keeps: keys with no lowercase letter (`ID`, `2`) and leading or
+/// trailing `_`/`-` (`_private`). A key without separators is not split
+/// into words (`dataURL` stays one word).
+fn convert_key(key: &str, convert: fn(&str) -> String, single_word: fn(&str) -> String) -> String {
+    if !key.chars().any(char::is_lowercase) {
+        return key.to_owned();
+    }
+    let is_separator = |c: char| c == '_' || c == '-';
+    let core = key.trim_matches(is_separator);
+    let lead = &key[..key.len() - key.trim_start_matches(is_separator).len()];
+    let trail = &key[key.trim_end_matches(is_separator).len()..];
+    let converted = if core.contains(is_separator) {
+        convert(core)
+    } else {
+        single_word(core)
+    };
+    format!("{lead}{converted}{trail}")
+}
+
+/// A key in camelCase (`animal_id` → `animalId`), as the reference's
+/// `humps.camelize` writes ordinary keys.
 ///
 /// ```
 /// use auto_trainer_api::camel_key;
 /// assert_eq!(camel_key("error_message"), "errorMessage");
 /// assert_eq!(camel_key("currentMagnetIntensity"), "currentMagnetIntensity");
+/// assert_eq!(camel_key("AnimalId"), "animalId");
 /// assert_eq!(camel_key("ID"), "ID");
+/// assert_eq!(camel_key("_private"), "_private");
+/// assert_eq!(camel_key("dataURL"), "dataURL");
 /// ```
 pub fn camel_key(key: &str) -> String {
-    if key.chars().any(|c| c.is_lowercase()) {
-        key.to_lower_camel_case()
-    } else {
-        key.to_owned()
-    }
+    convert_key(
+        key,
+        |k| k.to_lower_camel_case(),
+        |word| {
+            // humps lowers the first letter unless the first two are capitals.
+            let mut chars = word.chars();
+            match (chars.next(), chars.next()) {
+                (Some(a), Some(b)) if a.is_uppercase() && b.is_uppercase() => word.to_owned(),
+                (Some(a), _) => a
+                    .to_lowercase()
+                    .chain(word[a.len_utf8()..].chars())
+                    .collect(),
+                _ => word.to_owned(),
+            }
+        },
+    )
 }
 
 /// A key in snake_case (`customCommand` → `custom_command`), with the same
-/// exception as [`camel_key`].
+/// exceptions as [`camel_key`].
 ///
 /// ```
 /// use auto_trainer_api::snake_key;
 /// assert_eq!(snake_key("customCommand"), "custom_command");
 /// assert_eq!(snake_key("animal_id"), "animal_id");
+/// assert_eq!(snake_key("_privateKey"), "_private_key");
 /// ```
 pub fn snake_key(key: &str) -> String {
-    if key.chars().any(|c| c.is_lowercase()) {
-        key.to_snake_case()
-    } else {
-        key.to_owned()
-    }
+    convert_key(key, |k| k.to_snake_case(), |word| word.to_snake_case())
 }
 
 fn map_keys(value: Value, convert: fn(&str) -> String) -> Value {

@@ -50,4 +50,33 @@ pub enum Error {
     /// A message could not be converted to JSON.
     #[error("cannot serialize the message: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// No attempt of a command got a reply in time. The device may be down,
+    /// busy or unreachable, and may still have carried the command out. The
+    /// client reopened its command socket; the next call starts afresh.
+    #[error("no reply to {command} (nonce {nonce}) after {attempts} attempt(s) of {timeout:?}")]
+    RequestTimeout {
+        /// The command that was sent.
+        command: crate::ApiCommand,
+        /// Its nonce.
+        nonce: i64,
+        /// How many times it was sent.
+        attempts: u32,
+        /// How long each attempt waited.
+        timeout: std::time::Duration,
+    },
+    /// The device's reply could not be read, or it answers another nonce.
+    #[error("invalid reply from the device: {0}")]
+    InvalidReply(String),
+    /// The COMMAND_RESULT of a pending command did not arrive in time. It
+    /// may still come: waiting again for the same nonce is fine.
+    #[error("no result for nonce {nonce} within {timeout:?}")]
+    ResultTimeout {
+        /// The command's nonce.
+        nonce: i64,
+        /// How long the caller waited.
+        timeout: std::time::Duration,
+    },
+    /// The client was closed; create a new one.
+    #[error("the client is closed")]
+    ClientClosed,
 }

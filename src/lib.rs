@@ -22,9 +22,21 @@
 //!   [`CommandRequestDelegate`]. Slow commands answer
 //!   `PENDING_WITH_NOTIFICATION` and complete later through a
 //!   [`CompletionHandle`], which publishes the COMMAND_RESULT matched by nonce.
+//! - **The operator side** ([`client`]): [`DeviceClient`] sends commands
+//!   and returns typed replies, retrying lost ones on a fresh socket (Lazy
+//!   Pirate); it decodes published messages into [`DeviceMessage`]s, awaits
+//!   the results of pending commands by nonce and watches the device's
+//!   [`Liveness`] from its heartbeats. [`BlockingDeviceClient`] wraps it for
+//!   code without an async runtime.
 //! - **Threads**: publish calls push into a bounded queue and return; one
 //!   publisher thread owns the PUB socket; one command thread owns the REP
 //!   socket. All libzmq code is in one private module, `transport`.
+//! - **Telemetry** (cargo feature `telemetry`, off by default):
+//!   [`configure_telemetry`] exports OpenTelemetry spans and metrics of
+//!   requests, pending commands and published messages over OTLP/HTTP, as
+//!   the reference does; the service records them through the global
+//!   providers, so an app's own OpenTelemetry set-up works too. Without the
+//!   feature the private module `telemetry` compiles to nothing.
 //!
 //! ## Embedding
 //!
@@ -60,6 +72,7 @@
 #![deny(missing_docs)]
 
 mod camel;
+pub mod client;
 mod clock;
 mod error;
 mod options;
@@ -69,6 +82,11 @@ mod transport;
 mod wire;
 
 pub use camel::{camel_key, snake_key, to_camel_keys, to_snake_keys};
+pub use client::{
+    decode_message, decode_payload, AwaitedCommand, BlockingDeviceClient, ClientOptions,
+    ClientStats, CommandCall, DeviceClient, DeviceMessage, LinkState, Liveness, MessageStream,
+    RawMessage, RawReason,
+};
 pub use clock::{epoch_seconds, monotonic_nanos};
 pub use error::Error;
 pub use options::{
@@ -80,6 +98,9 @@ pub use service::dispatch::REQUEST_HARD_LIMIT_FACTOR;
 pub use service::pending::{CompletionHandle, PendingCommand, ERROR_CODE_STOPPED_WHILE_PENDING};
 pub use service::stats::ServiceStats;
 pub use service::{create_api_service, RpcService, ZeroMqRpcService};
+pub use telemetry::{
+    configure_telemetry, TelemetryGuard, TELEMETRY_API_KEY_HEADER, TELEMETRY_SERVICE_NAME,
+};
 pub use wire::code::UnknownCodeName;
 pub use wire::command::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestErrorKind, ApiCommandRequestResponse,
@@ -92,5 +113,11 @@ pub use wire::event::{
 };
 pub use wire::heartbeat::HeartbeatMessage;
 pub use wire::json::{python_float_repr, to_python_json, PythonJsonFormatter};
+pub use wire::schema::{wire_schemas, WireSchema};
 pub use wire::status::{ApiAppStatus, ApiTrainingMode, ConfigurationResponse, StatusResponse};
 pub use wire::topic::ApiTopic;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

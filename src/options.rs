@@ -63,6 +63,8 @@ pub struct RpcOptions {
     pub max_request_bytes: usize,
     /// Messages libzmq keeps per subscriber before dropping for that
     /// subscriber (ZMQ_SNDHWM); a stalled subscriber costs at most this many.
+    /// Default 10 000, so a healthy subscriber keeps up with bursts as large
+    /// as the queue (libzmq's own default of 1 000 loses some).
     pub send_high_water_mark: i32,
     /// How long `stop` lets queued frames drain to connected peers.
     pub linger: Duration,
@@ -80,7 +82,7 @@ impl Default for RpcOptions {
             queue_capacity: 10_000,
             critical_reserve: 1_000,
             max_request_bytes: 1024 * 1024,
-            send_high_water_mark: 1_000,
+            send_high_water_mark: 10_000,
             linger: Duration::from_secs(1),
         }
     }

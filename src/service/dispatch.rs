@@ -32,6 +32,7 @@ impl Dispatcher {
     /// The reply bytes for one request's frames.
     pub(crate) fn reply_to(&self, frames: &[Vec<u8>]) -> Vec<u8> {
         bump(&self.counters.requests);
+        let _trace = telemetry::request_started();
         let reply = match self.read(frames) {
             Ok(request) => self.answer(request),
             Err(error) => {
@@ -96,6 +97,7 @@ impl Dispatcher {
             Ok(answer) => ApiCommandRequestServiceResponse::from_delegate(command, nonce, answer),
             Err(panic) => {
                 let message = panic_message(panic.as_ref());
+                drop_panic_payload(panic);
                 tracing::error!(%command, nonce, %message, "command delegate panicked");
                 ApiCommandRequestServiceResponse::exception(command, nonce, message)
             }
@@ -120,6 +122,14 @@ impl Dispatcher {
             }
             _ => {}
         }
+    }
+}
+
+/// Drops a panic payload without letting a `Drop` that panics too unwind out
+/// of the command loop (which would end it).
+fn drop_panic_payload(panic: Box<dyn std::any::Any + Send>) {
+    if let Err(nested) = catch_unwind(AssertUnwindSafe(move || drop(panic))) {
+        std::mem::forget(nested);
     }
 }
 

@@ -238,6 +238,7 @@ impl ZeroMqRpcService {
         self.subscriber_port.store(pub_port, Ordering::Relaxed);
         self.command_port.store(cmd_port, Ordering::Relaxed);
 
+        crate::telemetry::service_started(&options.identifier, &self.counters, &self.pending);
         let command_loop_alive = Arc::new(AtomicBool::new(true));
         let dispatcher = Dispatcher {
             delegate: self.delegate.clone(),
@@ -282,7 +283,7 @@ impl ZeroMqRpcService {
             .for_request(entry.command, entry.nonce);
             if let Err(error) = self
                 .outbox
-                .publish_command_result(response, Some(entry.age()))
+                .publish_command_result(response, Some(entry.trace()))
             {
                 tracing::error!(nonce = entry.nonce, %error, "cannot publish the result of a command pending at stop");
             }
@@ -350,7 +351,11 @@ impl RpcService for ZeroMqRpcService {
         let mut lifecycle = self.lock();
         let running = match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped) {
             Lifecycle::Running(running) => running,
-            _ => return,
+            // Not started yet (it may still start, as in the reference) or stopped already.
+            other => {
+                *lifecycle = other;
+                return;
+            }
         };
         if let Err(error) = running.stop_signal.fire() {
             tracing::error!(%error, "cannot signal the command thread");
@@ -385,9 +390,9 @@ impl RpcService for ZeroMqRpcService {
 
     fn publish_command_result(&self, response: ApiCommandRequestResponse) -> Result<(), Error> {
         let settled = self.pending.take_by_nonce(response.nonce);
-        let pending_for = settled.as_ref().map(|(_, entry)| entry.age());
+        let pending = settled.as_ref().map(|(_, entry)| entry.trace());
         self.outbox
-            .publish_command_result(response, pending_for)
+            .publish_command_result(response, pending)
             .inspect_err(|_| {
                 if let Some((id, entry)) = settled {
                     self.pending.restore(id, entry);
@@ -406,7 +411,7 @@ impl RpcService for ZeroMqRpcService {
             .ok_or(Error::UnknownNonce { nonce })?;
         let response = response.for_request(entry.command, entry.nonce);
         self.outbox
-            .publish_command_result(response, Some(entry.age()))
+            .publish_command_result(response, Some(entry.trace()))
             .inspect_err(|_| self.pending.restore(id, entry))
     }
 

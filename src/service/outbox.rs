@@ -10,11 +10,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::stats::{bump, Counters};
+use crate::telemetry::PendingTrace;
 use crate::{ApiCommandRequestResponse, ApiEvent, ApiEventKind, ApiTopic, Error};
 
 /// A message body, serialized on the publisher thread so publish calls stay cheap.
@@ -31,8 +31,8 @@ pub(crate) enum Body {
 pub(crate) struct Outgoing {
     pub topic: ApiTopic,
     pub body: Body,
-    /// How long the command was pending, for a command result.
-    pub pending_for: Option<Duration>,
+    /// For a command result that settles a pending command: its telemetry.
+    pub pending: Option<PendingTrace>,
 }
 
 pub(crate) enum QueueItem {
@@ -122,7 +122,7 @@ impl Outbox {
             Outgoing {
                 topic,
                 body,
-                pending_for: None,
+                pending: None,
             },
             critical,
         )
@@ -145,7 +145,7 @@ impl Outbox {
                 Outgoing {
                     topic,
                     body: Body::Json(value),
-                    pending_for: None,
+                    pending: None,
                 },
                 true,
             );
@@ -163,7 +163,7 @@ impl Outbox {
             Outgoing {
                 topic: ApiTopic::Event,
                 body: Body::Event(event),
-                pending_for: None,
+                pending: None,
             },
             emergency,
         )
@@ -172,13 +172,13 @@ impl Outbox {
     pub(crate) fn publish_command_result(
         &self,
         response: ApiCommandRequestResponse,
-        pending_for: Option<Duration>,
+        pending: Option<PendingTrace>,
     ) -> Result<(), Error> {
         self.push(
             Outgoing {
                 topic: ApiTopic::CommandResult,
                 body: Body::CommandResult(response),
-                pending_for,
+                pending,
             },
             true,
         )

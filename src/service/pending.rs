@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::outbox::Outbox;
+use crate::telemetry::{self, PendingTrace};
 use crate::{ApiCommand, ApiCommandRequestResponse, Error};
 
 /// The error code of the FAILED result published for a command still pending
@@ -32,12 +33,18 @@ pub(crate) struct PendingEntry {
     pub command: ApiCommand,
     accepted_at: SystemTime,
     started: Instant,
+    trace: PendingTrace,
 }
 
 impl PendingEntry {
     /// Time since the command was accepted.
     pub(crate) fn age(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// What telemetry carries to the publication of the command's result.
+    pub(crate) fn trace(&self) -> PendingTrace {
+        self.trace.clone()
     }
 }
 
@@ -63,6 +70,7 @@ impl PendingRegistry {
             command,
             accepted_at: SystemTime::now(),
             started: Instant::now(),
+            trace: telemetry::pending_accepted(command, nonce),
         };
         self.lock().insert(id, entry);
         id
@@ -156,7 +164,7 @@ impl CompletionHandle {
         outbox
             .publish_command_result(
                 response.for_request(self.command, self.nonce),
-                Some(entry.age()),
+                Some(entry.trace()),
             )
             .inspect_err(|_| registry.restore(self.id, entry))
     }

@@ -60,7 +60,8 @@ impl Formatter for PythonJsonFormatter {
     }
 
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        writer.write_all(python_float_repr(value).as_bytes())
+        // Every event carries a float (`when`): format it on the stack.
+        writer.write_all(PythonFloat::new(value).as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
@@ -74,6 +75,10 @@ impl Formatter for PythonJsonFormatter {
     ) -> io::Result<()> {
         // serde_json escapes quotes, backslashes and control characters itself;
         // Python's ensure_ascii also escapes DEL and everything past ASCII.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            // The usual case, checked a word at a time rather than char by char.
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if c.is_ascii() && c != '\x7f' {
@@ -111,29 +116,133 @@ impl Formatter for PythonJsonFormatter {
 /// assert_eq!(python_float_repr(1763726400.123456), "1763726400.123456");
 /// ```
 pub fn python_float_repr(value: f64) -> String {
-    if !value.is_finite() {
-        // json.dumps writes these (invalid JSON); serde_json never asks for them.
-        return if value.is_nan() {
-            "NaN".into()
-        } else if value > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
+    String::from_utf8_lossy(PythonFloat::new(value).as_bytes()).into_owned()
+}
+
+/// `repr(float)` formatted into a stack buffer: the publisher writes one per
+/// event, so this avoids the two heap strings and two digit generations a
+/// `format!`-based version costs.
+struct PythonFloat {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl PythonFloat {
+    fn new(value: f64) -> Self {
+        let mut out = Self {
+            bytes: [0; 32],
+            len: 0,
         };
-    }
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if (-4..16).contains(&exponent) {
-        let positional = format!("{value}");
-        if positional.contains('.') {
-            positional
-        } else {
-            positional + ".0"
+        if !value.is_finite() {
+            // json.dumps writes these (invalid JSON); serde_json never asks for them.
+            out.push(if value.is_nan() {
+                b"NaN"
+            } else if value > 0.0 {
+                b"Infinity"
+            } else {
+                b"-Infinity"
+            });
+            return out;
         }
-    } else {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.abs())
+        // Shortest round-trip digits, once: `{:e}` gives "-1.2345e-7" or "1e16".
+        let mut scientific = StackText::default();
+        // Cannot fail: the longest f64 in `{:e}` form has 24 characters.
+        let _ = std::fmt::Write::write_fmt(&mut scientific, format_args!("{value:e}"));
+        let text = scientific.as_bytes();
+        let (mantissa, exponent) = match text.iter().position(|&b| b == b'e') {
+            Some(e) => (&text[..e], &text[e + 1..]),
+            None => (text, &b"0"[..]),
+        };
+        let exponent: i32 = std::str::from_utf8(exponent)
+            .ok()
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
+        let (negative, mantissa) = match mantissa.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, mantissa),
+        };
+        if !(-4..16).contains(&exponent) {
+            // Scientific, with a signed exponent of at least two digits.
+            if negative {
+                out.push(b"-");
+            }
+            out.push(mantissa);
+            out.push(if exponent < 0 { b"e-" } else { b"e+" });
+            let magnitude = exponent.unsigned_abs();
+            if magnitude < 10 {
+                out.push(b"0");
+            }
+            let mut digits = StackText::default();
+            let _ = std::fmt::Write::write_fmt(&mut digits, format_args!("{magnitude}"));
+            out.push(digits.as_bytes());
+            return out;
+        }
+        // Positional: place the point in the significant digits.
+        let mut digits = [0u8; 17];
+        let mut count = 0;
+        for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
+            digits[count] = b;
+            count += 1;
+        }
+        let digits = &digits[..count];
+        if negative {
+            out.push(b"-");
+        }
+        if exponent < 0 {
+            out.push(b"0.");
+            for _ in 0..(-exponent - 1) {
+                out.push(b"0");
+            }
+            out.push(digits);
+        } else {
+            let whole = exponent as usize + 1;
+            if digits.len() <= whole {
+                out.push(digits);
+                for _ in digits.len()..whole {
+                    out.push(b"0");
+                }
+                out.push(b".0");
+            } else {
+                out.push(&digits[..whole]);
+                out.push(b".");
+                out.push(&digits[whole..]);
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A small `fmt::Write` target on the stack.
+#[derive(Default)]
+struct StackText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -184,6 +293,45 @@ mod tests {
             text,
             r#"{"a": [1, 2.5, "\u00e9\ud83d\ude00\u007f"], "b": null, "c": "tab\there \"q\""}"#
         );
+    }
+
+    /// The straightforward `format!` version `PythonFloat` replaced.
+    fn reference_repr(value: f64) -> String {
+        let scientific = format!("{value:e}");
+        let (mantissa, exponent) = scientific.split_once('e').unwrap();
+        let exponent: i32 = exponent.parse().unwrap();
+        if (-4..16).contains(&exponent) {
+            let positional = format!("{value}");
+            if positional.contains('.') {
+                positional
+            } else {
+                positional + ".0"
+            }
+        } else {
+            let sign = if exponent < 0 { '-' } else { '+' };
+            format!("{mantissa}e{sign}{:02}", exponent.abs())
+        }
+    }
+
+    #[test]
+    fn stack_float_repr_matches_the_format_version() {
+        let mut bits = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut values = vec![
+            0.0, -0.0, 1.0, -1.5, 1e15, 9.999e15, 1e16, 1e-4, 9.9e-5, 5e-324,
+        ];
+        values.extend([f64::MIN_POSITIVE, f64::MAX, f64::MIN, 1763726400.123456]);
+        for _ in 0..200_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 7;
+            bits ^= bits << 17;
+            values.push(f64::from_bits(bits));
+            // Also values in the ranges published messages use.
+            values.push((bits % 4_000_000_000_000) as f64 / 1e3);
+            values.push((bits % 1_000_000) as f64 * 1e-9);
+        }
+        for value in values.into_iter().filter(|v| v.is_finite()) {
+            assert_eq!(python_float_repr(value), reference_repr(value), "{value:e}");
+        }
     }
 
     #[test]

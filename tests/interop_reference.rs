@@ -1,0 +1,738 @@
+//! Our service against the REAL reference (`auto-trainer-api` 0.9.11, run by
+//! `tests/python/reference_service.py` in the venv of
+//! `scripts/python-test-env.sh`), through independent pyzmq peers
+//! (`tests/python/zmq_peer.py`) and raw `zmq` sockets.
+//!
+//! Where the reference does not damage a value, the bytes must be identical;
+//! where it does, they must differ exactly as PROTOCOL.md's defects say.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use auto_trainer_api::{
+    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiTopic,
+    RpcOptions, RpcService, ZeroMqRpcService,
+};
+use common::python::{free_port, temp_json_file, PyProcess};
+use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
+use serde_json::{json, Value};
+
+const STARTUP: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(10);
+const HEARTBEAT: u32 = ApiTopic::Heartbeat.value();
+const EMERGENCY: u32 = ApiTopic::Emergency.value();
+const EVENT: u32 = ApiTopic::Event.value();
+const PROPERTY_CHANGE: u32 = ApiTopic::PropertyChange.value();
+const COMMAND_RESULT: u32 = ApiTopic::CommandResult.value();
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn two_free_ports() -> (u16, u16) {
+    loop {
+        let (a, b) = (free_port(), free_port());
+        if a != b {
+            return (a, b);
+        }
+    }
+}
+
+/// The reference service in its own process.
+struct Reference {
+    process: PyProcess,
+    pub_port: u16,
+    cmd_port: u16,
+}
+
+impl Reference {
+    /// Starts it with `answers` (see reference_service.py) and extra arguments.
+    fn start(answers: Option<&Value>, extra: &[&str]) -> Self {
+        let (pub_port, cmd_port) = two_free_ports();
+        let mut args = vec![
+            "--pub-port".to_owned(),
+            pub_port.to_string(),
+            "--cmd-port".to_owned(),
+            cmd_port.to_string(),
+            "--heartbeat-interval".to_owned(),
+            "3600".to_owned(),
+        ];
+        if let Some(answers) = answers {
+            args.push("--answers".to_owned());
+            args.push(temp_json_file("answers", answers).display().to_string());
+        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let process = PyProcess::spawn("reference_service", &args);
+        process.expect_ready(STARTUP);
+        Self {
+            process,
+            pub_port,
+            cmd_port,
+        }
+    }
+
+    fn send_dict(&mut self, topic: u32, message: &Value) {
+        self.process
+            .send_line(&json!({"send_dict": {"topic": topic, "message": message}}));
+    }
+
+    /// The next request its delegate logged.
+    fn seen_request(&self) -> Value {
+        self.process
+            .wait_for(WAIT, |line| line.get("request").is_some())
+            .expect("the reference's delegate logged no request")["request"]
+            .clone()
+    }
+
+    /// A subscriber to `topics` that has joined this publisher.
+    fn joined(&mut self, topics: &[u32]) -> SubCollector {
+        let sub = SubCollector::connect(self.pub_port, topics);
+        sub.join(|n| self.send_dict(PROBE_TOPIC, &json!({ "probe": n })));
+        sub
+    }
+}
+
+/// `zmq_peer.py req`: a pyzmq REQ client in its own process.
+struct PyReq {
+    process: PyProcess,
+}
+
+impl PyReq {
+    fn connect(port: u16, timeout_seconds: f64) -> Self {
+        let endpoint = format!("tcp://127.0.0.1:{port}");
+        let timeout = timeout_seconds.to_string();
+        Self {
+            process: PyProcess::spawn(
+                "zmq_peer",
+                &["req", "--endpoint", &endpoint, "--timeout", &timeout],
+            ),
+        }
+    }
+
+    /// Sends one frame; the reply's bytes, or `None` when it timed out.
+    fn send(&mut self, frame: &[u8]) -> Option<Vec<u8>> {
+        self.process.send_line(&json!({ "hex": hex(frame) }));
+        let line = self
+            .process
+            .next_line(STARTUP)
+            .expect("zmq_peer req printed nothing");
+        if line.get("timeout").is_some() {
+            return None;
+        }
+        let reply = line["reply_hex"]
+            .as_str()
+            .unwrap_or_else(|| panic!("unexpected output: {line}"));
+        assert!(line.get("frames").is_none(), "a multipart reply: {line}");
+        Some(unhex(reply))
+    }
+
+    /// Sends `text`; the reply as text (panics on timeout).
+    fn ask(&mut self, text: &str) -> String {
+        let reply = self
+            .send(text.as_bytes())
+            .unwrap_or_else(|| panic!("no reply to {text}"));
+        String::from_utf8(reply).expect("a UTF-8 reply")
+    }
+}
+
+fn our_options() -> RpcOptions {
+    let mut options = RpcOptions::loopback();
+    options.heartbeat_interval = Duration::from_secs(3600);
+    options
+}
+
+fn our_service() -> ZeroMqRpcService {
+    let service = ZeroMqRpcService::new(our_options());
+    service.start().expect("start our service");
+    service
+}
+
+fn our_joined(service: &ZeroMqRpcService, topics: &[u32]) -> SubCollector {
+    let sub = SubCollector::connect(service.subscriber_port(), topics);
+    sub.join(|n| {
+        service
+            .publish_json(ApiTopic::PropertyChange, json!({ "probe": n }))
+            .expect("probe");
+    });
+    sub
+}
+
+/// Records what our delegate saw.
+fn recorder() -> (
+    Mutex<mpsc::Sender<ApiCommandRequest>>,
+    Receiver<ApiCommandRequest>,
+) {
+    let (tx, rx) = mpsc::channel();
+    (Mutex::new(tx), rx)
+}
+
+/// The answers of both delegates in the comparisons: the reference's from
+/// this file, ours from [`rust_answer`].
+fn answers() -> Value {
+    json!({
+        "0": {"result": 0},
+        "100": {"result": 201},
+        "110": {"result": 400, "error_code": 3, "error_message": "busy"},
+        "200": {"raise": "boom"},
+        "210": {"result": 200, "data": [1, 2.5, "x", null, true, {"inner_key": "v"}]},
+        "300": {"result": 100, "unserializable": true},
+        "400": {"result": 100, "data": {"app_status": 0, "training_mode": 100, "animal_id": "m1"}},
+        "99999": {"result": 100}
+    })
+}
+
+fn rust_answer(request: &ApiCommandRequest) -> ApiCommandRequestResponse {
+    match request.command {
+        ApiCommand::None => ApiCommandRequestResponse::unrecognized(),
+        ApiCommand::StartAcquisition => ApiCommandRequestResponse::pending_with_notification(),
+        ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(3, "busy"),
+        ApiCommand::EmergencyStop => panic!("boom"),
+        ApiCommand::EmergencyResume => {
+            ApiCommandRequestResponse::new(ApiCommandRequestResult::Pending)
+                .with_data(&json!([1, 2.5, "x", null, true, {"inner_key": "v"}]))
+        }
+        ApiCommand::GetConfiguration => {
+            let mut unserializable = BTreeMap::new();
+            unserializable.insert((1, 2), "value");
+            ApiCommandRequestResponse::success().with_data(&unserializable)
+        }
+        ApiCommand::GetStatus => ApiCommandRequestResponse::success()
+            .with_data(&json!({"app_status": 0, "training_mode": 100, "animal_id": "m1"})),
+        _ => ApiCommandRequestResponse::success(),
+    }
+}
+
+#[test]
+fn pyzmq_req_and_sub_talk_to_our_service() {
+    let service = our_service();
+    service.set_delegate(|request: ApiCommandRequest| rust_answer(&request));
+
+    let mut req = PyReq::connect(service.command_port(), 5.0);
+    assert_eq!(
+        req.ask(r#"{"command": 400, "nonce": 7}"#),
+        r#"{"nonce":7,"command":400,"result":100,"data":{"appStatus":0,"trainingMode":100,"animalId":"m1"},"errorKind":0,"errorCode":0,"errorMessage":null}"#
+    );
+    let malformed: Value = serde_json::from_str(&req.ask("not json")).unwrap();
+    assert_eq!(malformed["result"], 0, "{malformed}");
+    assert_eq!(malformed["errorKind"], 1, "{malformed}");
+    assert_eq!(
+        req.ask(r#"{"command": 110, "nonce": 8}"#),
+        r#"{"nonce":8,"command":110,"result":400,"data":null,"errorKind":2,"errorCode":3,"errorMessage":"busy"}"#
+    );
+
+    let endpoint = format!("tcp://127.0.0.1:{}", service.subscriber_port());
+    let sub = PyProcess::spawn(
+        "zmq_peer",
+        &[
+            "sub",
+            "--endpoint",
+            &endpoint,
+            "--count",
+            "100000",
+            "--timeout",
+            "60",
+            "--topic",
+            "2001",
+            "--topic",
+            "4001",
+        ],
+    );
+    sub.expect_ready(STARTUP);
+    // Join: probe on EVENT until one arrives, then read up to a fence.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the pyzmq subscriber never joined"
+        );
+        service
+            .publish_json(ApiTopic::Event, json!({ "probe": n }))
+            .unwrap();
+        n += 1;
+        if sub.next_line(Duration::from_millis(50)).is_some() {
+            break;
+        }
+    }
+    service
+        .publish_json(ApiTopic::Event, json!({"probe": "fence"}))
+        .unwrap();
+    sub.wait_for(WAIT, |line| {
+        line["body"].as_str() == Some(r#"{"probe": "fence"}"#)
+    })
+    .expect("the fence");
+
+    service
+        .publish_json(
+            ApiTopic::Event,
+            json!({"kind": 101, "when": 1700000000.5, "index": 1, "context": {"reason": "é"}}),
+        )
+        .unwrap();
+    let body =
+        r#"{"kind": 101, "when": 1700000000.5, "index": 1, "context": {"reason": "\u00e9"}}"#;
+    for (topic, topic_hex) in [(2001, "d1070000"), (4001, "a10f0000")] {
+        let line = sub.next_line(WAIT).expect("a message");
+        assert_eq!(line["topic"], topic, "{line}");
+        assert_eq!(line["topic_hex"], topic_hex, "{line}");
+        assert_eq!(line["frames"], 2, "{line}");
+        assert_eq!(line["body"], body, "{line}");
+    }
+    service.stop();
+}
+
+#[test]
+fn identical_answers_give_identical_reply_bytes() {
+    let mut reference = Reference::start(Some(&answers()), &[]);
+    let service = our_service();
+    let (tx, seen) = recorder();
+    service.set_delegate(move |request: ApiCommandRequest| {
+        let _ = tx.lock().unwrap().send(request.clone());
+        rust_answer(&request)
+    });
+    let mut theirs = PyReq::connect(reference.cmd_port, 5.0);
+    let mut ours = PyReq::connect(service.command_port(), 5.0);
+
+    let requests = [
+        r#"{"command": 400, "nonce": 7}"#,
+        r#"{"command": 110, "nonce": 8}"#,
+        r#"{"command": 100, "nonce": 9}"#,
+        r#"{"command": 200, "nonce": 10}"#,
+        r#"{"command": 0, "nonce": 12}"#,
+        r#"{"command": 210, "nonce": 13}"#,
+        r#"{"command": 99999, "nonce": 14, "customCommand": 3, "data": {"trialNumber": 4, "animalId": "m1"}}"#,
+        r#"{"command": 400}"#,
+    ];
+    for request in requests {
+        let reference_reply = theirs.ask(request);
+        let our_reply = ours.ask(request);
+        assert_eq!(our_reply, reference_reply, "reply to {request}");
+
+        // Both delegates saw the same request.
+        let theirs_seen = reference.seen_request();
+        let ours_seen = seen.recv_timeout(WAIT).expect("our delegate saw it");
+        assert_eq!(
+            ours_seen.command.value(),
+            theirs_seen["command"],
+            "{request}"
+        );
+        assert_eq!(ours_seen.nonce, theirs_seen["nonce"], "{request}");
+        assert_eq!(
+            ours_seen.custom_command, theirs_seen["custom_command"],
+            "{request}"
+        );
+        assert_eq!(
+            ours_seen.data.clone().unwrap_or(Value::Null),
+            theirs_seen["data"],
+            "{request}"
+        );
+    }
+    reference.process.send_line(&json!({"stop": true}));
+    service.stop();
+}
+
+#[test]
+fn without_a_delegate_both_answer_unavailable_identically() {
+    let reference = Reference::start(None, &["--no-delegate"]);
+    let service = our_service();
+    let mut theirs = PyReq::connect(reference.cmd_port, 5.0);
+    let mut ours = PyReq::connect(service.command_port(), 5.0);
+    let request = r#"{"command": 400, "nonce": 3}"#;
+    let reply = theirs.ask(request);
+    assert_eq!(
+        reply,
+        r#"{"nonce":3,"command":400,"result":9999,"data":null,"errorKind":0,"errorCode":0,"errorMessage":null}"#
+    );
+    assert_eq!(ours.ask(request), reply);
+    service.stop();
+}
+
+#[test]
+fn damaging_values_differ_exactly_as_the_defects_say() {
+    let status = json!({
+        "status_text": "not acquiring",
+        "animal_id": "m-001",
+        "display_name": "Mouse 42",
+        "data_path": "/data/My Files"
+    });
+    let mut reference = Reference::start(
+        Some(&json!({
+            "300": {"result": 100, "unserializable": true},
+            "400": {"result": 100, "data": status}
+        })),
+        &[],
+    );
+    let service = our_service();
+    let (tx, seen) = recorder();
+    service.set_delegate(move |request: ApiCommandRequest| {
+        let answer = match request.command {
+            ApiCommand::GetStatus => ApiCommandRequestResponse::success().with_data(&status),
+            ApiCommand::GetConfiguration => rust_answer(&request),
+            _ => ApiCommandRequestResponse::success(),
+        };
+        let _ = tx.lock().unwrap().send(request);
+        answer
+    });
+    let mut theirs = PyReq::connect(reference.cmd_port, 5.0);
+    let mut ours = PyReq::connect(service.command_port(), 5.0);
+
+    // Defect 4, replies: the reference camelizes the whole reply text.
+    let request = r#"{"command": 400, "nonce": -5}"#;
+    assert_eq!(
+        ours.ask(request),
+        r#"{"nonce":-5,"command":400,"result":100,"data":{"statusText":"not acquiring","animalId":"m-001","displayName":"Mouse 42","dataPath":"/data/My Files"},"errorKind":0,"errorCode":0,"errorMessage":null}"#
+    );
+    assert_eq!(
+        theirs.ask(request),
+        r#"{"nonce":5,"command":400,"result":100,"data":{"statusText":"notacquiring","animalId":"m001","displayName":"Mouse42","dataPath":"/data/MyFiles"},"errorKind":0,"errorCode":0,"errorMessage":null}"#
+    );
+    assert_eq!(reference.seen_request()["nonce"], -5);
+    assert_eq!(seen.recv_timeout(WAIT).unwrap().nonce, -5);
+
+    // Defect 4 hits the reference's own fallback message too.
+    let request = r#"{"command": 300, "nonce": 11}"#;
+    let our_reply = ours.ask(request);
+    assert_eq!(
+        our_reply,
+        format!(
+            r#"{{"nonce":11,"command":300,"result":100,"data":null,"errorKind":1,"errorCode":0,"errorMessage":"{}"}}"#,
+            auto_trainer_api::DATA_SERIALIZATION_ERROR
+        )
+    );
+    assert_eq!(
+        theirs.ask(request),
+        r#"{"nonce":11,"command":300,"result":100,"data":null,"errorKind":1,"errorCode":0,"errorMessage":"Anerroroccurredserializingthe'data'elementoftheresponse."}"#
+    );
+    reference.seen_request();
+    seen.recv_timeout(WAIT).unwrap();
+
+    // Defect 4, requests: the reference decamelizes the request text.
+    let request = r#"{"command": 99999, "nonce": 6, "data": {"animalId": "Mouse 42", "dataPath": "/data/My Files"}}"#;
+    assert_eq!(ours.ask(request), theirs.ask(request));
+    assert_eq!(
+        reference.seen_request()["data"],
+        json!({"animal_id": "_mouse42", "data_path": "/data/_my_files"})
+    );
+    assert_eq!(
+        seen.recv_timeout(WAIT).unwrap().data,
+        Some(json!({"animal_id": "Mouse 42", "data_path": "/data/My Files"}))
+    );
+
+    // Defect 5: an unknown command is echoed (and delegated) as 99999.
+    let request = r#"{"command": 12345, "nonce": 7}"#;
+    let our_reply = ours.ask(request);
+    let reference_reply = theirs.ask(request);
+    assert_eq!(
+        our_reply,
+        r#"{"nonce":7,"command":12345,"result":100,"data":null,"errorKind":0,"errorCode":0,"errorMessage":null}"#
+    );
+    assert_eq!(reference_reply, our_reply.replace("12345", "99999"));
+    assert_eq!(reference.seen_request()["command"], 99999);
+    assert_eq!(
+        seen.recv_timeout(WAIT).unwrap().command,
+        ApiCommand::Unknown(12345)
+    );
+    reference.process.send_line(&json!({"stop": true}));
+    service.stop();
+}
+
+/// What both publishers are asked to publish, in order: (topic, message).
+fn published_messages() -> Vec<(u32, Value)> {
+    vec![
+        (
+            EVENT,
+            json!({"kind": 301, "when": 1700000000.5, "index": 12345, "context": {"animal_id": "m1", "reason": "é"}}),
+        ),
+        (
+            EVENT,
+            json!({"kind": 101, "when": 1700000001.25, "index": 2, "context": {"reason": "door open"}}),
+        ),
+        (
+            EVENT,
+            json!({"kind": 102, "when": 1700000002.0, "index": 3, "context": null}),
+        ),
+        (
+            PROPERTY_CHANGE,
+            json!({
+                "property_name": "frame_rate",
+                "new_value": 29.97,
+                "values": [1e-05, 1e16, 3.0, -0.0, 0.1, 123456789.125],
+                "big": 9007199254740993u64,
+                "negative": -42,
+                "flag": true,
+                "nothing": null,
+                "text": "tab\t\"q\" \u{7f} 😀 /data/My Files",
+                "ID": "kept",
+                "nested_list": [{"inner_key": [1, {"deep_key": "m-001"}]}]
+            }),
+        ),
+        (EMERGENCY, json!({"kind": 101, "note": "sent directly"})),
+        (PROPERTY_CHANGE, json!({"kind": 101})),
+        (
+            COMMAND_RESULT,
+            json!({"result": 100, "data": {"frames_written": 10}, "error_code": 0, "error_message": null, "command": 100, "nonce": 41}),
+        ),
+    ]
+}
+
+#[test]
+fn published_bytes_and_emergency_order_match_the_reference() {
+    let topics = [EMERGENCY, EVENT, PROPERTY_CHANGE, COMMAND_RESULT];
+    let mut reference = Reference::start(None, &[]);
+    let service = our_service();
+    let theirs = reference.joined(&topics);
+    let ours = our_joined(&service, &topics);
+
+    let mut expected_count = 0;
+    for (topic, message) in published_messages() {
+        reference.send_dict(topic, &message);
+        if topic == COMMAND_RESULT {
+            service
+                .publish_command_result(
+                    ApiCommandRequestResponse::success()
+                        .with_data(&message["data"])
+                        .for_request(ApiCommand::StartAcquisition, 41),
+                )
+                .unwrap();
+        } else {
+            service
+                .publish_json(ApiTopic::from_value(topic), message.clone())
+                .unwrap();
+        }
+        let emergency = topic == EVENT && [101, 102].contains(&message["kind"].as_i64().unwrap());
+        expected_count += if emergency { 2 } else { 1 };
+    }
+    // Text and raw bytes.
+    reference.process.send_line(
+        &json!({"send_string": {"topic": PROPERTY_CHANGE, "message": "héllo, \"world\""}}),
+    );
+    service
+        .publish_str(ApiTopic::PropertyChange, "héllo, \"world\"")
+        .unwrap();
+    let raw = [0u8, 0xff, 0x10, b'x'];
+    reference
+        .process
+        .send_line(&json!({"send": {"topic": EVENT, "hex": hex(&raw)}}));
+    service
+        .publish_bytes(ApiTopic::Event, raw.to_vec())
+        .unwrap();
+    expected_count += 2;
+
+    let collect = |sub: &SubCollector| -> Vec<Published> {
+        (0..expected_count)
+            .map(|i| {
+                sub.recv(WAIT)
+                    .unwrap_or_else(|| panic!("message {i} of {expected_count} missing"))
+            })
+            .collect()
+    };
+    let (theirs_got, ours_got) = (collect(&theirs), collect(&ours));
+    for (t, o) in theirs_got.iter().zip(&ours_got) {
+        assert_eq!(
+            o.frames,
+            t.frames,
+            "\nreference: {:?}\n     ours: {:?}",
+            String::from_utf8_lossy(t.body()),
+            String::from_utf8_lossy(o.body())
+        );
+    }
+    // The emergency duplication, in order: EMERGENCY first, then EVENT.
+    let topics_seen: Vec<u32> = ours_got.iter().map(|m| m.topic().unwrap()).collect();
+    assert_eq!(
+        topics_seen,
+        [
+            EVENT,
+            EMERGENCY,
+            EVENT,
+            EMERGENCY,
+            EVENT,
+            PROPERTY_CHANGE,
+            EMERGENCY,
+            PROPERTY_CHANGE,
+            COMMAND_RESULT,
+            PROPERTY_CHANGE,
+            EVENT
+        ]
+    );
+    assert!(theirs.recv(Duration::from_millis(200)).is_none());
+    assert!(ours.recv(Duration::from_millis(200)).is_none());
+    reference.process.send_line(&json!({"stop": true}));
+    service.stop();
+}
+
+/// The body with the version and timestamp values replaced by placeholders.
+fn heartbeat_template(message: &Published) -> String {
+    assert_eq!(message.frames.len(), 2);
+    let text = message.body_str();
+    let body = message.json();
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["identifier", "version", "timestamp"], "{text}");
+    let version = body["version"].as_str().unwrap();
+    let (head, timestamp) = text
+        .rsplit_once(r#""timestamp": "#)
+        .unwrap_or_else(|| panic!("{text}"));
+    let timestamp = timestamp
+        .strip_suffix('}')
+        .unwrap_or_else(|| panic!("{text}"));
+    let value: f64 = timestamp.parse().unwrap_or_else(|_| panic!("{text}"));
+    assert!(value > 1.6e9, "{text}");
+    assert!(timestamp.contains('.'), "a Python float: {text}");
+    format!(
+        r#"{}"timestamp": T}}"#,
+        head.replace(&format!(r#""version": "{version}""#), r#""version": "V""#)
+    )
+}
+
+#[test]
+fn heartbeat_bodies_match_except_timestamp_and_version() {
+    let reference = Reference::start(
+        None,
+        &["--identifier", "interop-hb", "--heartbeat-interval", "0.2"],
+    );
+    let mut options = our_options();
+    options.identifier = "interop-hb".into();
+    options.heartbeat_interval = Duration::from_millis(200);
+    let service = ZeroMqRpcService::new(options);
+    service.start().unwrap();
+
+    let theirs = SubCollector::connect(reference.pub_port, &[HEARTBEAT]);
+    let ours = SubCollector::connect(service.subscriber_port(), &[HEARTBEAT]);
+    let theirs_beat = theirs
+        .recv_topic(HEARTBEAT, WAIT)
+        .expect("a reference heartbeat");
+    let ours_beat = ours.recv_topic(HEARTBEAT, WAIT).expect("our heartbeat");
+    assert_eq!(theirs_beat.frames[0], ours_beat.frames[0]);
+    let template = heartbeat_template(&ours_beat);
+    assert_eq!(
+        template,
+        r#"{"identifier": "interop-hb", "version": "V", "timestamp": T}"#
+    );
+    assert_eq!(heartbeat_template(&theirs_beat), template);
+    assert_eq!(theirs_beat.json()["version"], "0.9.11");
+    assert_eq!(ours_beat.json()["version"], env!("CARGO_PKG_VERSION"));
+    service.stop();
+}
+
+/// The requests that kill the reference's command loop (defect 1).
+fn loop_killers() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("non-JSON", b"hello there".to_vec()),
+        ("invalid UTF-8", vec![0xff, 0xfe, b'{', b'}']),
+        ("empty frame", Vec::new()),
+        ("JSON array", b"[400, 1]".to_vec()),
+        ("no command", br#"{"nonce": 17}"#.to_vec()),
+        (
+            "uppercase escape",
+            br#"{"command": 99999, "nonce": 21, "data": {"name": "caf\u00E9"}}"#.to_vec(),
+        ),
+    ]
+}
+
+#[test]
+fn ours_answers_each_loop_killing_request_and_keeps_serving() {
+    let service = our_service();
+    let (tx, seen) = recorder();
+    service.set_delegate(move |request: ApiCommandRequest| {
+        let _ = tx.lock().unwrap().send(request);
+        ApiCommandRequestResponse::success()
+    });
+    let mut ours = PyReq::connect(service.command_port(), 5.0);
+    for (name, request) in loop_killers() {
+        let reply = ours
+            .send(&request)
+            .unwrap_or_else(|| panic!("{name}: no reply"));
+        let reply: Value = serde_json::from_slice(&reply).unwrap();
+        if name == "uppercase escape" {
+            // Valid JSON: served normally, decoded.
+            assert_eq!(reply["result"], 100, "{name}: {reply}");
+            assert_eq!(reply["nonce"], 21, "{name}: {reply}");
+            let request = seen.recv_timeout(WAIT).unwrap();
+            assert_eq!(request.data, Some(json!({"name": "café"})));
+        } else {
+            assert_eq!(reply["result"], 0, "{name}: {reply}");
+            assert_eq!(reply["errorKind"], 1, "{name}: {reply}");
+            assert!(reply["errorMessage"].is_string(), "{name}: {reply}");
+        }
+        let next: Value =
+            serde_json::from_str(&ours.ask(r#"{"command": 0, "nonce": 99}"#)).unwrap();
+        assert_eq!(next["result"], 100, "after {name}: {next}");
+        assert_eq!(seen.recv_timeout(WAIT).unwrap().nonce, 99);
+    }
+    service.stop();
+}
+
+#[test]
+fn the_reference_never_answers_a_loop_killing_request_and_hangs_later_clients() {
+    // The reference's loop dies at the first such request: one process each.
+    let cases = loop_killers();
+    std::thread::scope(|scope| {
+        for (i, (name, request)) in cases.iter().enumerate() {
+            scope.spawn(move || {
+                let heartbeats = ["--heartbeat-interval", "0.1"];
+                let reference = Reference::start(None, if i == 0 { &heartbeats } else { &[] });
+                let mut theirs = PyReq::connect(reference.cmd_port, 1.5);
+                assert!(
+                    theirs.send(request).is_none(),
+                    "{name}: the reference answered"
+                );
+                // Every later request hangs too (a fresh socket each time).
+                assert!(
+                    theirs.send(br#"{"command": 0, "nonce": 1}"#).is_none(),
+                    "{name}: the reference still serves"
+                );
+                assert!(
+                    ReqClient::with_timeout(reference.cmd_port, Duration::from_millis(500))
+                        .try_request(br#"{"command": 0, "nonce": 2}"#)
+                        .is_none(),
+                    "{name}: the reference serves a new client"
+                );
+                if i == 0 {
+                    // Defect 3: its heartbeats go on after the loop died.
+                    let sub = SubCollector::connect(reference.pub_port, &[HEARTBEAT]);
+                    for _ in 0..3 {
+                        sub.recv_topic(HEARTBEAT, WAIT)
+                            .expect("the dead reference still sends heartbeats");
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn ours_answers_at_once_while_the_reference_polls_every_50_ms() {
+    const ROUND_TRIPS: u32 = 20;
+    let reference = Reference::start(None, &[]);
+    let service = our_service();
+    service.set_delegate(|_: ApiCommandRequest| ApiCommandRequestResponse::success());
+
+    let time = |port: u16| {
+        let mut req = ReqClient::connect(port);
+        req.request(br#"{"command": 0}"#); // connect first
+        let started = Instant::now();
+        for nonce in 0..ROUND_TRIPS {
+            let reply = req.request_json(&json!({"command": 0, "nonce": nonce}));
+            assert_eq!(reply["result"], 100, "{reply}");
+        }
+        started.elapsed() / ROUND_TRIPS
+    };
+    let theirs = time(reference.cmd_port);
+    let ours = time(service.command_port());
+    eprintln!("mean round trip: reference {theirs:?}, ours {ours:?}");
+    assert!(
+        theirs > Duration::from_millis(30),
+        "the reference answered in {theirs:?}"
+    );
+    assert!(ours * 4 < theirs, "ours {ours:?} vs reference {theirs:?}");
+    service.stop();
+}
