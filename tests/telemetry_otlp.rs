@@ -1,0 +1,251 @@
+//! End to end: `configure_telemetry` exports over OTLP/HTTP (protobuf) to a
+//! receiver this test runs on 127.0.0.1, which decodes what arrives. Run
+//! with `--features telemetry`.
+//!
+//! The providers and the environment are process-wide, so this is one test.
+
+#![cfg(feature = "telemetry")]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use auto_trainer_api::{
+    configure_telemetry, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent,
+    ApiEventKind, RpcOptions, RpcService, TelemetryOptions, ZeroMqRpcService,
+    TELEMETRY_API_KEY_HEADER,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use prost::Message;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+const API_KEY: &str = "s3cret-key";
+
+/// One HTTP request as the receiver saw it.
+struct Received {
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// Answers every request 200 with an empty body and hands it to the test.
+fn start_receiver() -> (u16, Receiver<Received>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+    let port = listener.local_addr().unwrap().port();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let sender = sender.clone();
+            std::thread::spawn(move || serve(stream, &sender));
+        }
+    });
+    (port, receiver)
+}
+
+/// HTTP/1.1 with keep-alive and `Content-Length` bodies: what the exporter sends.
+fn serve(stream: TcpStream, sender: &Sender<Received>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            }
+        }
+        let length = headers
+            .get("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let response =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+        let _ = sender.send(Received {
+            path,
+            headers,
+            body,
+        });
+    }
+}
+
+fn string_value(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .and_then(|v| match v {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+#[test]
+fn spans_and_metrics_reach_an_otlp_http_receiver() {
+    // Disabled, or enabled without an endpoint: no export, and no failure.
+    std::env::remove_var("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let mut options = TelemetryOptions::default();
+    assert!(configure_telemetry(&options).is_none());
+    options.enable = true;
+    assert!(configure_telemetry(&options).is_none());
+    options.endpoint = Some("not a url at all".into());
+    assert!(configure_telemetry(&options).is_none());
+
+    let (port, received) = start_receiver();
+    options.endpoint = Some(format!("http://127.0.0.1:{port}/"));
+    options.api_key = API_KEY.into();
+    let guard = configure_telemetry(&options).expect("telemetry configured");
+
+    let service = ZeroMqRpcService::new(RpcOptions::loopback());
+    service.set_delegate(|request: ApiCommandRequest| match request.command {
+        ApiCommand::GetStatus => ApiCommandRequestResponse::success(),
+        ApiCommand::StartAcquisition => {
+            let done = request.accept_pending();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let _ = done.complete(ApiCommandRequestResponse::success());
+            });
+            ApiCommandRequestResponse::pending_with_notification()
+        }
+        _ => ApiCommandRequestResponse::unrecognized(),
+    });
+    service.start().expect("start");
+
+    let context = zmq::Context::new();
+    let client = context.socket(zmq::REQ).unwrap();
+    client.set_rcvtimeo(TIMEOUT.as_millis() as i32).unwrap();
+    client.set_linger(0).unwrap();
+    client
+        .connect(&format!("tcp://127.0.0.1:{}", service.command_port()))
+        .unwrap();
+    for (command, nonce) in [(400, 11), (100, 12)] {
+        client
+            .send(
+                format!(r#"{{"command": {command}, "nonce": {nonce}}}"#).as_bytes(),
+                0,
+            )
+            .unwrap();
+        client.recv_bytes(0).expect("a reply in time");
+    }
+    service
+        .publish_event(ApiEvent::new(ApiEventKind::ApplicationLaunched, None))
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while !service.pending_commands().is_empty() || service.stats().published < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the pending command never completed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    service.stop();
+    drop(guard); // flushes both signals
+
+    let mut span_names = Vec::new();
+    let mut metric_names = Vec::new();
+    let mut services = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while !(span_names
+        .iter()
+        .any(|n| n == "autotrainer.api/START_ACQUISITION pending")
+        && metric_names.iter().any(|n| n == "auto_trainer.requests"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let request = received.recv_timeout(left).unwrap_or_else(|_| {
+            panic!("missing exports; spans {span_names:?}, metrics {metric_names:?}")
+        });
+        assert_eq!(
+            request
+                .headers
+                .get(TELEMETRY_API_KEY_HEADER)
+                .map(String::as_str),
+            Some(API_KEY),
+            "api key header on {}",
+            request.path
+        );
+        assert_eq!(
+            request.headers.get("content-type").map(String::as_str),
+            Some("application/x-protobuf")
+        );
+        match request.path.as_str() {
+            "/v1/traces" => {
+                let export =
+                    ExportTraceServiceRequest::decode(&request.body[..]).expect("OTLP traces");
+                for resource in export.resource_spans {
+                    if let Some(r) = &resource.resource {
+                        services.extend(string_value(&r.attributes, "service.name"));
+                    }
+                    for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                        if span.name == "autotrainer.api/GET_STATUS" {
+                            assert_eq!(
+                                string_value(&span.attributes, "rpc.system").as_deref(),
+                                Some("zeromq")
+                            );
+                            assert_eq!(
+                                string_value(&span.attributes, "auto_trainer.result").as_deref(),
+                                Some("SUCCESS")
+                            );
+                        }
+                        span_names.push(span.name);
+                    }
+                }
+            }
+            "/v1/metrics" => {
+                let export =
+                    ExportMetricsServiceRequest::decode(&request.body[..]).expect("OTLP metrics");
+                for resource in export.resource_metrics {
+                    if let Some(r) = &resource.resource {
+                        services.extend(string_value(&r.attributes, "service.name"));
+                    }
+                    for metric in resource.scope_metrics.into_iter().flat_map(|s| s.metrics) {
+                        metric_names.push(metric.name);
+                    }
+                }
+            }
+            other => panic!("unexpected path {other}"),
+        }
+    }
+    assert!(
+        span_names.iter().any(|n| n == "autotrainer.api/GET_STATUS"),
+        "{span_names:?}"
+    );
+    for name in [
+        "auto_trainer.delegate.duration",
+        "messaging.client.sent.messages",
+        "auto_trainer.pending.open",
+        "auto_trainer.queue.depth",
+    ] {
+        assert!(
+            metric_names.iter().any(|n| n == name),
+            "{name} not in {metric_names:?}"
+        );
+    }
+    assert!(!services.is_empty());
+    assert!(services.iter().all(|s| s == "auto-trainer"), "{services:?}");
+}
