@@ -26,23 +26,28 @@ pub struct UnknownCodeName {
 }
 
 /// Declares a wire code enum. Each entry is `Variant = number => "ReferenceName"`;
-/// `aliases` lists extra names that parse to an existing variant.
+/// `aliases` lists extra names that parse to an existing variant. The doc
+/// comments of the enum and of each variant also become the descriptions in
+/// its JSON Schema (attributes are taken as token trees so they can be read).
 macro_rules! wire_code {
+    // The text of one attribute if it is a doc comment.
+    (@doc doc = $line:literal) => { Some($line) };
+    (@doc $($other:tt)*) => { None };
     (
-        $(#[$meta:meta])*
+        $(#[$($meta:tt)*])*
         pub enum $name:ident : $repr:ty {
             $(
-                $(#[$vmeta:meta])*
+                $(#[$($vmeta:tt)*])*
                 $variant:ident = $value:literal => $text:literal,
             )+
         }
         $(aliases { $($alias:literal => $target:ident),* $(,)? })?
     ) => {
-        $(#[$meta])*
+        $(#[$($meta)*])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
             $(
-                $(#[$vmeta])*
+                $(#[$($vmeta)*])*
                 $variant,
             )+
             /// A number this version does not know, kept as received.
@@ -148,6 +153,30 @@ macro_rules! wire_code {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 <$repr as serde::Deserialize>::deserialize(deserializer).map(Self::from_value)
+            }
+        }
+
+        /// Only the known numbers, each with its name and meaning: the schema
+        /// states the protocol, while deserializing still keeps unknown numbers.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $crate::wire::schema::code_schema(
+                    stringify!($name),
+                    &[$($crate::wire::code::wire_code!(@doc $($meta)*)),*],
+                    &[$($crate::wire::schema::CodeDoc {
+                        value: i64::from($name::$variant.value()),
+                        name: $text,
+                        doc: &[$($crate::wire::code::wire_code!(@doc $($vmeta)*)),*],
+                    }),+],
+                    &Self::ALIASES
+                        .iter()
+                        .map(|(alias, v)| (*alias, i64::from(v.value())))
+                        .collect::<Vec<_>>(),
+                )
             }
         }
     };

@@ -1,5 +1,6 @@
 //! Command requests, the delegate's answer and the service's reply.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -66,16 +67,18 @@ wire_code! {
 /// A command request as the delegate sees it; keys of `data` are snake_case.
 ///
 /// On the wire: `{"command": int, "nonce": int, "data": any, "customCommand": int}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiCommandRequest {
     /// The command; a number this version does not know is kept as `Unknown`.
+    #[schemars(description = "The command, one of the catalog.")]
     pub command: ApiCommand,
     /// Chosen by the client to match replies and results; 0 when absent.
     #[serde(default)]
     pub nonce: i64,
     /// Arguments of the command.
     #[serde(default, with = "camel::keys")]
+    #[schemars(with = "Option<Value>")]
     pub data: Option<Value>,
     /// A sub-command for `USER_DEFINED`; -1 when absent.
     #[serde(default = "no_custom_command")]
@@ -208,13 +211,18 @@ impl ApiCommandRequest {
 /// "errorMessage", "command", "nonce"}`. Build it with the constructors; a
 /// `command` and `nonce` set by the delegate are ignored in the immediate
 /// reply, as in the reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct ApiCommandRequestResponse {
     /// The outcome.
     pub result: ApiCommandRequestResult,
     /// Command-specific result (snake_case keys here, camelCase on the wire).
     #[serde(default, with = "camel::keys")]
+    #[schemars(
+        with = "Option<Value>",
+        description = "Command-specific result: any JSON, or null."
+    )]
     pub data: Option<Value>,
     /// Non-zero when the command reports an error.
     #[serde(default)]
@@ -224,6 +232,7 @@ pub struct ApiCommandRequestResponse {
     pub error_message: Option<String>,
     /// The command this answers (needed for COMMAND_RESULT).
     #[serde(default = "no_command")]
+    #[schemars(schema_with = "crate::wire::schema::echoed_command")]
     pub command: ApiCommand,
     /// The nonce of the request this answers (needed for COMMAND_RESULT).
     #[serde(default = "no_nonce")]
@@ -325,17 +334,23 @@ pub const DATA_SERIALIZATION_ERROR: &str =
 ///
 /// On the wire, exactly: `{"nonce", "command", "result", "data", "errorKind",
 /// "errorCode", "errorMessage"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct ApiCommandRequestServiceResponse {
     /// The request's nonce (0 when it could not be read).
     pub nonce: i64,
     /// The request's command, as sent.
+    #[schemars(schema_with = "crate::wire::schema::echoed_command")]
     pub command: ApiCommand,
     /// The outcome.
     pub result: ApiCommandRequestResult,
     /// Command-specific result (snake_case keys here, camelCase on the wire).
     #[serde(default, with = "camel::keys")]
+    #[schemars(
+        with = "Option<Value>",
+        description = "Command-specific result: any JSON, or null."
+    )]
     pub data: Option<Value>,
     /// Who reported an error.
     pub error_kind: ApiCommandRequestErrorKind,

@@ -1,5 +1,6 @@
 //! Events: the `ApiEventKind` catalog of the reference and the EVENT message.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,9 +13,9 @@ wire_code! {
     /// 3000-3999 inference, 4000-4999 analysis, 5000-5999 training,
     /// 6000-6999 detectors and alarms, 9000-9999 application.
     pub enum ApiEventKind: i64 {
-        /// `emergencyStop`
+        /// `emergencyStop`. Context: `{"reason": string}`.
         EmergencyStop = 101 => "emergencyStop",
-        /// `emergencyResume`
+        /// `emergencyResume`. Context: `{"reason": string}`.
         EmergencyResume = 102 => "emergencyResume",
         /// `applicationLaunched`
         ApplicationLaunched = 201 => "applicationLaunched",
@@ -34,7 +35,7 @@ wire_code! {
         Calibration3dEnded = 325 => "calibration3dEnded",
         /// `propertyChanged`
         PropertyChanged = 501 => "propertyChanged",
-        /// `systemStatus`
+        /// `systemStatus`. Context: an [`ApiSystemStatus`].
         SystemStatus = 601 => "systemStatus",
         /// `algorithmPause`
         AlgorithmPause = 1001 => "algorithmPause",
@@ -196,9 +197,11 @@ wire_code! {
         TrainingPhaseExit = 5202 => "trainingPhaseExit",
         /// `trainingProgressUpdate`
         TrainingProgressUpdate = 5501 => "trainingProgressUpdate",
-        /// `detectorChanged`
+        /// `detectorChanged`. Context: an [`ApiDetectorStatus`], sent when
+        /// `isActive` or `isEnabled` changes.
         DetectorChanged = 6001 => "detectorChanged",
-        /// `alarmChanged`
+        /// `alarmChanged`. Context: an [`ApiAlarmStatus`], sent when
+        /// `isActive` or `isEnabled` changes.
         AlarmChanged = 6501 => "alarmChanged",
     }
     aliases {
@@ -253,7 +256,8 @@ wire_code! {
 }
 
 /// An EVENT message: `{"kind", "when", "index", "context"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ApiEvent {
     /// What happened.
     pub kind: ApiEventKind,
@@ -263,7 +267,8 @@ pub struct ApiEvent {
     pub index: i64,
     /// Kind-specific payload (for instance `{"reason": ...}` for
     /// `emergencyStop`); its keys are camelized on the wire.
-    #[serde(default)]
+    #[serde(default, with = "crate::camel::keys")]
+    #[schemars(with = "Option<Value>")]
     pub context: Option<Value>,
 }
 
@@ -280,7 +285,8 @@ impl ApiEvent {
 }
 
 /// The state of one detector, in [`ApiSystemStatus`] or a `detectorChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiDetectorStatus {
     /// Which detector.
     pub detector_id: ApiDetectorKind,
@@ -291,7 +297,8 @@ pub struct ApiDetectorStatus {
 }
 
 /// The state of one alarm, in [`ApiSystemStatus`] or an `alarmChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiAlarmStatus {
     /// Which alarm.
     pub alarm_id: ApiAlarmKind,
@@ -302,7 +309,8 @@ pub struct ApiAlarmStatus {
 }
 
 /// Head-fixation magnet readings in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeadFixStatus {
     /// Current magnet intensity (the reference names this field in camelCase already).
     #[serde(rename = "currentMagnetIntensity")]
@@ -313,7 +321,8 @@ pub struct HeadFixStatus {
 }
 
 /// Pellet-delivery position in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PelletStatus {
     /// X of the send position.
     pub send_x: f64,
@@ -324,7 +333,8 @@ pub struct PelletStatus {
 }
 
 /// The context of a `systemStatus` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiSystemStatus {
     /// Every alarm's state.
     pub alarms: Vec<ApiAlarmStatus>,

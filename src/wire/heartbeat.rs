@@ -1,9 +1,11 @@
 //! The HEARTBEAT message.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Published every `heartbeat_interval` while the service is serving.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct HeartbeatMessage {
     /// The device's identifier ([`crate::RpcOptions::identifier`]).
     pub identifier: String,

@@ -6,5 +6,6 @@ pub(crate) mod command;
 pub(crate) mod event;
 pub(crate) mod heartbeat;
 pub(crate) mod json;
+pub(crate) mod schema;
 pub(crate) mod status;
 pub(crate) mod topic;

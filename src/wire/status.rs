@@ -1,5 +1,6 @@
 //! Typed payloads of `GET_STATUS` and `GET_CONFIGURATION`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::code::wire_code;
@@ -33,8 +34,9 @@ wire_code! {
 }
 
 /// The `data` of a successful `GET_STATUS` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct StatusResponse {
     /// What the app is doing.
     pub app_status: ApiAppStatus,
@@ -45,8 +47,9 @@ pub struct StatusResponse {
 }
 
 /// The `data` of a successful `GET_CONFIGURATION` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct ConfigurationResponse {
     /// Version of the acquisition app.
     pub application_version: String,
