@@ -1,0 +1,124 @@
+//! The requester thread: owns the REQ socket and sends calls one at a time,
+//! with the Lazy Pirate retry policy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::stats::{bump, Counters};
+use crate::transport::client::{ReplyWait, Requester};
+use crate::{ApiCommand, ApiCommandRequestServiceResponse, Error};
+
+/// One command on its way to the requester thread.
+pub(crate) struct Call {
+    pub(crate) body: Vec<u8>,
+    pub(crate) command: ApiCommand,
+    pub(crate) nonce: i64,
+    pub(crate) timeout: Duration,
+    pub(crate) retries: u32,
+    pub(crate) reply: oneshot::Sender<Result<ApiCommandRequestServiceResponse, Error>>,
+}
+
+enum Outcome {
+    Done(Result<ApiCommandRequestServiceResponse, Error>),
+    Stop,
+}
+
+pub(crate) fn run(
+    mut requester: Requester,
+    mut calls: mpsc::Receiver<Call>,
+    counters: Arc<Counters>,
+) {
+    while let Some(call) = calls.blocking_recv() {
+        if call.reply.is_closed() {
+            continue; // the caller gave up before its turn: never sent
+        }
+        match perform(&mut requester, &call, &counters) {
+            Outcome::Done(result) => {
+                let _ = call.reply.send(result);
+            }
+            Outcome::Stop => {
+                let _ = call.reply.send(Err(Error::ClientClosed));
+                break;
+            }
+        }
+    }
+}
+
+fn perform(requester: &mut Requester, call: &Call, counters: &Counters) -> Outcome {
+    let attempts = call.retries.saturating_add(1);
+    for attempt in 1..=attempts {
+        bump(&counters.requests_sent);
+        let deadline = Instant::now() + call.timeout;
+        match requester.request(&call.body, deadline) {
+            Err(error) => return Outcome::Done(Err(error)),
+            Ok(ReplyWait::Stop) => return Outcome::Stop,
+            Ok(ReplyWait::TimedOut) => {
+                bump(&counters.request_timeouts);
+                tracing::warn!(
+                    command = %call.command,
+                    nonce = call.nonce,
+                    attempt,
+                    attempts,
+                    "no reply in time; the command socket was reopened"
+                );
+            }
+            Ok(ReplyWait::Reply(frames)) => {
+                bump(&counters.replies_received);
+                let checked = check_reply(&frames, call.nonce);
+                if let Err(error) = &checked {
+                    bump(&counters.invalid_replies);
+                    tracing::warn!(%error, nonce = call.nonce, "invalid reply");
+                }
+                return Outcome::Done(checked);
+            }
+        }
+    }
+    Outcome::Done(Err(Error::RequestTimeout {
+        command: call.command,
+        nonce: call.nonce,
+        attempts,
+        timeout: call.timeout,
+    }))
+}
+
+/// Reads a reply and checks that it answers `nonce`.
+fn check_reply(frames: &[Vec<u8>], nonce: i64) -> Result<ApiCommandRequestServiceResponse, Error> {
+    let [body] = frames else {
+        return Err(Error::InvalidReply(format!(
+            "{} frames instead of 1",
+            frames.len()
+        )));
+    };
+    let text =
+        std::str::from_utf8(body).map_err(|e| Error::InvalidReply(format!("not UTF-8: {e}")))?;
+    let reply: ApiCommandRequestServiceResponse =
+        serde_json::from_str(text).map_err(|e| Error::InvalidReply(e.to_string()))?;
+    if reply.nonce != nonce {
+        return Err(Error::InvalidReply(format!(
+            "the reply is for nonce {}, not {nonce}",
+            reply.nonce
+        )));
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_checked() {
+        let good = br#"{"nonce":7,"command":400,"result":100,"data":{"animalId":"m 1"},"errorKind":0,"errorCode":0,"errorMessage":null}"#;
+        let reply = check_reply(&[good.to_vec()], 7).unwrap();
+        assert_eq!(reply.data.unwrap()["animal_id"], "m 1");
+        assert!(
+            matches!(check_reply(&[good.to_vec()], 8), Err(Error::InvalidReply(m)) if m.contains("nonce 7"))
+        );
+        assert!(check_reply(&[good.to_vec(), vec![]], 7).is_err());
+        assert!(check_reply(&[b"{".to_vec()], 7).is_err());
+        assert!(check_reply(&[vec![0xff]], 7).is_err());
+        assert!(check_reply(&[b"[]".to_vec()], 7).is_err());
+    }
+}

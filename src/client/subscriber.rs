@@ -1,0 +1,100 @@
+//! The subscriber thread: owns the SUB socket, decodes what arrives, keeps
+//! liveness and the results of pending commands up to date.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{broadcast, watch};
+
+use super::liveness::{HeartbeatTracker, LinkState, Liveness};
+use super::message::{decode_message, DeviceMessage};
+use super::results::ResultBook;
+use super::stats::{bump, Counters};
+use crate::transport::client::{SubEvent, SubSocket};
+
+pub(crate) struct Subscriber {
+    pub(crate) socket: SubSocket,
+    pub(crate) tracker: HeartbeatTracker,
+    pub(crate) liveness: watch::Sender<Liveness>,
+    pub(crate) connected: watch::Sender<bool>,
+    pub(crate) messages: broadcast::Sender<DeviceMessage>,
+    pub(crate) results: Arc<Mutex<ResultBook>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Subscriber {
+    pub(crate) fn run(mut self) {
+        loop {
+            let deadline = self.tracker.deadline(&self.liveness.borrow());
+            match self.socket.next(deadline) {
+                Ok(SubEvent::Stop) => break,
+                Ok(SubEvent::Message(frames)) => self.on_message(frames),
+                Ok(SubEvent::Connected) => {
+                    bump(&self.counters.publisher_connections);
+                    tracing::debug!("connected to the device's PUB socket");
+                    self.connected.send_replace(true);
+                }
+                Ok(SubEvent::Disconnected) => {
+                    tracing::debug!("lost the device's PUB socket; libzmq reconnects");
+                    self.connected.send_replace(false);
+                }
+                Ok(SubEvent::Idle) => {}
+                Err(error) => {
+                    tracing::error!(%error, "the subscriber socket failed; no more messages");
+                    break;
+                }
+            }
+            let tracker = &mut self.tracker;
+            let now = Instant::now();
+            self.liveness.send_if_modified(|l| {
+                let offline = tracker.on_tick(now, l);
+                if offline {
+                    tracing::info!(identifier = ?l.identifier, "device offline: heartbeats stopped");
+                }
+                offline
+            });
+        }
+        self.liveness.send_if_modified(|l| {
+            let changed = l.state != LinkState::Offline;
+            l.state = LinkState::Offline;
+            changed
+        });
+    }
+
+    fn on_message(&mut self, frames: Vec<Vec<u8>>) {
+        bump(&self.counters.messages_received);
+        let message = decode_message(frames);
+        match &message {
+            DeviceMessage::Heartbeat(heartbeat) => {
+                let tracker = &mut self.tracker;
+                let now = Instant::now();
+                self.liveness.send_if_modified(|l| {
+                    let was = l.state;
+                    let changed = tracker.on_heartbeat(heartbeat, now, l);
+                    if was != LinkState::Online {
+                        tracing::info!(identifier = %heartbeat.identifier, "device online");
+                    }
+                    changed
+                });
+            }
+            DeviceMessage::CommandResult(result) => {
+                // Recorded before it is broadcast, so a stream reader that
+                // sees it can wait for it at once.
+                self.results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(result);
+            }
+            DeviceMessage::Raw(raw) => {
+                bump(&self.counters.raw_messages);
+                if raw.reason.is_malformed() {
+                    bump(&self.counters.malformed_messages);
+                    tracing::warn!(topic = ?raw.topic, reason = %raw.reason, "malformed message, delivered raw");
+                }
+            }
+            _ => {}
+        }
+        // No stream listening is fine.
+        let _ = self.messages.send(message);
+    }
+}

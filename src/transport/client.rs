@@ -1,0 +1,313 @@
+//! The operator side's sockets: a SUB socket for published messages, watched
+//! by a monitor that says when the device's PUB is connected, and a REQ socket
+//! for commands that is thrown away and reopened whenever a reply is lost
+//! (the ZeroMQ guide's "Lazy Pirate"). Each is owned by one thread, and a
+//! [`StopSignal`] wakes that thread at once when the client closes.
+
+use std::time::{Duration, Instant};
+
+use super::{linger_ms, transport_error, StopSignal};
+use crate::Error;
+
+/// One libzmq context per client.
+pub(crate) struct ClientTransport {
+    context: zmq::Context,
+}
+
+impl ClientTransport {
+    pub(crate) fn new() -> Self {
+        Self {
+            context: zmq::Context::new(),
+        }
+    }
+
+    /// A SUB socket connected to `endpoint`, subscribed to each 4-byte topic
+    /// prefix (all messages when `prefixes` is empty), with its monitor and
+    /// the stop signal of the thread that will own it.
+    pub(crate) fn subscriber(
+        &self,
+        endpoint: &str,
+        prefixes: &[[u8; 4]],
+        max_message_bytes: i64,
+    ) -> Result<(SubSocket, StopSignal), Error> {
+        let socket = self.context.socket(zmq::SUB).map_err(transport_error)?;
+        socket.set_linger(0).map_err(transport_error)?;
+        socket
+            .set_maxmsgsize(max_message_bytes)
+            .map_err(transport_error)?;
+        if prefixes.is_empty() {
+            socket.set_subscribe(b"").map_err(transport_error)?;
+        }
+        for prefix in prefixes {
+            socket.set_subscribe(prefix).map_err(transport_error)?;
+        }
+
+        // The reader must be connected before the SUB connects, or the first
+        // handshake event would be dropped.
+        let monitor_endpoint = unique_inproc("monitor");
+        let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw()
+            | zmq::SocketEvent::DISCONNECTED.to_raw();
+        socket
+            .monitor(&monitor_endpoint, i32::from(events))
+            .map_err(transport_error)?;
+        let monitor = self.context.socket(zmq::PAIR).map_err(transport_error)?;
+        monitor
+            .connect(&monitor_endpoint)
+            .map_err(transport_error)?;
+
+        socket
+            .connect(endpoint)
+            .map_err(|e| connect_error(endpoint, e))?;
+        let (stop_receiver, stop) = self.stop_pair()?;
+        Ok((
+            SubSocket {
+                socket,
+                monitor,
+                stop_receiver,
+            },
+            stop,
+        ))
+    }
+
+    /// A requester for `endpoint` (its REQ socket opens on first use), with
+    /// the stop signal of the thread that will own it.
+    pub(crate) fn requester(
+        &self,
+        endpoint: &str,
+        max_message_bytes: i64,
+    ) -> Result<(Requester, StopSignal), Error> {
+        let (stop_receiver, stop) = self.stop_pair()?;
+        Ok((
+            Requester {
+                context: self.context.clone(),
+                endpoint: endpoint.to_owned(),
+                max_message_bytes,
+                socket: None,
+                stop_receiver,
+            },
+            stop,
+        ))
+    }
+
+    fn stop_pair(&self) -> Result<(zmq::Socket, StopSignal), Error> {
+        let endpoint = unique_inproc("client-stop");
+        let receiver = self.context.socket(zmq::PAIR).map_err(transport_error)?;
+        receiver.bind(&endpoint).map_err(transport_error)?;
+        let sender = self.context.socket(zmq::PAIR).map_err(transport_error)?;
+        sender.connect(&endpoint).map_err(transport_error)?;
+        Ok((receiver, StopSignal { socket: sender }))
+    }
+}
+
+fn unique_inproc(what: &str) -> String {
+    format!("inproc://auto-trainer-api-{what}-{}", uuid::Uuid::new_v4())
+}
+
+fn connect_error(endpoint: &str, error: zmq::Error) -> Error {
+    Error::InvalidOptions(format!("cannot connect to {endpoint}: {error}"))
+}
+
+/// Milliseconds for `zmq::poll` until `deadline` (-1 = wait forever).
+fn poll_timeout(deadline: Option<Instant>) -> i64 {
+    match deadline {
+        None => -1,
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Round up so a poll never returns just before its deadline.
+            i64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+/// What the SUB thread woke up for.
+pub(crate) enum SubEvent {
+    /// A published message: all its frames.
+    Message(Vec<Vec<u8>>),
+    /// A connection to the device's PUB completed its handshake.
+    Connected,
+    /// The connection to the device's PUB was lost (libzmq reconnects by itself).
+    Disconnected,
+    /// The deadline passed with nothing to read.
+    Idle,
+    /// The client is closing.
+    Stop,
+}
+
+/// The SUB socket, its monitor and the stop signal's receiving end.
+pub(crate) struct SubSocket {
+    socket: zmq::Socket,
+    monitor: zmq::Socket,
+    stop_receiver: zmq::Socket,
+}
+
+impl SubSocket {
+    /// Waits until something happens or `deadline` passes (`None`: no deadline).
+    pub(crate) fn next(&self, deadline: Option<Instant>) -> Result<SubEvent, Error> {
+        loop {
+            let mut items = [
+                self.stop_receiver.as_poll_item(zmq::POLLIN),
+                self.monitor.as_poll_item(zmq::POLLIN),
+                self.socket.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, poll_timeout(deadline)) {
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(transport_error(e)),
+                Ok(0) => return Ok(SubEvent::Idle),
+                Ok(_) => {}
+            }
+            if items[0].is_readable() {
+                return Ok(SubEvent::Stop);
+            }
+            if items[1].is_readable() {
+                if let Some(event) = self.read_monitor()? {
+                    return Ok(event);
+                }
+            }
+            if items[2].is_readable() {
+                match self.socket.recv_multipart(zmq::DONTWAIT) {
+                    Ok(frames) => return Ok(SubEvent::Message(frames)),
+                    Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                    Err(e) => return Err(transport_error(e)),
+                }
+            }
+        }
+    }
+
+    /// A monitor message: a 6-byte frame (event id u16 LE, value u32 LE),
+    /// then the endpoint.
+    fn read_monitor(&self) -> Result<Option<SubEvent>, Error> {
+        let frames = match self.monitor.recv_multipart(zmq::DONTWAIT) {
+            Ok(frames) => frames,
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(None),
+            Err(e) => return Err(transport_error(e)),
+        };
+        let Some(id) = frames
+            .first()
+            .and_then(|f| f.get(..2))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        else {
+            return Ok(None);
+        };
+        Ok(match zmq::SocketEvent::from_raw(id) {
+            zmq::SocketEvent::HANDSHAKE_SUCCEEDED => Some(SubEvent::Connected),
+            zmq::SocketEvent::DISCONNECTED => Some(SubEvent::Disconnected),
+            _ => None,
+        })
+    }
+}
+
+/// How a request ended.
+pub(crate) enum ReplyWait {
+    /// The reply: all its frames (a well-behaved REP sends exactly one).
+    Reply(Vec<Vec<u8>>),
+    /// No reply before the deadline. The socket was discarded, so a late
+    /// reply can never be read as the answer to a later request.
+    TimedOut,
+    /// The client is closing.
+    Stop,
+}
+
+/// Sends requests on a REQ socket, one at a time.
+pub(crate) struct Requester {
+    context: zmq::Context,
+    endpoint: String,
+    max_message_bytes: i64,
+    socket: Option<zmq::Socket>,
+    stop_receiver: zmq::Socket,
+}
+
+impl Requester {
+    /// Sends `body` and waits for the reply until `deadline`. On a timeout
+    /// the REQ socket is closed (unsent frames dropped at once), and the next
+    /// request opens a fresh one.
+    pub(crate) fn request(&mut self, body: &[u8], deadline: Instant) -> Result<ReplyWait, Error> {
+        let socket = match self.socket.take() {
+            Some(socket) => socket,
+            None => self.open()?,
+        };
+        match self.exchange(&socket, body, deadline) {
+            Ok(wait @ ReplyWait::Reply(_)) => {
+                self.socket = Some(socket);
+                Ok(wait)
+            }
+            // Dropping `socket` here is the Lazy Pirate reset.
+            other => other,
+        }
+    }
+
+    fn open(&self) -> Result<zmq::Socket, Error> {
+        let socket = self.context.socket(zmq::REQ).map_err(transport_error)?;
+        socket
+            .set_linger(linger_ms(Duration::ZERO))
+            .map_err(transport_error)?;
+        socket
+            .set_maxmsgsize(self.max_message_bytes)
+            .map_err(transport_error)?;
+        socket
+            .connect(&self.endpoint)
+            .map_err(|e| connect_error(&self.endpoint, e))?;
+        Ok(socket)
+    }
+
+    fn exchange(
+        &self,
+        socket: &zmq::Socket,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<ReplyWait, Error> {
+        if !self.wait(socket, zmq::POLLOUT, deadline)? {
+            return Ok(self.stopped_or_timed_out());
+        }
+        match socket.send(body, zmq::DONTWAIT) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => return Ok(ReplyWait::TimedOut),
+            Err(e) => return Err(transport_error(e)),
+        }
+        loop {
+            if !self.wait(socket, zmq::POLLIN, deadline)? {
+                return Ok(self.stopped_or_timed_out());
+            }
+            match socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) => return Ok(ReplyWait::Reply(frames)),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(transport_error(e)),
+            }
+        }
+    }
+
+    /// Waits for `events` on `socket`; false when the deadline passed or the
+    /// stop signal fired (see [`Self::stopped_or_timed_out`]).
+    fn wait(
+        &self,
+        socket: &zmq::Socket,
+        events: zmq::PollEvents,
+        deadline: Instant,
+    ) -> Result<bool, Error> {
+        loop {
+            let mut items = [
+                self.stop_receiver.as_poll_item(zmq::POLLIN),
+                socket.as_poll_item(events),
+            ];
+            match zmq::poll(&mut items, poll_timeout(Some(deadline))) {
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(transport_error(e)),
+                Ok(0) => return Ok(false),
+                Ok(_) => {}
+            }
+            if items[0].is_readable() {
+                return Ok(false);
+            }
+            if items[1].get_revents().intersects(events) {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn stopped_or_timed_out(&self) -> ReplyWait {
+        let mut items = [self.stop_receiver.as_poll_item(zmq::POLLIN)];
+        match zmq::poll(&mut items, 0) {
+            Ok(n) if n > 0 => ReplyWait::Stop,
+            _ => ReplyWait::TimedOut,
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The `remote_console` example, built and run as a process against the
+//! built `client_application` example: its one-shot mode as a script would
+//! use it, and its prompt driven in a pseudo-terminal
+//! (`tests/python/pty_drive.py`) like a person at a keyboard.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::python::{free_port, repo_dir, PyProcess};
+use serde_json::{json, Value};
+
+const STARTUP: Duration = Duration::from_secs(30);
+const EXIT: Duration = Duration::from_secs(20);
+
+/// The built examples by name. The first call builds both with the cargo
+/// running the tests, so the test is self-contained.
+fn examples() -> &'static HashMap<String, PathBuf> {
+    static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--example",
+                "remote_console",
+                "--example",
+                "client_application",
+                "--message-format=json-render-diagnostics",
+            ])
+            .current_dir(repo_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot run cargo build");
+        let stdout = build.stdout.take().expect("piped stdout");
+        // Read to the end: cargo fails if its stdout closes early.
+        let reader = thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+                .filter_map(|m| {
+                    let name = m["target"]["name"].as_str()?.to_owned();
+                    let path = PathBuf::from(m["executable"].as_str()?);
+                    Some((name, path))
+                })
+                .collect::<HashMap<_, _>>()
+        });
+        let status = wait_child(&mut build, Duration::from_secs(900))
+            .expect("cargo build of the examples took over 15 minutes");
+        assert!(status.success(), "cargo build of the examples failed");
+        let binaries = reader.join().expect("reader thread");
+        for name in ["remote_console", "client_application"] {
+            let path = binaries
+                .get(name)
+                .unwrap_or_else(|| panic!("cargo reported no executable for {name}"));
+            assert!(path.exists(), "{} does not exist", path.display());
+        }
+        binaries
+    })
+}
+
+fn example(name: &str) -> PathBuf {
+    examples()[name].clone()
+}
+
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The stand-in device, without a terminal (it serves until SIGTERM).
+struct Device {
+    child: Child,
+}
+
+impl Device {
+    fn start(identifier: &str, pub_port: u16, cmd_port: u16) -> Device {
+        let child = Command::new(example("client_application"))
+            .args(["--identifier", identifier, "--bind", "127.0.0.1"])
+            .args(["--pub-port", &pub_port.to_string()])
+            .args(["--cmd-port", &cmd_port.to_string()])
+            .args(["--heartbeat-interval", "0.2", "--start-delay", "1"])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start client_application");
+        Device { child }
+    }
+
+    /// Stops it with SIGTERM, as a service manager would, and waits.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = wait_child(&mut self.child, EXIT).expect("client_application exits");
+        assert!(status.success(), "client_application exited with {status}");
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// What a one-shot run printed and how it ended.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+}
+
+/// Runs the console with `args` and waits (bounded) for it to exit.
+fn console(args: &[&str]) -> Run {
+    let mut child = Command::new(example("remote_console"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start remote_console");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let Some(status) = wait_child(&mut child, EXIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("remote_console {args:?} did not exit within {EXIT:?}");
+    };
+    Run {
+        code: status.code(),
+        stdout: reader.join().expect("reader thread"),
+    }
+}
+
+#[test]
+fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
+    let (pub_port, cmd_port) = (free_port(), free_port());
+    let device = Device::start("script-rig", pub_port, cmd_port);
+    let (p, c) = (pub_port.to_string(), cmd_port.to_string());
+    let base = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "10"];
+    let run = |extra: &[&str]| console(&[&base[..], extra].concat());
+
+    let status = run(&["send", "status"]);
+    assert_eq!(status.code, Some(0), "{}", status.stdout);
+    assert!(
+        status.stdout.starts_with("reply to GET_STATUS (nonce "),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("): SUCCESS"), "{}", status.stdout);
+
+    let json_status = run(&["--json", "send", "400"]);
+    assert_eq!(json_status.code, Some(0));
+    let reply: Value = serde_json::from_str(json_status.stdout.trim()).expect("one JSON line");
+    assert_eq!(reply["type"], "reply");
+    assert_eq!(reply["resultName"], "SUCCESS");
+    assert_eq!(reply["commandName"], "GET_STATUS");
+    assert!(reply["data"].get("app_status").is_some(), "{reply}");
+
+    let start = run(&["send", "start", r#"{"animal_id": "m-001"}"#, "--wait", "10"]);
+    assert_eq!(start.code, Some(0), "{}", start.stdout);
+    assert!(
+        start.stdout.contains("PENDING_WITH_NOTIFICATION"),
+        "{}",
+        start.stdout
+    );
+    assert!(
+        start.stdout.contains("result of START_ACQUISITION (nonce "),
+        "{}",
+        start.stdout
+    );
+
+    let again = run(&["send", "START_ACQUISITION"]);
+    assert_eq!(again.code, Some(1), "a refused command: {}", again.stdout);
+    assert!(again.stdout.contains("FAILED"), "{}", again.stdout);
+
+    let stop = run(&["send", "stop"]);
+    assert_eq!(
+        stop.code,
+        Some(0),
+        "PENDING counts as success: {}",
+        stop.stdout
+    );
+
+    let listen = run(&["listen", "--count", "2"]);
+    assert_eq!(listen.code, Some(0));
+    assert_eq!(listen.stdout.lines().count(), 2, "{}", listen.stdout);
+
+    let heartbeats = run(&["--json", "listen", "--count", "2", "--topic", "heartbeat"]);
+    assert_eq!(heartbeats.code, Some(0));
+    for line in heartbeats.stdout.lines() {
+        let message: Value = serde_json::from_str(line).expect("JSON line");
+        assert_eq!(message["type"], "heartbeat", "{message}");
+        assert_eq!(message["message"]["identifier"], "script-rig");
+    }
+
+    let unknown = run(&["send", "launch-rockets"]);
+    assert_eq!(unknown.code, Some(2));
+    device.stop();
+
+    // Nobody home: no reply, no messages.
+    let (p2, c2) = (free_port().to_string(), free_port().to_string());
+    let nobody = [
+        "--pub-port",
+        &p2[..],
+        "--cmd-port",
+        &c2[..],
+        "--timeout",
+        "0.3",
+    ];
+    let lost = console(&[&nobody[..], &["send", "status"]].concat());
+    assert_eq!(lost.code, Some(3));
+    let silent = console(
+        &[
+            &nobody[..],
+            &["listen", "--count", "1", "--max-wait", "0.3"],
+        ]
+        .concat(),
+    );
+    assert_eq!(silent.code, Some(3));
+}
+
+/// The prompt in a pseudo-terminal.
+struct Prompt {
+    drive: PyProcess,
+}
+
+impl Prompt {
+    fn open(args: &[String]) -> Prompt {
+        let mut argv = vec![
+            "--".to_owned(),
+            example("remote_console").display().to_string(),
+        ];
+        argv.extend(args.iter().cloned());
+        let drive = PyProcess::spawn("pty_drive", &argv);
+        drive.expect_ready(STARTUP);
+        Prompt { drive }
+    }
+
+    fn ask(&mut self, request: Value) -> Value {
+        self.drive.send_line(&request);
+        self.drive
+            .next_line(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("pty_drive did not answer {request}"))
+    }
+
+    /// Waits for a fresh prompt. rustyline asks the terminal for the cursor
+    /// position before drawing it and reads the answer from the keyboard
+    /// input, so keys typed before the prompt is drawn could be eaten.
+    fn ready(&mut self) {
+        self.expect("\n> ");
+    }
+
+    /// Types `text` and Enter at the next prompt.
+    fn type_line(&mut self, text: &str) {
+        self.ready();
+        let answer = self.ask(json!({ "send": text }));
+        assert_eq!(answer["sent"], text);
+    }
+
+    fn keys(&mut self, hex: &str) {
+        let answer = self.ask(json!({ "send_hex": hex }));
+        assert_eq!(answer["sent_hex"], hex);
+    }
+
+    /// Waits for `needle` after the previous match; returns the text up to it.
+    fn expect(&mut self, needle: &str) -> String {
+        let answer = self.ask(json!({"expect": needle, "timeout": 10}));
+        assert_eq!(
+            answer["matched"],
+            needle,
+            "{needle:?} did not appear; output since the last match:\n{}",
+            answer["output"].as_str().unwrap_or("")
+        );
+        answer["output"].as_str().unwrap_or("").to_owned()
+    }
+
+    fn output(&mut self) -> String {
+        self.ask(json!({"output": true}))["output"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Waits for both texts, in either order.
+    fn expect_both(&mut self, first: &str, second: &str) {
+        self.expect(first);
+        if !self.output().contains(second) {
+            self.expect(second);
+        }
+    }
+}
+
+#[test]
+fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
+    let (pub_port, cmd_port) = (free_port(), free_port());
+    let device = Device::start("console-rig", pub_port, cmd_port);
+    let mut prompt = Prompt::open(&[
+        "--pub-port".into(),
+        pub_port.to_string(),
+        "--cmd-port".into(),
+        cmd_port.to_string(),
+        "--timeout".into(),
+        "10".into(),
+    ]);
+    prompt.expect("remote console for 127.0.0.1");
+    prompt.expect("device console-rig is online");
+
+    prompt.type_line("status");
+    prompt.expect("reply to GET_STATUS (nonce ");
+    prompt.expect("): SUCCESS");
+
+    // A pending command: listed by `pending`, its result shown on arrival.
+    prompt.type_line(r#"start {"animal_id": "m-001"}"#);
+    prompt.expect("reply to START_ACQUISITION (nonce ");
+    prompt.expect("PENDING_WITH_NOTIFICATION");
+    prompt.type_line("pending");
+    prompt.expect("pending: START_ACQUISITION (nonce ");
+    prompt.expect_both(
+        "result of START_ACQUISITION (nonce ",
+        "EVENT acquisitionStarted (301)",
+    );
+
+    prompt.type_line("estop door open");
+    prompt.expect_both(
+        "reply to EMERGENCY_STOP (nonce ",
+        "EMERGENCY emergencyStop (101)",
+    );
+    prompt.type_line("resume");
+    prompt.expect("reply to EMERGENCY_RESUME (nonce ");
+
+    // By number, custom commands, unknown words.
+    prompt.type_line("send 400");
+    prompt.expect("reply to GET_STATUS (nonce ");
+    prompt.type_line(r#"custom 5 {"valve_id": 2}"#);
+    prompt.expect("reply to USER_DEFINED (nonce ");
+    prompt.type_line("launch");
+    prompt.expect("error: unknown command 'launch'");
+
+    // Tab completion, then history (arrow up).
+    prompt.ready();
+    prompt.keys("636f6e6609"); // "conf" + Tab
+    prompt.keys("0d");
+    prompt.expect("reply to GET_CONFIGURATION (nonce ");
+    prompt.ready();
+    prompt.keys("1b5b41"); // Up
+    prompt.keys("0d");
+    prompt.expect("reply to GET_CONFIGURATION (nonce ");
+
+    // Heartbeats are hidden until watched.
+    prompt.type_line("watch heartbeat");
+    prompt.expect("watching: heartbeat");
+    prompt.expect("HEARTBEAT console-rig");
+    prompt.type_line("watch none");
+    prompt.expect("watching: nothing");
+
+    prompt.type_line("device");
+    prompt.expect("device console-rig is online");
+    prompt.type_line("help");
+    prompt.expect("custom <n> [json]");
+
+    // The device restarts; the console follows and recovers.
+    device.stop();
+    prompt.expect("device console-rig is offline");
+    let device = Device::start("console-rig-2", pub_port, cmd_port);
+    prompt.expect("device console-rig-2 is online");
+    prompt.type_line("ping");
+    prompt.expect("reply to NONE (nonce ");
+
+    // Lines printed while the prompt is open start on a line of their own
+    // (rustyline clears the prompt first: "> " is left once escapes and
+    // carriage returns are stripped).
+    let output = prompt.output();
+    for line in [
+        "EVENT acquisitionStarted (301)",
+        "device console-rig is offline",
+        "HEARTBEAT console-rig",
+    ] {
+        assert!(
+            output
+                .lines()
+                .any(|l| l.trim_start_matches("> ").starts_with(line)),
+            "no line starts with {line:?}:\n{output}"
+        );
+    }
+
+    prompt.type_line("quit");
+    let exit = prompt.ask(json!({"wait_exit": 15}));
+    assert_eq!(exit["exit"], 0, "{exit}");
+    device.stop();
+}
