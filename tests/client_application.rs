@@ -1,0 +1,794 @@
+//! The `client_application` example, run as a separate process and driven
+//! from outside: by pyzmq peers (`tests/python/zmq_peer.py`) with stdin
+//! closed, and by a person at a keyboard simulated in a pseudo-terminal
+//! (`tests/python/pty_drive.py`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::python::{free_port, repo_dir, PyProcess};
+use serde_json::{json, Value};
+
+const STARTUP: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(10);
+const EXIT: Duration = Duration::from_secs(15);
+
+const HEARTBEAT: u64 = 1001;
+const EMERGENCY: u64 = 2001;
+const EVENT: u64 = 4001;
+const COMMAND_RESULT: u64 = 6001;
+
+const SUCCESS: i64 = 100;
+const PENDING_WITH_NOTIFICATION: i64 = 201;
+const FAILED: i64 = 400;
+const UNRECOGNIZED: i64 = 0;
+
+/// The built example. The first call builds it with the cargo running the
+/// tests, so the test is self-contained.
+fn example_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let mut build = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--example",
+                    "client_application",
+                    "--message-format=json-render-diagnostics",
+                ])
+                .current_dir(repo_dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("cannot run cargo build");
+            let stdout = build.stdout.take().expect("piped stdout");
+            // Reads to the end: cargo fails if its stdout closes early.
+            let reader = thread::spawn(move || {
+                BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+                    .filter(|m| m["target"]["name"] == "client_application")
+                    .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+                    .last()
+            });
+            let status = wait_child(&mut build, Duration::from_secs(900))
+                .expect("cargo build --example client_application took over 15 minutes");
+            assert!(
+                status.success(),
+                "cargo build --example client_application failed"
+            );
+            let path = reader
+                .join()
+                .expect("reader thread")
+                .expect("cargo reported no executable for client_application");
+            assert!(path.exists(), "{} does not exist", path.display());
+            path
+        })
+        .clone()
+}
+
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Arguments for an app on fresh loopback ports.
+struct Ports {
+    publisher: u16,
+    command: u16,
+}
+
+impl Ports {
+    fn free() -> Self {
+        Self {
+            publisher: free_port(),
+            command: free_port(),
+        }
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--bind",
+            "127.0.0.1",
+            "--pub-port",
+            &self.publisher.to_string(),
+            "--cmd-port",
+            &self.command.to_string(),
+            "--identifier",
+            "test-rig",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    fn publisher_endpoint(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.publisher)
+    }
+
+    fn command_endpoint(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.command)
+    }
+}
+
+/// The example with stdin closed; stderr (where it logs) collected line by line.
+struct App {
+    child: Child,
+    stderr: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl App {
+    fn spawn(args: &[String]) -> App {
+        let mut child = Command::new(example_binary())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start client_application");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[client_application] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        App {
+            child,
+            stderr: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Starts the app and waits until its service runs.
+    fn start(args: &[String]) -> App {
+        let mut app = App::spawn(args);
+        app.expect_log("api service started", STARTUP);
+        app
+    }
+
+    /// Waits for a stderr line containing `needle`; panics if none comes.
+    fn expect_log(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(remaining) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line containing {needle:?} within {timeout:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// All of stderr until the process closes it (bounded).
+    fn rest_of_stderr(&mut self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while let Ok(line) = self
+            .stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+
+    fn terminate(&self) {
+        send_signal(self.child.id(), "TERM");
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        wait_child(&mut self.child, timeout)
+            .unwrap_or_else(|| panic!("client_application did not exit within {timeout:?}"))
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A pyzmq SUB peer subscribed to everything, joined: it has seen a heartbeat.
+struct Subscriber(PyProcess);
+
+impl Subscriber {
+    fn join(ports: &Ports) -> Subscriber {
+        let endpoint = ports.publisher_endpoint();
+        let sub = PyProcess::spawn(
+            "zmq_peer",
+            &[
+                "sub",
+                "--endpoint",
+                &endpoint,
+                "--count",
+                "1000000",
+                "--timeout",
+                "300",
+            ],
+        );
+        sub.expect_ready(STARTUP);
+        let sub = Subscriber(sub);
+        sub.expect(HEARTBEAT, STARTUP, |_| true);
+        sub
+    }
+
+    /// The next message on `topic` whose body satisfies `predicate`; earlier
+    /// messages are skipped. Panics if none comes within `timeout`.
+    fn expect(&self, topic: u64, timeout: Duration, predicate: impl Fn(&Value) -> bool) -> Value {
+        self.try_expect(topic, timeout, predicate)
+            .unwrap_or_else(|| panic!("no matching message on topic {topic} within {timeout:?}"))
+    }
+
+    fn try_expect(
+        &self,
+        topic: u64,
+        timeout: Duration,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        self.0
+            .wait_for(timeout, |line| {
+                line["topic"].as_u64() == Some(topic) && predicate(&body(line))
+            })
+            .map(|line| body(&line))
+    }
+
+    /// The next message of any topic except heartbeats: (topic, body).
+    fn next_non_heartbeat(&self, timeout: Duration) -> (u64, Value) {
+        let line = self
+            .0
+            .wait_for(timeout, |line| line["topic"].as_u64() != Some(HEARTBEAT))
+            .unwrap_or_else(|| panic!("no message within {timeout:?}"));
+        (line["topic"].as_u64().expect("topic"), body(&line))
+    }
+}
+
+fn body(line: &Value) -> Value {
+    line["body"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// A pyzmq REQ peer.
+struct Requester(PyProcess);
+
+impl Requester {
+    fn connect(ports: &Ports) -> Requester {
+        let endpoint = ports.command_endpoint();
+        Requester(PyProcess::spawn(
+            "zmq_peer",
+            &["req", "--endpoint", &endpoint, "--timeout", "10"],
+        ))
+    }
+
+    /// Sends `request` and returns the parsed reply, checking it echoes the nonce.
+    fn send(&mut self, request: Value) -> Value {
+        self.0.send_line(&json!({ "text": request.to_string() }));
+        let line = self
+            .0
+            .next_line(Duration::from_secs(20))
+            .expect("no output from the REQ peer");
+        let text = line["reply"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no reply to {request}: {line}"));
+        let reply: Value = serde_json::from_str(text).expect("reply is JSON");
+        assert_eq!(reply["nonce"], request["nonce"], "{reply}");
+        assert_eq!(reply["command"], request["command"], "{reply}");
+        reply
+    }
+
+    fn command(&mut self, command: i64, nonce: i64) -> Value {
+        self.send(json!({"command": command, "nonce": nonce}))
+    }
+}
+
+fn assert_failed(reply: &Value, code: i64, message_part: &str) {
+    assert_eq!(reply["result"], FAILED, "{reply}");
+    assert_eq!(reply["errorCode"], code, "{reply}");
+    assert_eq!(reply["errorKind"], 2, "COMMAND_ERROR: {reply}");
+    let message = reply["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains(message_part), "{reply}");
+}
+
+#[test]
+fn serves_every_command_without_a_terminal() {
+    let ports = Ports::free();
+    let mut app = App::start(&ports.args(&["--heartbeat-interval", "0.2", "--start-delay", "0.3"]));
+    let sub = Subscriber::join(&ports);
+    let mut req = Requester::connect(&ports);
+
+    // Heartbeats at the configured interval, with the identifier.
+    let stamps: Vec<f64> = (0..4)
+        .map(|_| {
+            let beat = sub.expect(HEARTBEAT, WAIT, |_| true);
+            assert_eq!(beat["identifier"], "test-rig", "{beat}");
+            beat["timestamp"].as_f64().expect("timestamp")
+        })
+        .collect();
+    let mean = (stamps[3] - stamps[0]) / 3.0;
+    assert!(
+        (0.15..0.6).contains(&mean),
+        "mean heartbeat interval {mean} s"
+    );
+
+    assert_eq!(req.command(0, 1)["result"], SUCCESS);
+
+    let status = req.command(400, 2);
+    assert_eq!(status["result"], SUCCESS, "{status}");
+    assert_eq!(
+        status["data"],
+        json!({"appStatus": 0, "trainingMode": 100, "animalId": ""})
+    );
+
+    let configuration = req.command(300, 3);
+    assert_eq!(configuration["result"], SUCCESS, "{configuration}");
+    assert_eq!(
+        configuration["data"]["deviceId"], "test-rig",
+        "{configuration}"
+    );
+    for key in [
+        "applicationVersion",
+        "configurationLocation",
+        "dataLocation",
+        "animalLocation",
+        "logLocation",
+        "inferenceModel",
+    ] {
+        assert!(
+            configuration["data"][key].is_string(),
+            "{key}: {configuration}"
+        );
+    }
+
+    assert_eq!(req.command(99999, 4)["result"], UNRECOGNIZED);
+    let unknown = req.command(12345, 5);
+    assert_eq!(unknown["result"], UNRECOGNIZED, "{unknown}");
+
+    assert_failed(&req.command(110, 6), 4, "not acquiring");
+    assert_failed(&req.command(210, 7), 6, "not emergency-stopped");
+
+    // START: pending at once, then the result and the event after the delay.
+    let start = req.send(json!({"command": 100, "nonce": 11, "data": {"animalId": "m-7"}}));
+    assert_eq!(start["result"], PENDING_WITH_NOTIFICATION, "{start}");
+    assert_failed(&req.command(100, 12), 2, "starting");
+    assert_failed(&req.command(110, 13), 2, "starting");
+    let result = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 11);
+    assert_eq!(result["result"], SUCCESS, "{result}");
+    assert_eq!(result["command"], 100, "{result}");
+    assert_eq!(result["errorCode"], 0, "{result}");
+    let acquisition_id = result["data"]["acquisitionId"]
+        .as_str()
+        .expect("acquisitionId");
+    assert_eq!(acquisition_id.len(), 36, "a UUID: {result}");
+    assert_eq!(
+        result["data"]["animalId"], "m-7",
+        "values untouched: {result}"
+    );
+    assert!(result["data"]["startedAt"].is_f64(), "{result}");
+    let started = sub.expect(EVENT, WAIT, |b| b["kind"] == 301);
+    assert_eq!(
+        started["context"]["acquisitionId"], acquisition_id,
+        "{started}"
+    );
+
+    let status = req.command(400, 14);
+    assert_eq!(status["data"]["appStatus"], 100, "{status}");
+    assert_eq!(status["data"]["animalId"], "m-7", "{status}");
+    assert_failed(&req.command(100, 15), 1, "already");
+
+    // STOP: the same pattern.
+    assert_eq!(req.command(110, 21)["result"], PENDING_WITH_NOTIFICATION);
+    assert_failed(&req.command(110, 22), 3, "stopping");
+    let stopped = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 21);
+    assert_eq!(stopped["result"], SUCCESS, "{stopped}");
+    assert_eq!(stopped["command"], 110, "{stopped}");
+    assert_eq!(
+        stopped["data"]["acquisitionId"], acquisition_id,
+        "{stopped}"
+    );
+    let ended = sub.expect(EVENT, WAIT, |b| b["kind"] == 305);
+    assert_eq!(ended["context"]["acquisitionId"], acquisition_id, "{ended}");
+    assert_eq!(req.command(400, 23)["data"]["appStatus"], 0);
+
+    // EMERGENCY_STOP: SUCCESS, the event on EMERGENCY first, then on EVENT.
+    let stop = req.send(json!({"command": 200, "nonce": 31, "data": {"reason": "door open"}}));
+    assert_eq!(stop["result"], SUCCESS, "{stop}");
+    let (topic, first) = sub.next_non_heartbeat(WAIT);
+    assert_eq!((topic, &first["kind"]), (EMERGENCY, &json!(101)), "{first}");
+    assert_eq!(first["context"], json!({"reason": "door open"}));
+    let (topic, second) = sub.next_non_heartbeat(WAIT);
+    assert_eq!(topic, EVENT, "{second}");
+    assert_eq!(second, first);
+    assert_failed(&req.command(100, 32), 5, "EMERGENCY_RESUME");
+
+    // EMERGENCY_RESUME: SUCCESS and emergencyResume on both topics.
+    assert_eq!(req.command(210, 33)["result"], SUCCESS);
+    let resumed = sub.expect(EMERGENCY, WAIT, |b| b["kind"] == 102);
+    assert_eq!(
+        resumed["context"]["reason"], "EMERGENCY_RESUME command",
+        "{resumed}"
+    );
+    assert!(
+        resumed["context"]["stoppedForSeconds"].is_f64(),
+        "{resumed}"
+    );
+    sub.expect(EVENT, WAIT, |b| b["kind"] == 102);
+
+    // An emergency stop during a start fails the start.
+    assert_eq!(req.command(100, 41)["result"], PENDING_WITH_NOTIFICATION);
+    assert_eq!(req.command(200, 42)["result"], SUCCESS);
+    let interrupted = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 41);
+    assert_eq!(interrupted["result"], FAILED, "{interrupted}");
+    assert_eq!(interrupted["errorCode"], 7, "{interrupted}");
+    assert!(
+        interrupted["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("emergency stop"),
+        "{interrupted}"
+    );
+    assert_eq!(req.command(210, 43)["result"], SUCCESS);
+    // The start's timer later finds its start superseded: no acquisition.
+    assert_eq!(req.command(400, 44)["data"]["appStatus"], 0);
+
+    // Each command was logged on one line.
+    app.expect_log("command START_ACQUISITION nonce=11", WAIT);
+
+    app.terminate();
+    assert!(app.wait_exit(EXIT).success());
+    let log = app.rest_of_stderr(WAIT);
+    assert!(log.contains("api service stopped"), "{log}");
+}
+
+#[test]
+fn sigterm_publishes_the_result_of_a_pending_start_before_exiting() {
+    let ports = Ports::free();
+    let mut app = App::start(&ports.args(&["--heartbeat-interval", "0.2", "--start-delay", "60"]));
+    let sub = Subscriber::join(&ports);
+    let mut req = Requester::connect(&ports);
+
+    assert_eq!(req.command(100, 77)["result"], PENDING_WITH_NOTIFICATION);
+    app.expect_log("command START_ACQUISITION nonce=77", WAIT);
+    app.terminate();
+
+    // The app announces it is terminating, then the service settles the start.
+    sub.expect(EVENT, WAIT, |b| b["kind"] == 202);
+    let settled = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 77);
+    assert_eq!(settled["result"], FAILED, "{settled}");
+    assert_eq!(settled["command"], 100, "{settled}");
+    assert_eq!(
+        settled["errorCode"],
+        auto_trainer_api::ERROR_CODE_STOPPED_WHILE_PENDING,
+        "{settled}"
+    );
+    let status = app.wait_exit(EXIT);
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn sigint_stops_it_cleanly() {
+    let ports = Ports::free();
+    let mut app = App::start(&ports.args(&[]));
+    send_signal(app.child.id(), "INT");
+    let status = app.wait_exit(EXIT);
+    assert!(status.success(), "exit status {status}");
+    let log = app.rest_of_stderr(WAIT);
+    assert!(log.contains("api service stopped"), "{log}");
+}
+
+#[test]
+fn a_port_in_use_ends_it_at_once_with_a_clear_message() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let ports = Ports {
+        publisher: taken.local_addr().expect("addr").port(),
+        command: free_port(),
+    };
+    let started = Instant::now();
+    let mut app = App::spawn(&ports.args(&[]));
+    let status = app.wait_exit(EXIT);
+    assert!(!status.success(), "exit status {status}");
+    let log = app.rest_of_stderr(WAIT);
+    assert!(log.contains("cannot start the API service"), "{log}");
+    assert!(log.contains(&ports.publisher.to_string()), "{log}");
+    assert!(log.contains("in use"), "{log}");
+    assert!(log.contains("--pub-port"), "{log}");
+    assert!(started.elapsed() < EXIT);
+}
+
+/// The example in a pseudo-terminal, typed at through `pty_drive.py`.
+struct Terminal {
+    driver: PyProcess,
+    pid: u32,
+}
+
+impl Terminal {
+    fn start(args: &[String]) -> Terminal {
+        let binary = example_binary().display().to_string();
+        let mut argv = vec!["--".to_string(), binary];
+        argv.extend(args.iter().cloned());
+        let driver = PyProcess::spawn("pty_drive", &argv);
+        let ready = driver.expect_ready(STARTUP);
+        let pid = ready["pid"].as_u64().expect("pid") as u32;
+        let mut terminal = Terminal { driver, pid };
+        terminal.expect("Type 'help'", STARTUP);
+        terminal.expect("device> ", WAIT);
+        terminal
+    }
+
+    /// Types `line` and Enter.
+    fn send(&mut self, line: &str) {
+        self.driver.send_line(&json!({ "send": line }));
+        self.driver
+            .wait_for(WAIT, |v| v.get("sent").is_some())
+            .expect("pty_drive typed the line");
+    }
+
+    /// Types raw bytes (control keys, Tab).
+    fn send_raw(&mut self, bytes: &[u8]) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.driver.send_line(&json!({ "send_hex": hex }));
+        self.driver
+            .wait_for(WAIT, |v| v.get("sent_hex").is_some())
+            .expect("pty_drive typed the bytes");
+    }
+
+    /// The screen text up to and including `needle`, after the previous match.
+    fn expect(&mut self, needle: &str, timeout: Duration) -> String {
+        self.driver
+            .send_line(&json!({"expect": needle, "timeout": timeout.as_secs_f64()}));
+        let reply = self
+            .driver
+            .wait_for(timeout + WAIT, |v| {
+                v.get("matched").is_some() || v.get("timeout").is_some()
+            })
+            .expect("pty_drive answers");
+        let output = reply["output"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            reply.get("matched").is_some(),
+            "{needle:?} did not appear; output:\n{output}"
+        );
+        output
+    }
+
+    /// Waits for the app to exit: its exit code and the rest of the screen.
+    fn wait_exit(&mut self, timeout: Duration) -> (Option<i64>, String) {
+        self.driver
+            .send_line(&json!({ "wait_exit": timeout.as_secs_f64() }));
+        let reply = self
+            .driver
+            .wait_for(timeout + WAIT, |v| {
+                v.get("exit").is_some() || v.get("timeout").is_some()
+            })
+            .expect("pty_drive answers");
+        let output = reply["output"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            reply.get("timeout").is_none(),
+            "did not exit; output:\n{output}"
+        );
+        (reply["exit"].as_i64(), output)
+    }
+}
+
+#[test]
+fn the_prompt_publishes_events_and_shows_state() {
+    let ports = Ports::free();
+    let mut terminal =
+        Terminal::start(&ports.args(&["--heartbeat-interval", "0.2", "--start-delay", "60"]));
+    let sub = Subscriber::join(&ports);
+    let mut req = Requester::connect(&ports);
+
+    // A START that stays pending, to be seen by `pending` and `state`.
+    assert_eq!(req.command(100, 5)["result"], PENDING_WITH_NOTIFICATION);
+    terminal.expect(
+        "command START_ACQUISITION nonce=5 -> PENDING_WITH_NOTIFICATION",
+        WAIT,
+    );
+    terminal.send("pending");
+    terminal.expect("1 pending command(s):", WAIT);
+    let listed = terminal.expect("pending for", WAIT);
+    assert!(
+        listed.contains("nonce 5") && listed.contains("START_ACQUISITION"),
+        "{listed}"
+    );
+    terminal.send("state");
+    terminal.expect("state: starting an acquisition", WAIT);
+
+    terminal.send(r#"event acquisitionStarted {"animal_id":"m1"}"#);
+    let event = sub.expect(EVENT, WAIT, |b| b["kind"] == 301);
+    assert_eq!(
+        event["context"],
+        json!({"animalId": "m1"}),
+        "camelized keys: {event}"
+    );
+    terminal.expect("published EVENT acquisitionStarted", WAIT);
+
+    terminal.send("estop test");
+    let emergency = sub.expect(EMERGENCY, WAIT, |b| b["kind"] == 101);
+    assert_eq!(emergency["context"], json!({"reason": "test"}));
+    sub.expect(EVENT, WAIT, |b| b["kind"] == 101);
+    // The emergency stop failed the start in progress.
+    let failed = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 5);
+    assert_eq!(failed["result"], FAILED, "{failed}");
+    assert_eq!(failed["errorCode"], 7, "{failed}");
+
+    terminal.send("state");
+    terminal.expect("state: emergency-stopped", WAIT);
+    terminal.expect("(reason: test)", WAIT);
+    // Tab completion: "pend" + Tab becomes "pending".
+    terminal.send_raw(b"pend\t\r");
+    terminal.expect("no pending commands", WAIT);
+    terminal.send("stats");
+    let stats = terminal.expect("pending 0", WAIT);
+    assert!(
+        stats.contains("heartbeats") && stats.contains("requests 1"),
+        "{stats}"
+    );
+    terminal.send(r#"property {"door":"open"}"#);
+    let property = sub.expect(5001, WAIT, |_| true);
+    assert_eq!(property, json!({"door": "open"}));
+    terminal.send("event noSuchKind");
+    terminal.expect("error: ", WAIT);
+    terminal.send("resume");
+    sub.expect(EMERGENCY, WAIT, |b| b["kind"] == 102);
+
+    terminal.send("quit");
+    let (code, output) = terminal.wait_exit(EXIT);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("api service stopped"), "{output}");
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_exits_cleanly() {
+    let ports = Ports::free();
+    let mut terminal = Terminal::start(&ports.args(&[]));
+    terminal.send_raw(b"\x03");
+    let (code, output) = terminal.wait_exit(EXIT);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("api service stopped"), "{output}");
+}
+
+#[test]
+fn sigterm_at_the_prompt_exits_cleanly() {
+    let ports = Ports::free();
+    let mut terminal = Terminal::start(&ports.args(&[]));
+    send_signal(terminal.pid, "TERM");
+    let (code, output) = terminal.wait_exit(EXIT);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("api service stopped"), "{output}");
+}
+
+/// The next message for which `want` holds; panics if none comes in time.
+fn next_matching(
+    client: &mut auto_trainer_api::BlockingDeviceClient,
+    want: impl Fn(&auto_trainer_api::DeviceMessage) -> bool,
+) -> auto_trainer_api::DeviceMessage {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let message = client
+            .next_message(remaining)
+            .expect("no matching message in time");
+        if want(&message) {
+            return message;
+        }
+    }
+}
+
+/// The crate's own operator-side client against the example.
+#[test]
+fn the_rust_client_commands_the_example() {
+    use auto_trainer_api::{
+        ApiCommand, ApiCommandRequestResult, ApiEventKind, BlockingDeviceClient, ClientOptions,
+        DeviceMessage,
+    };
+
+    let ports = Ports::free();
+    let mut app = App::start(&ports.args(&["--heartbeat-interval", "0.2", "--start-delay", "0.2"]));
+    let mut client = BlockingDeviceClient::connect(
+        ClientOptions::new("127.0.0.1").with_ports(ports.publisher, ports.command),
+    )
+    .expect("connect");
+    next_matching(
+        &mut client,
+        |m| matches!(m, DeviceMessage::Heartbeat(h) if h.identifier == "test-rig"),
+    );
+
+    let status = client
+        .send_command(ApiCommand::GetStatus, None)
+        .expect("GET_STATUS");
+    assert_eq!(status.result, ApiCommandRequestResult::Success);
+
+    let start = client
+        .send_command(
+            ApiCommand::StartAcquisition,
+            Some(json!({"animal_id": "m-2"})),
+        )
+        .expect("START_ACQUISITION");
+    assert_eq!(
+        start.result,
+        ApiCommandRequestResult::PendingWithNotification
+    );
+    let result = client
+        .wait_for_result(start.nonce, WAIT)
+        .expect("the START result");
+    assert_eq!(
+        result.result,
+        ApiCommandRequestResult::Success,
+        "{result:?}"
+    );
+    let data = result.data.expect("result data");
+    assert_eq!(data["animal_id"], "m-2", "snake_case on the client side");
+    let acquisition_id = data["acquisition_id"].clone();
+    let started = next_matching(
+        &mut client,
+        |m| matches!(m, DeviceMessage::Event(e) if e.kind == ApiEventKind::AcquisitionStarted),
+    );
+    let DeviceMessage::Event(started) = started else {
+        unreachable!()
+    };
+    assert_eq!(
+        started.context.expect("context")["acquisition_id"],
+        acquisition_id
+    );
+
+    let stop = client
+        .send_command(
+            ApiCommand::EmergencyStop,
+            Some(json!({"reason": "client test"})),
+        )
+        .expect("EMERGENCY_STOP");
+    assert_eq!(stop.result, ApiCommandRequestResult::Success);
+    let emergency = next_matching(&mut client, |m| matches!(m, DeviceMessage::Emergency(_)));
+    let DeviceMessage::Emergency(emergency) = emergency else {
+        unreachable!()
+    };
+    assert_eq!(emergency.kind, ApiEventKind::EmergencyStop);
+    assert_eq!(emergency.context, Some(json!({"reason": "client test"})));
+    client.close();
+
+    app.terminate();
+    assert!(app.wait_exit(EXIT).success());
+}
