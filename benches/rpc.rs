@@ -1,0 +1,1150 @@
+//! The service's benchmark (issue 2): our service against bare libzmq, all
+//! over TCP on 127.0.0.1, printed as one table with a PASS/MISS summary.
+//!
+//! ```text
+//! cargo bench --bench rpc                  # full run, about 20 s once built
+//! BENCH_QUICK=1 cargo bench --bench rpc    # or `-- --quick`: CI smoke run, < 10 s
+//! scripts/bench.sh                         # full run, kept in target/bench-results.txt
+//! cargo bench --bench rpc -- --section 3   # only section 3 (repeatable)
+//! ```
+//!
+//! The machine running it is usually shared, so every target is a ratio
+//! (ours / bare libzmq) or a bound measured in the same run, and ours and
+//! bare alternate in rounds so a burst of load elsewhere hits both. Figures
+//! are pooled over the rounds.
+//!
+//! 1. Command round trips: REQ clients (1, then 4 threads) against our
+//!    service and against a one-thread libzmq REP echo with a reply of the
+//!    same size.
+//! 2. The caller's cost of one publish call, timed in batches of 64.
+//! 3. Events per second delivered to a SUB: our service publishing N
+//!    ~150-byte `ApiEvent`s, paced so its queue never drops, against a bare
+//!    PUB sending N pre-built frames of the same size. Neither side has a
+//!    high-water mark, so every event arrives and the rate (first call to
+//!    last arrival) is the pipeline's, not a measure of what libzmq dropped.
+//!    Sections 1 and 3 also print the CPU time each thread spent per unit of
+//!    work (`/proc/self/task/*/schedstat`), which says where a gap comes from.
+//! 4. The publisher's peak RSS while a subscriber is stalled and a million
+//!    events are published, measured in a child process (this binary re-run
+//!    with `--rss-child`) so it is the publisher's memory alone.
+//!
+//! Misses are reported, never asserted: this is a measurement.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use auto_trainer_api::{
+    camel_key, python_float_repr, to_python_json, ApiCommandRequest, ApiCommandRequestResponse,
+    ApiEvent, ApiEventKind, ApiTopic, Error, RpcOptions, RpcService, ZeroMqRpcService,
+};
+use serde_json::{json, Value};
+
+/// The hidden argument that turns this binary into the RSS child of section 4.
+const RSS_CHILD_ARG: &str = "--rss-child";
+/// A command request as a console sends it (GET_STATUS).
+const REQUEST: &[u8] = br#"{"command": 400, "nonce": 7, "data": null, "customCommand": -1}"#;
+/// Published event bodies are padded to about this size.
+const EVENT_BYTES: usize = 150;
+/// Calls timed together in section 2, to keep the timer's own cost out.
+const PUBLISH_BATCH: usize = 64;
+/// Concurrent clients of the second round-trip measurement.
+const CLIENTS: usize = 4;
+
+/// Targets of issue 2.
+const RTT_RATIO_TARGET: f64 = 1.3;
+const PUBLISH_P50_TARGET_NS: f64 = 1_000.0;
+const EVENT_RATE_RATIO_TARGET: f64 = 0.7;
+const RSS_TARGET_MB: f64 = 64.0;
+
+/// How much work each section does.
+struct Config {
+    quick: bool,
+    /// Sections to run (`--section N`, repeatable); empty runs them all.
+    sections: Vec<usize>,
+    /// Rounds of section 1 and 3; each round runs ours and bare once.
+    rounds: usize,
+    /// Round trips timed per round with one client.
+    single_client_trips: usize,
+    /// Round trips timed per round by each of the concurrent clients.
+    per_client_trips: usize,
+    /// Untimed round trips per client before each measurement.
+    warmup_trips: usize,
+    /// Batches of [`PUBLISH_BATCH`] calls timed per kind of publish call.
+    publish_batches: usize,
+    /// Events each side publishes per round of section 3.
+    delivered_events: u64,
+    /// Events the RSS child publishes.
+    rss_events: usize,
+}
+
+impl Config {
+    fn from_environment() -> Self {
+        let quick = std::env::args().any(|a| a == "--quick")
+            || std::env::var("BENCH_QUICK").is_ok_and(|v| !matches!(v.as_str(), "" | "0"));
+        let args: Vec<String> = std::env::args().collect();
+        let sections = args
+            .windows(2)
+            .filter(|pair| pair[0] == "--section")
+            .filter_map(|pair| pair[1].parse().ok())
+            .collect();
+        if quick {
+            Self {
+                quick,
+                sections,
+                rounds: 2,
+                single_client_trips: 2_500,
+                per_client_trips: 1_200,
+                warmup_trips: 100,
+                publish_batches: 500,
+                delivered_events: 100_000,
+                rss_events: 1_000_000,
+            }
+        } else {
+            Self {
+                quick,
+                sections,
+                rounds: 6,
+                single_client_trips: 5_000,
+                per_client_trips: 2_500,
+                warmup_trips: 300,
+                publish_batches: 3_000,
+                delivered_events: 300_000,
+                rss_events: 1_000_000,
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == RSS_CHILD_ARG) {
+        let events = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000_000);
+        rss_child(events);
+        return;
+    }
+    let config = Config::from_environment();
+    let started = Instant::now();
+    println!(
+        "auto-trainer-api rpc benchmark: {} mode, {} CPUs, load average {}",
+        if config.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "?".into()),
+    );
+
+    let mut summary = Vec::new();
+    let sections: [fn(&Config, &mut Vec<String>); 4] = [
+        command_round_trips,
+        publish_call_cost,
+        delivered_events,
+        stalled_subscriber_rss,
+    ];
+    for (number, section) in (1..).zip(sections) {
+        if config.sections.is_empty() || config.sections.contains(&number) {
+            section(&config, &mut summary);
+        }
+    }
+
+    println!();
+    println!("== Summary ({:.1} s) ==", started.elapsed().as_secs_f64());
+    println!("{:<46} {:>14} {:>16}  result", "target", "goal", "measured");
+    for line in &summary {
+        println!("{line}");
+    }
+}
+
+/// One summary row: a target, its goal, the measured value and PASS/MISS.
+fn verdict(summary: &mut Vec<String>, target: &str, goal: &str, measured: String, pass: bool) {
+    summary.push(format!(
+        "{target:<46} {goal:>14} {measured:>16}  {}",
+        if pass { "PASS" } else { "MISS" }
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// Measurement helpers
+
+/// Durations in nanoseconds, summarized by percentiles.
+#[derive(Default)]
+struct Samples(Vec<u64>);
+
+impl Samples {
+    fn push(&mut self, elapsed: Duration) {
+        self.0
+            .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    fn extend(&mut self, other: Samples) {
+        self.0.extend(other.0);
+    }
+
+    /// The `p`-th percentile in nanoseconds (nearest rank).
+    fn percentile(&mut self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        self.0.sort_unstable();
+        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
+        self.0[rank.clamp(1, self.0.len()) - 1] as f64
+    }
+}
+
+/// The p50 cost of one call of `work`, timed in `batches` batches of
+/// [`PUBLISH_BATCH`] calls, in ns.
+fn time_per_call(batches: usize, work: &dyn Fn()) -> f64 {
+    let mut samples = Samples::default();
+    for _ in 0..batches {
+        let start = Instant::now();
+        for _ in 0..PUBLISH_BATCH {
+            work();
+        }
+        samples.push(start.elapsed());
+    }
+    samples.percentile(50.0) / PUBLISH_BATCH as f64
+}
+
+/// A rate of `count` events over `elapsed`, summed over rounds.
+#[derive(Default, Clone, Copy)]
+struct Rate {
+    count: u64,
+    elapsed: Duration,
+}
+
+impl Rate {
+    fn add(&mut self, count: u64, elapsed: Duration) {
+        self.count += count;
+        self.elapsed += elapsed;
+    }
+
+    fn per_second(self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// A peak or current memory figure of this process from /proc/self/status, in kB.
+fn proc_status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// Threads of this process, grouped by what they do, for CPU accounting.
+/// Thread names are cut to 15 bytes by Linux: both of our service's threads
+/// show as "auto-trainer-ap" (only one of them is busy in any section).
+const ROLES: [(&str, &str); 6] = [
+    ("", "calling thread (main)"),
+    ("auto-trainer-ap", "our service's thread"),
+    ("bench-server", "bare server thread"),
+    ("bench-client", "REQ client threads"),
+    ("bench-sub", "SUB thread"),
+    ("", "libzmq I/O threads"),
+];
+/// Index in [`ROLES`] of the main thread, the clients and everything unnamed.
+const MAIN_ROLE: usize = 0;
+const CLIENT_ROLE: usize = 3;
+const OTHER_ROLE: usize = ROLES.len() - 1;
+
+/// CPU time per role, in ns.
+type Cpu = [u64; ROLES.len()];
+
+/// CPU time so far of every thread of this process, by role
+/// (`/proc/self/task/*/schedstat`: nanosecond resolution).
+fn cpu_by_role() -> Cpu {
+    let mut totals = Cpu::default();
+    let main = std::process::id().to_string();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return totals;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let on_cpu: u64 = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let role = if task.file_name().to_str() == Some(main.as_str()) {
+            MAIN_ROLE
+        } else {
+            (1..OTHER_ROLE)
+                .find(|&role| name.starts_with(ROLES[role].0))
+                .unwrap_or(OTHER_ROLE)
+        };
+        totals[role] += on_cpu;
+    }
+    totals
+}
+
+/// CPU time of the calling thread so far, in ns.
+fn own_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU spent by each role between two [`cpu_by_role`] snapshots.
+fn cpu_spent(before: Cpu, after: Cpu) -> Cpu {
+    std::array::from_fn(|i| after[i].saturating_sub(before[i]))
+}
+
+/// Prints CPU ns per unit of work for ours and bare, role by role (roles
+/// neither side used are left out), and the total.
+fn print_cpu_table(unit: &str, cpu: [Cpu; 2], units: [u64; 2]) {
+    println!("   CPU ns per {unit}, all threads of both ends:");
+    println!("   {:<34} {:>12} {:>12}", "thread", "ours", "bare zmq");
+    let per_unit = |side: usize, role: usize| cpu[side][role] as f64 / units[side].max(1) as f64;
+    for (role, (_, name)) in ROLES.iter().enumerate() {
+        if cpu[0][role] > 0 || cpu[1][role] > 0 {
+            println!(
+                "   {name:<34} {:>12.0} {:>12.0}",
+                per_unit(0, role),
+                per_unit(1, role)
+            );
+        }
+    }
+    let total = |side: usize| {
+        (0..ROLES.len())
+            .map(|role| per_unit(side, role))
+            .sum::<f64>()
+    };
+    println!(
+        "   {:<34} {:>12.0} {:>12.0}",
+        "all threads",
+        total(0),
+        total(1)
+    );
+}
+
+fn loopback_endpoint(port: u16) -> String {
+    format!("tcp://127.0.0.1:{port}")
+}
+
+/// Binds `socket` on a free loopback port and returns its endpoint.
+fn bind_free_port(socket: &zmq::Socket) -> String {
+    socket.bind("tcp://127.0.0.1:*").expect("bind 127.0.0.1");
+    socket
+        .get_last_endpoint()
+        .expect("last endpoint")
+        .expect("endpoint is UTF-8")
+}
+
+/// A service on free loopback ports, started.
+fn start_service(options: RpcOptions) -> ZeroMqRpcService {
+    let service = ZeroMqRpcService::new(options);
+    service.start().expect("start the service");
+    service
+}
+
+/// An event whose published body is about [`EVENT_BYTES`] long, with a context
+/// as an app would send it.
+fn sample_event() -> (ApiEventKind, Value) {
+    let kind = ApiEventKind::PelletSuccessfulReach;
+    let mut padding = String::new();
+    loop {
+        let context = json!({"reach_count": 12, "success": true, "session_id": padding});
+        let size = to_python_json(&ApiEvent::new(kind, Some(context.clone())))
+            .map_or(usize::MAX, |b| b.len());
+        if size >= EVENT_BYTES {
+            return (kind, context);
+        }
+        padding.push(char::from(b'a' + (padding.len() % 26) as u8));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. Command round trips
+
+/// A one-thread libzmq REP server answering every request with `reply`.
+struct BareReplier {
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl BareReplier {
+    fn spawn(reply: Vec<u8>) -> Self {
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::REP).expect("REP socket");
+        let endpoint = bind_free_port(&socket);
+        // Wakes now and then to notice `stop`; a request wakes it at once.
+        socket.set_rcvtimeo(50).expect("rcvtimeo");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("bench-server".into())
+            .spawn(move || {
+                let mut request = zmq::Message::new();
+                while !stopping.load(Ordering::Relaxed) {
+                    match socket.recv(&mut request, 0) {
+                        Ok(()) => socket.send(&reply[..], 0).expect("bare reply"),
+                        Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                        Err(error) => panic!("bare REP failed: {error}"),
+                    }
+                }
+            });
+        let thread = spawned.expect("spawn the bare REP thread");
+        Self {
+            endpoint,
+            stop,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("bare REP thread");
+    }
+}
+
+/// One request and its reply on a REQ socket.
+fn round_trip(socket: &zmq::Socket, reply: &mut zmq::Message) {
+    socket.send(REQUEST, 0).expect("send request");
+    socket.recv(reply, 0).expect("receive reply");
+}
+
+/// `clients` REQ sockets, each on its own thread, each timing `trips`
+/// round trips to `endpoint` after a warm-up. Returns the pooled latencies,
+/// the aggregate rate (from the first start to the last end) and the CPU
+/// time of the client threads in ns.
+fn run_clients(
+    context: &zmq::Context,
+    endpoint: &str,
+    clients: usize,
+    trips: usize,
+    warmup: usize,
+) -> (Samples, Rate, u64) {
+    let barrier = Arc::new(Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let socket = context.socket(zmq::REQ).expect("REQ socket");
+            socket.set_linger(0).expect("linger");
+            socket.connect(endpoint).expect("connect REQ");
+            let barrier = barrier.clone();
+            let client = std::thread::Builder::new().name("bench-client".into());
+            let spawned = client.spawn(move || {
+                let mut reply = zmq::Message::new();
+                for _ in 0..warmup {
+                    round_trip(&socket, &mut reply);
+                }
+                barrier.wait();
+                let mut samples = Samples(Vec::with_capacity(trips));
+                let start = Instant::now();
+                for _ in 0..trips {
+                    let sent = Instant::now();
+                    round_trip(&socket, &mut reply);
+                    samples.push(sent.elapsed());
+                }
+                let end = Instant::now();
+                // Read here: the thread's CPU time goes with it when it ends.
+                (samples, start, end, own_cpu_ns())
+            });
+            spawned.expect("spawn a client thread")
+        })
+        .collect();
+    let mut pooled = Samples::default();
+    let mut client_cpu = 0;
+    let mut first_start: Option<Instant> = None;
+    let mut last_end: Option<Instant> = None;
+    for thread in threads {
+        let (samples, start, end, cpu) = thread.join().expect("client thread");
+        client_cpu += cpu;
+        pooled.extend(samples);
+        first_start = Some(first_start.map_or(start, |s| s.min(start)));
+        last_end = Some(last_end.map_or(end, |e| e.max(end)));
+    }
+    let mut rate = Rate::default();
+    if let (Some(start), Some(end)) = (first_start, last_end) {
+        rate.add((clients * trips) as u64, end - start);
+    }
+    (pooled, rate, client_cpu)
+}
+
+#[derive(Default)]
+struct RoundTripResult {
+    samples: Samples,
+    rate: Rate,
+    /// Commands answered while `cpu` was measured (warm-ups included).
+    commands: u64,
+    cpu: Cpu,
+}
+
+fn command_round_trips(config: &Config, summary: &mut Vec<String>) {
+    let service = start_service(RpcOptions::loopback());
+    service.set_delegate(|_request: ApiCommandRequest| {
+        ApiCommandRequestResponse::success().with_data(&json!({"ok": true, "value": 42}))
+    });
+    let ours = loopback_endpoint(service.command_port());
+
+    // The bare server answers with exactly the bytes our service answers.
+    let context = zmq::Context::new();
+    let our_reply = {
+        let socket = context.socket(zmq::REQ).expect("REQ socket");
+        socket.set_linger(0).expect("linger");
+        socket.connect(&ours).expect("connect");
+        let mut reply = zmq::Message::new();
+        round_trip(&socket, &mut reply);
+        reply.to_vec()
+    };
+    let bare_server = BareReplier::spawn(our_reply.clone());
+    let bare = bare_server.endpoint.clone();
+
+    println!();
+    println!(
+        "== 1. Command round trip: REQ clients -> REP, TCP 127.0.0.1 ({} B request, {} B reply; {} round(s)) ==",
+        REQUEST.len(),
+        our_reply.len(),
+        config.rounds
+    );
+    println!("   ours reply: {}", String::from_utf8_lossy(&our_reply));
+
+    // [clients: 1, CLIENTS] x [ours, bare]
+    let mut results: [[RoundTripResult; 2]; 2] = Default::default();
+    for round in 0..config.rounds {
+        // Alternate who goes first, so drifting load favours neither.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for (row, clients, trips) in [
+            (0, 1, config.single_client_trips),
+            (1, CLIENTS, config.per_client_trips),
+        ] {
+            for side in order {
+                let endpoint = if side == 0 { &ours } else { &bare };
+                let cpu_before = cpu_by_role();
+                let (samples, rate, client_cpu) =
+                    run_clients(&context, endpoint, clients, trips, config.warmup_trips);
+                let mut spent = cpu_spent(cpu_before, cpu_by_role());
+                spent[CLIENT_ROLE] += client_cpu;
+                let result = &mut results[row][side];
+                result.samples.extend(samples);
+                result.rate.add(rate.count, rate.elapsed);
+                result.commands += (clients * (trips + config.warmup_trips)) as u64;
+                for (total, spent) in result.cpu.iter_mut().zip(spent) {
+                    *total += spent;
+                }
+            }
+        }
+    }
+    bare_server.stop();
+    service.stop();
+
+    println!(
+        "   {:<8} {:<10} {:>10} {:>10} {:>12}",
+        "clients", "server", "p50 µs", "p99 µs", "commands/s"
+    );
+    let mut cpu_rows = Vec::new();
+    for (row, clients) in [(0, 1), (1, CLIENTS)] {
+        let mut figures = Vec::new();
+        for (side, name) in [(0, "ours"), (1, "bare zmq")] {
+            let result = &mut results[row][side];
+            let (p50, p99) = (
+                result.samples.percentile(50.0) / 1e3,
+                result.samples.percentile(99.0) / 1e3,
+            );
+            let rate = result.rate.per_second();
+            println!("   {clients:<8} {name:<10} {p50:>10.1} {p99:>10.1} {rate:>12.0}");
+            figures.push((p50, p99, rate));
+        }
+        let (ours, bare) = (figures[0], figures[1]);
+        let (p50_ratio, p99_ratio, rate_ratio) =
+            (ours.0 / bare.0, ours.1 / bare.1, ours.2 / bare.2);
+        println!(
+            "   {clients:<8} {:<10} {:>9.2}x {:>9.2}x {:>11.2}x",
+            "ours/bare", p50_ratio, p99_ratio, rate_ratio
+        );
+        cpu_rows.push((
+            clients,
+            [results[row][0].cpu, results[row][1].cpu],
+            [results[row][0].commands, results[row][1].commands],
+        ));
+        verdict(
+            summary,
+            &format!("1. RTT p50 ours/bare, {clients} client(s)"),
+            &format!("<= {RTT_RATIO_TARGET:.2}x"),
+            format!("{p50_ratio:.2}x"),
+            p50_ratio <= RTT_RATIO_TARGET,
+        );
+        verdict(
+            summary,
+            &format!("1. commands/s ours/bare, {clients} client(s)"),
+            &format!(">= {:.2}x", 1.0 / RTT_RATIO_TARGET),
+            format!("{rate_ratio:.2}x"),
+            rate_ratio >= 1.0 / RTT_RATIO_TARGET,
+        );
+    }
+    for (clients, cpu, commands) in cpu_rows {
+        print_cpu_table(&format!("command, {clients} client(s)"), cpu, commands);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. The caller's cost of a publish call
+
+fn publish_call_cost(config: &Config, summary: &mut Vec<String>) {
+    let mut options = RpcOptions::loopback();
+    // Room for many batches: a timed call must never meet a full queue.
+    options.queue_capacity = 65_536;
+    let capacity = options.queue_capacity;
+    let service = start_service(options);
+    let (kind, context) = sample_event();
+    let body = to_python_json(&ApiEvent::new(kind, Some(context.clone()))).expect("event JSON");
+
+    // Waits, untimed, until the publisher has caught up enough for another batch.
+    let make_room = |service: &ZeroMqRpcService| {
+        while service.stats().queue_depth > capacity / 2 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    };
+    let mut event_with_context = Samples::default();
+    let mut event_without_context = Samples::default();
+    let mut bytes = Samples::default();
+    let mut failures = 0u64;
+    for _ in 0..config.publish_batches {
+        // Inputs are built untimed; ApiEvent::new (two clock reads) is timed,
+        // as an app calls it.
+        make_room(&service);
+        let contexts: Vec<Value> = (0..PUBLISH_BATCH).map(|_| context.clone()).collect();
+        let start = Instant::now();
+        for context in contexts {
+            failures += u64::from(
+                service
+                    .publish_event(ApiEvent::new(kind, Some(context)))
+                    .is_err(),
+            );
+        }
+        event_with_context.push(start.elapsed());
+
+        make_room(&service);
+        let start = Instant::now();
+        for _ in 0..PUBLISH_BATCH {
+            failures += u64::from(service.publish_event(ApiEvent::new(kind, None)).is_err());
+        }
+        event_without_context.push(start.elapsed());
+
+        make_room(&service);
+        let bodies: Vec<Vec<u8>> = (0..PUBLISH_BATCH).map(|_| body.clone()).collect();
+        let start = Instant::now();
+        for body in bodies {
+            failures += u64::from(service.publish_bytes(ApiTopic::Event, body).is_err());
+        }
+        bytes.push(start.elapsed());
+    }
+    let stats = service.stats();
+    service.stop();
+
+    println!();
+    println!(
+        "== 2. Caller-side cost of one publish call ({} batches of {PUBLISH_BATCH} per row, per-call figures) ==",
+        config.publish_batches
+    );
+    println!("   {:<44} {:>10} {:>10}", "call", "p50 ns", "p99 ns");
+    let batch = PUBLISH_BATCH as f64;
+    for (name, samples, target) in [
+        (
+            format!("publish_event(ApiEvent::new(..)), {} B body", body.len()),
+            &mut event_with_context,
+            true,
+        ),
+        (
+            "publish_event(ApiEvent::new(.., None))".to_owned(),
+            &mut event_without_context,
+            false,
+        ),
+        (
+            format!("publish_bytes(EVENT, {} B)", body.len()),
+            &mut bytes,
+            true,
+        ),
+    ] {
+        let (p50, p99) = (
+            samples.percentile(50.0) / batch,
+            samples.percentile(99.0) / batch,
+        );
+        println!("   {name:<44} {p50:>10.0} {p99:>10.0}");
+        if target {
+            let call = if name.starts_with("publish_bytes") {
+                "publish_bytes"
+            } else {
+                "publish_event"
+            };
+            verdict(
+                summary,
+                &format!("2. {call} caller cost p50"),
+                &format!("< {PUBLISH_P50_TARGET_NS:.0} ns"),
+                format!("{p50:.0} ns"),
+                p50 < PUBLISH_P50_TARGET_NS,
+            );
+        }
+    }
+    println!(
+        "   stats: accepted {}, published {}, dropped {}, failed calls {failures}",
+        stats.accepted, stats.published, stats.dropped
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Events delivered per second to a subscriber
+
+/// A SUB on its own thread counting complete messages on one topic, with no
+/// high-water mark so every message sent is counted.
+struct CountingSubscriber {
+    received: Arc<AtomicU64>,
+    /// When the latest message arrived, in ns since `origin`.
+    last_at: Arc<AtomicU64>,
+    origin: Instant,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl CountingSubscriber {
+    fn spawn(endpoint: &str, topic: ApiTopic) -> Self {
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::SUB).expect("SUB socket");
+        socket.set_rcvhwm(0).expect("rcvhwm");
+        socket.set_rcvtimeo(50).expect("rcvtimeo");
+        socket.set_linger(0).expect("linger");
+        socket.set_subscribe(&topic.to_frame()).expect("subscribe");
+        socket.connect(endpoint).expect("connect SUB");
+        let received = Arc::new(AtomicU64::new(0));
+        let last_at = Arc::new(AtomicU64::new(0));
+        let origin = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (counter, last, stopping) = (received.clone(), last_at.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("bench-sub".into())
+            .spawn(move || {
+                let mut frame = zmq::Message::new();
+                while !stopping.load(Ordering::Relaxed) {
+                    match socket.recv(&mut frame, 0) {
+                        Ok(()) if !frame.get_more() => {
+                            let at = u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                            last.store(at, Ordering::Relaxed);
+                            counter.fetch_add(1, Ordering::Release);
+                        }
+                        Ok(()) | Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                        Err(error) => panic!("SUB failed: {error}"),
+                    }
+                }
+            });
+        let thread = spawned.expect("spawn the SUB thread");
+        Self {
+            received,
+            last_at,
+            origin,
+            stop,
+            thread,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.received.load(Ordering::Acquire)
+    }
+
+    /// Sends `probe` every millisecond until the subscription has reached the
+    /// publisher (a message arrives), at most 5 s; then lets stragglers land.
+    fn wait_connected(&self, mut probe: impl FnMut()) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.count() == 0 && Instant::now() < deadline {
+            probe();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(self.count() > 0, "the subscriber never received a message");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    /// Waits until `target` messages have arrived (or none arrive for 2 s);
+    /// returns how many arrived and when the last one did.
+    fn wait_for(&self, target: u64) -> (u64, Instant) {
+        let mut seen = self.count();
+        let mut progress = Instant::now();
+        while seen < target && progress.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+            let now = self.count();
+            if now != seen {
+                (seen, progress) = (now, Instant::now());
+            }
+        }
+        let last = self.origin + Duration::from_nanos(self.last_at.load(Ordering::Relaxed));
+        (seen, last)
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("SUB thread");
+    }
+}
+
+/// One run of `count` events from the first send call to the last arrival.
+struct Delivery {
+    delivered: u64,
+    /// The publish (or send) calls, on the producer's thread.
+    calls: Duration,
+    /// First call to last arrival.
+    elapsed: Duration,
+    /// CPU time per role over the run.
+    cpu: Cpu,
+}
+
+/// Our service publishing `count` events, paced so its queue never drops.
+/// Returns the delivery and the service's drop counter.
+fn our_delivery(count: u64, kind: ApiEventKind, context: &Value) -> (Delivery, u64) {
+    let mut options = RpcOptions::loopback();
+    options.send_high_water_mark = 0; // no libzmq drops either: every event counts
+    let service = start_service(options);
+    let capacity = service.stats().queue_capacity;
+    let subscriber = CountingSubscriber::spawn(
+        &loopback_endpoint(service.subscriber_port()),
+        ApiTopic::Event,
+    );
+    subscriber.wait_connected(|| {
+        let _ = service.publish_event(ApiEvent::new(kind, Some(context.clone())));
+    });
+    let before = subscriber.count();
+    let cpu_before = cpu_by_role();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < count {
+        let event = ApiEvent::new(kind, Some(context.clone()));
+        match service.publish_event(event) {
+            Ok(()) => sent += 1,
+            Err(_) => std::thread::sleep(Duration::from_micros(100)), // counted in stats().dropped
+        }
+        // Paced to what the publisher sustains, so the queue never overflows.
+        // Sleeping (not spinning) leaves the CPU to the publisher on a small machine.
+        if sent % 128 == 0 && service.stats().queue_depth > capacity * 3 / 4 {
+            while service.stats().queue_depth > capacity / 2 {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    }
+    let calls = start.elapsed();
+    let (arrived, last) = subscriber.wait_for(before + count);
+    let cpu = cpu_spent(cpu_before, cpu_by_role());
+    let dropped = service.stats().dropped;
+    service.stop();
+    subscriber.stop();
+    let delivery = Delivery {
+        delivered: arrived - before,
+        calls,
+        elapsed: last.saturating_duration_since(start),
+        cpu,
+    };
+    (delivery, dropped)
+}
+
+/// A bare libzmq PUB sending `count` pre-built frames as fast as it can.
+fn bare_delivery(count: u64, body: &[u8]) -> Delivery {
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::PUB).expect("PUB socket");
+    socket.set_sndhwm(0).expect("sndhwm");
+    socket.set_linger(0).expect("linger");
+    let endpoint = bind_free_port(&socket);
+    let topic = ApiTopic::Event.to_frame();
+    let send = || {
+        socket.send(&topic[..], zmq::SNDMORE).expect("send topic");
+        socket.send(body, 0).expect("send body");
+    };
+    let subscriber = CountingSubscriber::spawn(&endpoint, ApiTopic::Event);
+    subscriber.wait_connected(send);
+    let before = subscriber.count();
+    let cpu_before = cpu_by_role();
+    let start = Instant::now();
+    for _ in 0..count {
+        send();
+    }
+    let calls = start.elapsed();
+    let (arrived, last) = subscriber.wait_for(before + count);
+    let cpu = cpu_spent(cpu_before, cpu_by_role());
+    subscriber.stop();
+    Delivery {
+        delivered: arrived - before,
+        calls,
+        elapsed: last.saturating_duration_since(start),
+        cpu,
+    }
+}
+
+fn delivered_events(config: &Config, summary: &mut Vec<String>) {
+    let (kind, context) = sample_event();
+    let body = to_python_json(&ApiEvent::new(kind, Some(context.clone()))).expect("event JSON");
+    let count = config.delivered_events;
+    let mut rates = [Rate::default(); 2];
+    let mut calls = [Rate::default(); 2];
+    let mut cpu = [Cpu::default(); 2];
+    let mut dropped = 0u64;
+    for round in 0..config.rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let delivery = if side == 0 {
+                let (delivery, round_dropped) = our_delivery(count, kind, &context);
+                dropped += round_dropped;
+                delivery
+            } else {
+                bare_delivery(count, &body)
+            };
+            rates[side].add(delivery.delivered, delivery.elapsed);
+            calls[side].add(count, delivery.calls);
+            for (total, spent) in cpu[side].iter_mut().zip(delivery.cpu) {
+                *total += spent;
+            }
+        }
+    }
+
+    println!();
+    println!(
+        "== 3. Events delivered to one SUB, TCP 127.0.0.1 ({} B bodies, {} round(s) of {count} events, no HWM: lossless) ==",
+        body.len(),
+        config.rounds,
+    );
+    println!(
+        "   {:<34} {:>12} {:>12} {:>12}",
+        "publisher", "calls/s", "delivered/s", "delivered %"
+    );
+    for (side, name) in [
+        (0, "ours: publish_event(ApiEvent)"),
+        (1, "bare zmq PUB, pre-built frames"),
+    ] {
+        println!(
+            "   {name:<34} {:>12.0} {:>12.0} {:>11.1}%",
+            calls[side].per_second(),
+            rates[side].per_second(),
+            100.0 * rates[side].count as f64 / (count * config.rounds as u64) as f64
+        );
+    }
+    let ratio = rates[0].per_second() / rates[1].per_second();
+    println!(
+        "   {:<34} {:>12} {ratio:>11.2}x",
+        "ours/bare (delivered/s)", ""
+    );
+    // Where the CPU goes: on a small shared machine every thread competes.
+    print_cpu_table("delivered event", cpu, [rates[0].count, rates[1].count]);
+    println!("   ours: queue drops {dropped} (the producer is paced so this stays 0)");
+    // The publisher thread's own work per event, timed alone on this thread.
+    let event = ApiEvent::new(kind, Some(context.clone()));
+    let keys: Vec<String> = context
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default();
+    println!("   the publisher's serialization, timed alone (p50 per event):");
+    for (name, work) in [
+        (
+            "to_python_json(&event), all of it".to_owned(),
+            &(|| {
+                drop(std::hint::black_box(to_python_json(std::hint::black_box(
+                    &event,
+                ))))
+            }) as &dyn Fn(),
+        ),
+        (
+            format!("  of which camel_key() on {} context keys", keys.len()),
+            &|| {
+                for key in &keys {
+                    std::hint::black_box(camel_key(std::hint::black_box(key)));
+                }
+            },
+        ),
+        ("  of which python_float_repr(when)".to_owned(), &|| {
+            drop(std::hint::black_box(python_float_repr(
+                std::hint::black_box(event.when),
+            )))
+        }),
+    ] {
+        println!("   {name:<46} {:>8.0} ns", time_per_call(200, work));
+    }
+    verdict(
+        summary,
+        "3. events/s delivered ours/bare",
+        &format!(">= {EVENT_RATE_RATIO_TARGET:.2}x"),
+        format!("{ratio:.2}x"),
+        ratio >= EVENT_RATE_RATIO_TARGET && dropped == 0,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Peak RSS with a stalled subscriber
+
+/// The child of section 4: starts a service, says its port, waits for "GO"
+/// (the parent's subscriber is connected and stalled), publishes `events`
+/// events as fast as it can, and reports its memory and counters.
+fn rss_child(events: usize) {
+    let mut options = RpcOptions::loopback();
+    // Frequent heartbeats let the parent see that its subscriber is connected.
+    options.heartbeat_interval = Duration::from_millis(20);
+    options.linger = Duration::from_millis(100);
+    let service = start_service(options);
+    let (kind, context) = sample_event();
+    println!("PORT {}", service.subscriber_port());
+    std::io::stdout().flush().expect("flush");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).expect("read GO");
+
+    let baseline_kb = proc_status_kb("VmHWM").unwrap_or(0);
+    let start = Instant::now();
+    let mut queue_full = 0u64;
+    for _ in 0..events {
+        if let Err(Error::QueueFull { .. }) =
+            service.publish_event(ApiEvent::new(kind, Some(context.clone())))
+        {
+            queue_full += 1;
+        }
+    }
+    let publishing = start.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.stats().queue_depth > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let peak_kb = proc_status_kb("VmHWM").unwrap_or(0);
+    let stats = service.stats();
+    println!(
+        "RESULT baseline_kb={baseline_kb} peak_kb={peak_kb} accepted={} published={} dropped={} \
+         queue_full={queue_full} heartbeats={} publish_ms={} capacity={}",
+        stats.accepted,
+        stats.published,
+        stats.dropped,
+        stats.heartbeats_sent,
+        publishing.as_millis(),
+        stats.queue_capacity
+    );
+    std::io::stdout().flush().expect("flush");
+    service.stop();
+}
+
+fn stalled_subscriber_rss(config: &Config, summary: &mut Vec<String>) {
+    println!();
+    println!(
+        "== 4. Publisher peak RSS, one stalled subscriber, {} events published (child process) ==",
+        config.rss_events
+    );
+    let fields = match run_rss_child(config.rss_events) {
+        Ok(fields) => fields,
+        Err(problem) => {
+            println!("   the child failed: {problem}");
+            verdict(
+                summary,
+                "4. peak RSS, stalled subscriber",
+                "< 64 MB",
+                "no result".into(),
+                false,
+            );
+            return;
+        }
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let (baseline, peak) = (
+        field("baseline_kb") as f64 / 1024.0,
+        field("peak_kb") as f64 / 1024.0,
+    );
+    println!("   VmHWM before publishing   {baseline:>8.1} MB");
+    println!(
+        "   VmHWM after publishing    {peak:>8.1} MB   (+{:.1} MB)",
+        peak - baseline
+    );
+    println!(
+        "   publish calls took {} ms; stats: accepted {}, published {} (incl. {} heartbeats), dropped {}, queue capacity {}",
+        field("publish_ms"),
+        field("accepted"),
+        field("published"),
+        field("heartbeats"),
+        field("dropped"),
+        field("capacity"),
+    );
+    let accounted = field("accepted") + field("dropped") == config.rss_events as u64;
+    println!(
+        "   accepted + dropped = {} of {} calls: {}",
+        field("accepted") + field("dropped"),
+        config.rss_events,
+        if accounted {
+            "every call accounted for"
+        } else {
+            "MISMATCH"
+        }
+    );
+    verdict(
+        summary,
+        "4. peak RSS, stalled subscriber",
+        &format!("< {RSS_TARGET_MB:.0} MB"),
+        format!("{peak:.1} MB"),
+        peak < RSS_TARGET_MB,
+    );
+    let counted = field("dropped") > 0 && accounted;
+    verdict(
+        summary,
+        "4. overflow counted (dropped > 0, sums match)",
+        "yes",
+        format!("{} dropped", field("dropped")),
+        counted,
+    );
+}
+
+/// Runs the child, plays the stalled subscriber, returns the child's RESULT fields.
+fn run_rss_child(events: usize) -> Result<Vec<(String, u64)>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .arg(RSS_CHILD_ARG)
+        .arg(events.to_string())
+        .env_remove("BENCH_QUICK")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let mut next_line = || -> Result<String, String> {
+        lines
+            .next()
+            .ok_or_else(|| "the child ended early".to_owned())?
+            .map_err(|e| e.to_string())
+    };
+    let port: u16 = next_line()?
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse().ok())
+        .ok_or("the child did not say its port")?;
+
+    // Connected, subscribed to everything, then never read again once one
+    // message (a heartbeat) proves the subscription is in place.
+    let context = zmq::Context::new();
+    let stalled = context.socket(zmq::SUB).map_err(|e| e.to_string())?;
+    stalled.set_linger(0).map_err(|e| e.to_string())?;
+    stalled.set_rcvtimeo(5_000).map_err(|e| e.to_string())?;
+    stalled.set_subscribe(b"").map_err(|e| e.to_string())?;
+    stalled
+        .connect(&loopback_endpoint(port))
+        .map_err(|e| e.to_string())?;
+    stalled
+        .recv_bytes(0)
+        .map_err(|e| format!("no heartbeat from the child: {e}"))?;
+    writeln!(stdin, "GO").map_err(|e| e.to_string())?;
+    stdin.flush().map_err(|e| e.to_string())?;
+
+    let result = next_line()?;
+    let fields = result
+        .strip_prefix("RESULT ")
+        .ok_or_else(|| format!("unexpected line from the child: {result}"))?
+        .split_whitespace()
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect();
+    drop(stdin);
+    let status = child.wait().map_err(|e| e.to_string())?;
+    drop(stalled);
+    if !status.success() {
+        return Err(format!("the child exited with {status}"));
+    }
+    Ok(fields)
+}
