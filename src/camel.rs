@@ -3,6 +3,11 @@
 //! Values are never touched, unlike the reference, which camelizes whole
 //! texts and so damages values ("not acquiring" became "notacquiring").
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::thread::LocalKey;
+
 use heck::{ToLowerCamelCase, ToSnakeCase};
 use serde_json::{Map, Value};
 
@@ -70,12 +75,41 @@ pub fn snake_key(key: &str) -> String {
     convert_key(key, |k| k.to_snake_case(), |word| word.to_snake_case())
 }
 
-fn map_keys(value: Value, convert: fn(&str) -> String) -> Value {
+/// Converted keys, per thread and direction. Messages repeat the same few
+/// keys, and converting them is most of the cost of writing a small event,
+/// so each key is converted once and then looked up.
+type KeyCache = RefCell<HashMap<Box<str>, Rc<str>>>;
+
+/// Above this many keys a cache starts afresh, so odd traffic cannot grow it without bound.
+const KEY_CACHE_LIMIT: usize = 4096;
+
+thread_local! {
+    static CAMEL_KEYS: KeyCache = RefCell::new(HashMap::new());
+    static SNAKE_KEYS: KeyCache = RefCell::new(HashMap::new());
+}
+
+/// `convert(key)`, from `cache` when it was converted before on this thread.
+fn cached(cache: &'static LocalKey<KeyCache>, key: &str, convert: fn(&str) -> String) -> Rc<str> {
+    cache.with(|cache| {
+        if let Some(hit) = cache.borrow().get(key) {
+            return hit.clone();
+        }
+        let converted: Rc<str> = convert(key).into();
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= KEY_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key.into(), converted.clone());
+        converted
+    })
+}
+
+fn map_keys(value: Value, convert: &dyn Fn(&str) -> Rc<str>) -> Value {
     match value {
         Value::Object(object) => Value::Object(
             object
                 .into_iter()
-                .map(|(k, v)| (convert(&k), map_keys(v, convert)))
+                .map(|(k, v)| (convert(&k).to_string(), map_keys(v, convert)))
                 .collect::<Map<String, Value>>(),
         ),
         Value::Array(items) => {
@@ -94,7 +128,7 @@ fn map_keys(value: Value, convert: fn(&str) -> String) -> Value {
 /// assert_eq!(wire, json!({"animalId": "m-001", "cages": [{"cageName": "not acquiring"}]}));
 /// ```
 pub fn to_camel_keys(value: Value) -> Value {
-    map_keys(value, camel_key)
+    map_keys(value, &|key| cached(&CAMEL_KEYS, key, camel_key))
 }
 
 /// `value` with every object key, at any depth, in snake_case.
@@ -106,7 +140,7 @@ pub fn to_camel_keys(value: Value) -> Value {
 /// assert_eq!(app, json!({"animal_id": "Mouse 42", "path": "/data/My Files"}));
 /// ```
 pub fn to_snake_keys(value: Value) -> Value {
-    map_keys(value, snake_key)
+    map_keys(value, &|key| cached(&SNAKE_KEYS, key, snake_key))
 }
 
 /// Writes a `Value` with camelCase keys without copying it.
@@ -119,7 +153,7 @@ impl serde::Serialize for CamelKeys<'_> {
             Value::Object(object) => {
                 let mut map = serializer.serialize_map(Some(object.len()))?;
                 for (k, v) in object {
-                    map.serialize_entry(&camel_key(k), &CamelKeys(v))?;
+                    map.serialize_entry(&*cached(&CAMEL_KEYS, k, camel_key), &CamelKeys(v))?;
                 }
                 map.end()
             }
