@@ -7,14 +7,13 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::python::{free_port, repo_dir, PyProcess};
+use common::examples::{built_example, wait_child};
+use common::python::{free_port, spawn_zmq_sub, PyProcess};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -30,65 +29,6 @@ const SUCCESS: i64 = 100;
 const PENDING_WITH_NOTIFICATION: i64 = 201;
 const FAILED: i64 = 400;
 const UNRECOGNIZED: i64 = 0;
-
-/// The built example. The first call builds it with the cargo running the
-/// tests, so the test is self-contained.
-fn example_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let mut build = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--example",
-                    "client_application",
-                    "--message-format=json-render-diagnostics",
-                ])
-                .current_dir(repo_dir())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("cannot run cargo build");
-            let stdout = build.stdout.take().expect("piped stdout");
-            // Reads to the end: cargo fails if its stdout closes early.
-            let reader = thread::spawn(move || {
-                BufReader::new(stdout)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-                    .filter(|m| m["target"]["name"] == "client_application")
-                    .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-                    .last()
-            });
-            let status = wait_child(&mut build, Duration::from_secs(900))
-                .expect("cargo build --example client_application took over 15 minutes");
-            assert!(
-                status.success(),
-                "cargo build --example client_application failed"
-            );
-            let path = reader
-                .join()
-                .expect("reader thread")
-                .expect("cargo reported no executable for client_application");
-            assert!(path.exists(), "{} does not exist", path.display());
-            path
-        })
-        .clone()
-}
-
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
@@ -149,7 +89,7 @@ struct App {
 
 impl App {
     fn spawn(args: &[String]) -> App {
-        let mut child = Command::new(example_binary())
+        let mut child = Command::new(built_example("client_application"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -237,18 +177,7 @@ struct Subscriber(PyProcess);
 impl Subscriber {
     fn join(ports: &Ports) -> Subscriber {
         let endpoint = ports.publisher_endpoint();
-        let sub = PyProcess::spawn(
-            "zmq_peer",
-            &[
-                "sub",
-                "--endpoint",
-                &endpoint,
-                "--count",
-                "1000000",
-                "--timeout",
-                "300",
-            ],
-        );
+        let sub = spawn_zmq_sub(&endpoint, 1_000_000, 300, &[]);
         sub.expect_ready(STARTUP);
         let sub = Subscriber(sub);
         sub.expect(HEARTBEAT, STARTUP, |_| true);
@@ -546,7 +475,7 @@ struct Terminal {
 
 impl Terminal {
     fn start(args: &[String]) -> Terminal {
-        let binary = example_binary().display().to_string();
+        let binary = built_example("client_application").display().to_string();
         let mut argv = vec!["--".to_string(), binary];
         argv.extend(args.iter().cloned());
         let driver = PyProcess::spawn("pty_drive", &argv);

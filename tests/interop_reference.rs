@@ -17,7 +17,7 @@ use auto_trainer_api::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiTopic,
     RpcOptions, RpcService, ZeroMqRpcService,
 };
-use common::python::{free_port, temp_json_file, PyProcess};
+use common::python::{free_port, spawn_zmq_sub, temp_json_file, PyProcess};
 use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
 use serde_json::{json, Value};
 
@@ -232,22 +232,7 @@ fn pyzmq_req_and_sub_talk_to_our_service() {
     );
 
     let endpoint = format!("tcp://127.0.0.1:{}", service.subscriber_port());
-    let sub = PyProcess::spawn(
-        "zmq_peer",
-        &[
-            "sub",
-            "--endpoint",
-            &endpoint,
-            "--count",
-            "100000",
-            "--timeout",
-            "60",
-            "--topic",
-            "2001",
-            "--topic",
-            "4001",
-        ],
-    );
+    let sub = spawn_zmq_sub(&endpoint, 100_000, 60, &[EMERGENCY, EVENT]);
     sub.expect_ready(STARTUP);
     // Join: probe on EVENT until one arrives, then read up to a fence.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::python::{free_port, temp_json_file, PyProcess};
+use common::python::{free_port, spawn_zmq_sub, temp_json_file, PyProcess};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -119,20 +119,7 @@ fn reference_publishes_events_to_raw_sub() {
     let mut service = start_reference(pub_port, cmd_port, &json!({}));
 
     let endpoint = format!("tcp://127.0.0.1:{pub_port}");
-    let sub = PyProcess::spawn(
-        "zmq_peer",
-        &[
-            "sub",
-            "--endpoint",
-            &endpoint,
-            "--count",
-            "1",
-            "--timeout",
-            "20",
-            "--topic",
-            "4001",
-        ],
-    );
+    let sub = spawn_zmq_sub(&endpoint, 1, 20, &[4001]);
     sub.expect_ready(STARTUP);
 
     let event = json!({

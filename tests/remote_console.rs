@@ -5,84 +5,17 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::python::{free_port, repo_dir, PyProcess};
+use common::examples::{built_example, wait_child};
+use common::python::{free_port, PyProcess};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
 const EXIT: Duration = Duration::from_secs(20);
-
-/// The built examples by name. The first call builds both with the cargo
-/// running the tests, so the test is self-contained.
-fn examples() -> &'static HashMap<String, PathBuf> {
-    static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    BINARIES.get_or_init(|| {
-        let mut build = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--example",
-                "remote_console",
-                "--example",
-                "client_application",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(repo_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run cargo build");
-        let stdout = build.stdout.take().expect("piped stdout");
-        // Read to the end: cargo fails if its stdout closes early.
-        let reader = thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-                .filter_map(|m| {
-                    let name = m["target"]["name"].as_str()?.to_owned();
-                    let path = PathBuf::from(m["executable"].as_str()?);
-                    Some((name, path))
-                })
-                .collect::<HashMap<_, _>>()
-        });
-        let status = wait_child(&mut build, Duration::from_secs(900))
-            .expect("cargo build of the examples took over 15 minutes");
-        assert!(status.success(), "cargo build of the examples failed");
-        let binaries = reader.join().expect("reader thread");
-        for name in ["remote_console", "client_application"] {
-            let path = binaries
-                .get(name)
-                .unwrap_or_else(|| panic!("cargo reported no executable for {name}"));
-            assert!(path.exists(), "{} does not exist", path.display());
-        }
-        binaries
-    })
-}
-
-fn example(name: &str) -> PathBuf {
-    examples()[name].clone()
-}
-
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// The stand-in device, without a terminal (it serves until SIGTERM).
 struct Device {
@@ -91,7 +24,7 @@ struct Device {
 
 impl Device {
     fn start(identifier: &str, pub_port: u16, cmd_port: u16) -> Device {
-        let child = Command::new(example("client_application"))
+        let child = Command::new(built_example("client_application"))
             .args(["--identifier", identifier, "--bind", "127.0.0.1"])
             .args(["--pub-port", &pub_port.to_string()])
             .args(["--cmd-port", &cmd_port.to_string()])
@@ -132,7 +65,7 @@ struct Run {
 
 /// Runs the console with `args` and waits (bounded) for it to exit.
 fn console(args: &[&str]) -> Run {
-    let mut child = Command::new(example("remote_console"))
+    let mut child = Command::new(built_example("remote_console"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -253,7 +186,7 @@ impl Prompt {
     fn open(args: &[String]) -> Prompt {
         let mut argv = vec![
             "--".to_owned(),
-            example("remote_console").display().to_string(),
+            built_example("remote_console").display().to_string(),
         ];
         argv.extend(args.iter().cloned());
         let drive = PyProcess::spawn("pty_drive", &argv);

@@ -63,6 +63,22 @@ fn frames(topic: u32, body: &[u8]) -> Vec<Vec<u8>> {
     vec![topic.to_le_bytes().to_vec(), body.to_vec()]
 }
 
+/// The next messages are `expected` (topic and body frames), in order, and
+/// nothing follows within 100 ms.
+fn expect_exactly(sub: &SubCollector, expected: impl IntoIterator<Item = Vec<Vec<u8>>>) {
+    for want in expected {
+        let got = next(sub);
+        assert_eq!(
+            got.frames,
+            want,
+            "\n got: {:?}\nwant: {:?}",
+            String::from_utf8_lossy(got.body()),
+            String::from_utf8_lossy(&want[1])
+        );
+    }
+    assert!(sub.recv(Duration::from_millis(100)).is_none());
+}
+
 fn event(kind: ApiEventKind, index: i64, context: Option<Value>) -> ApiEvent {
     ApiEvent {
         kind,
@@ -360,17 +376,7 @@ mod publishing {
                 br#"{"result": 400, "data": {"queueLen": 2}, "errorCode": 3, "errorMessage": "busy", "command": 100, "nonce": 77}"#,
             ),
         ];
-        for want in expected {
-            let got = next(&sub);
-            assert_eq!(
-                got.frames,
-                want,
-                "\n got: {:?}\nwant: {:?}",
-                String::from_utf8_lossy(got.body()),
-                String::from_utf8_lossy(&want[1])
-            );
-        }
-        assert!(sub.recv(Duration::from_millis(100)).is_none());
+        expect_exactly(&sub, expected);
         service.stop();
     }
 
@@ -422,17 +428,7 @@ mod publishing {
                 br#"{"kind": 301, "when": 1700000000.5, "index": 5, "context": null}"#,
             ),
         ];
-        for want in expected {
-            let got = next(&sub);
-            assert_eq!(
-                got.frames,
-                want,
-                "\n got: {:?}\nwant: {:?}",
-                String::from_utf8_lossy(got.body()),
-                String::from_utf8_lossy(&want[1])
-            );
-        }
-        assert!(sub.recv(Duration::from_millis(100)).is_none());
+        expect_exactly(&sub, expected);
         service.stop();
     }
 

@@ -1,2 +1,3 @@
+pub mod examples;
 pub mod python;
 pub mod zmq_client;

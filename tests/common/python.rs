@@ -82,6 +82,27 @@ pub fn temp_json_file(stem: &str, value: &Value) -> PathBuf {
     path
 }
 
+/// A raw pyzmq SUB peer (`zmq_peer sub`) connected to `endpoint` and
+/// subscribed to `topics` (everything when empty). It prints each message as
+/// a JSON line and exits after `count` messages, or after `timeout_secs`
+/// seconds. Wait for its ready line before relying on it.
+pub fn spawn_zmq_sub(endpoint: &str, count: u64, timeout_secs: u64, topics: &[u32]) -> PyProcess {
+    let mut args = vec![
+        "sub".to_owned(),
+        "--endpoint".to_owned(),
+        endpoint.to_owned(),
+        "--count".to_owned(),
+        count.to_string(),
+        "--timeout".to_owned(),
+        timeout_secs.to_string(),
+    ];
+    for topic in topics {
+        args.push("--topic".to_owned());
+        args.push(topic.to_string());
+    }
+    PyProcess::spawn("zmq_peer", &args)
+}
+
 /// A Python script from `tests/python/` running in the test venv. Stdout is
 /// parsed line by line into JSON values by a background thread (a line that
 /// is not JSON arrives as `{"unparsed": "<line>"}`); stderr is inherited.
