@@ -18,7 +18,7 @@ use auto_trainer_api::{
     DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason, RpcOptions, RpcService,
     StatusResponse, ZeroMqRpcService,
 };
-use common::python::{free_port, temp_json_file, PyProcess};
+use common::python::{free_port, spawn_reference_service, PyProcess};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -732,32 +732,21 @@ async fn malformed_published_messages_are_delivered_raw_and_counted() {
 // ---------------------------------------------------------------------------
 
 fn start_reference(pub_port: u16, cmd_port: u16) -> PyProcess {
-    let answers = temp_json_file(
-        "client-answers",
-        &json!({
-            "400": {"result": 100, "data": {"app_status": 0, "training_mode": 0, "animal_id": "m1"}},
-            "300": {"result": 100, "data": {"cage_name": "c1"}},
-            "100": {"result": 201},
-            "110": {"result": 400, "error_code": 3, "error_message": "idle"},
-            "200": {"result": 100},
-            "210": {"raise": "stuck"},
-            "99999": {"result": 0},
-        }),
-    );
-    let service = PyProcess::spawn(
-        "reference_service",
-        &[
-            "--pub-port".to_string(),
-            pub_port.to_string(),
-            "--cmd-port".to_string(),
-            cmd_port.to_string(),
-            "--identifier".to_string(),
-            "python-rig".to_string(),
-            "--heartbeat-interval".to_string(),
-            "0.3".to_string(),
-            "--answers".to_string(),
-            answers.display().to_string(),
-        ],
+    let answers = json!({
+        "400": {"result": 100, "data": {"app_status": 0, "training_mode": 0, "animal_id": "m1"}},
+        "300": {"result": 100, "data": {"cage_name": "c1"}},
+        "100": {"result": 201},
+        "110": {"result": 400, "error_code": 3, "error_message": "idle"},
+        "200": {"result": 100},
+        "210": {"raise": "stuck"},
+        "99999": {"result": 0},
+    });
+    let service = spawn_reference_service(
+        pub_port,
+        cmd_port,
+        "0.3",
+        Some(&answers),
+        &["--identifier", "python-rig"],
     );
     service.expect_ready(STARTUP);
     service

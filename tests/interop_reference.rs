@@ -17,7 +17,7 @@ use auto_trainer_api::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiTopic,
     RpcOptions, RpcService, ZeroMqRpcService,
 };
-use common::python::{free_port, spawn_zmq_sub, temp_json_file, PyProcess};
+use common::python::{free_port, spawn_reference_service, spawn_zmq_sub, PyProcess};
 use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
 use serde_json::{json, Value};
 
@@ -60,20 +60,7 @@ impl Reference {
     /// Starts it with `answers` (see reference_service.py) and extra arguments.
     fn start(answers: Option<&Value>, extra: &[&str]) -> Self {
         let (pub_port, cmd_port) = two_free_ports();
-        let mut args = vec![
-            "--pub-port".to_owned(),
-            pub_port.to_string(),
-            "--cmd-port".to_owned(),
-            cmd_port.to_string(),
-            "--heartbeat-interval".to_owned(),
-            "3600".to_owned(),
-        ];
-        if let Some(answers) = answers {
-            args.push("--answers".to_owned());
-            args.push(temp_json_file("answers", answers).display().to_string());
-        }
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let process = PyProcess::spawn("reference_service", &args);
+        let process = spawn_reference_service(pub_port, cmd_port, "3600", answers, extra);
         process.expect_ready(STARTUP);
         Self {
             process,

@@ -6,27 +6,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::python::{free_port, spawn_zmq_sub, temp_json_file, PyProcess};
+use common::python::{free_port, spawn_reference_service, spawn_zmq_sub, PyProcess};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
 
 fn start_reference(pub_port: u16, cmd_port: u16, answers: &Value) -> PyProcess {
-    let answers = temp_json_file("answers", answers);
-    let service = PyProcess::spawn(
-        "reference_service",
-        &[
-            "--pub-port".to_string(),
-            pub_port.to_string(),
-            "--cmd-port".to_string(),
-            cmd_port.to_string(),
-            "--identifier".to_string(),
-            "python-peers".to_string(),
-            "--heartbeat-interval".to_string(),
-            "0.5".to_string(),
-            "--answers".to_string(),
-            answers.display().to_string(),
-        ],
+    let service = spawn_reference_service(
+        pub_port,
+        cmd_port,
+        "0.5",
+        Some(answers),
+        &["--identifier", "python-peers"],
     );
     service.expect_ready(STARTUP);
     service

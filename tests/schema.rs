@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::*;
-use common::python::{free_port, repo_dir, temp_json_file, PyProcess};
+use common::python::{free_port, repo_dir, spawn_reference_service, PyProcess};
 use common::zmq_client::{parse_json, Published, ReqClient, SubCollector};
 use serde_json::{json, Value};
 
@@ -489,21 +489,12 @@ fn start_reference(pub_port: u16, cmd_port: u16) -> PyProcess {
         "210": {"result": 200, "data": {"reason_text": "cleared"}},
         "0": {"result": 0},
     });
-    let answers = temp_json_file("schema-answers", &answers);
-    let service = PyProcess::spawn(
-        "reference_service",
-        &[
-            "--pub-port".to_owned(),
-            pub_port.to_string(),
-            "--cmd-port".to_owned(),
-            cmd_port.to_string(),
-            "--identifier".to_owned(),
-            "schema-reference".to_owned(),
-            "--heartbeat-interval".to_owned(),
-            "0.2".to_owned(),
-            "--answers".to_owned(),
-            answers.display().to_string(),
-        ],
+    let service = spawn_reference_service(
+        pub_port,
+        cmd_port,
+        "0.2",
+        Some(&answers),
+        &["--identifier", "schema-reference"],
     );
     service.expect_ready(Duration::from_secs(60));
     service

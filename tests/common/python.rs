@@ -271,3 +271,29 @@ impl Drop for PyProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Starts the real Python reference service (tests/python/reference_service.py)
+/// on the given ports, its delegate answering from `answers` when given, with
+/// `extra` arguments after the common ones. Does not wait for it to be ready.
+pub fn spawn_reference_service(
+    pub_port: u16,
+    cmd_port: u16,
+    heartbeat_interval: &str,
+    answers: Option<&Value>,
+    extra: &[&str],
+) -> PyProcess {
+    let mut args = vec![
+        "--pub-port".to_owned(),
+        pub_port.to_string(),
+        "--cmd-port".to_owned(),
+        cmd_port.to_string(),
+        "--heartbeat-interval".to_owned(),
+        heartbeat_interval.to_owned(),
+    ];
+    if let Some(answers) = answers {
+        args.push("--answers".to_owned());
+        args.push(temp_json_file("answers", answers).display().to_string());
+    }
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    PyProcess::spawn("reference_service", &args)
+}
