@@ -490,8 +490,8 @@ mod publishing {
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap()).sum()
         });
-        service.stop();
-
+        // Read while the service still serves: heartbeats stop with the
+        // command loop, which `stop()` ends before draining the queue.
         let valid_topics = [HEARTBEAT, EMERGENCY, EVENT, PROPERTY_CHANGE, COMMAND_RESULT];
         let (mut app_messages, mut heartbeats) = (0, 0);
         while app_messages < sent {
@@ -513,6 +513,7 @@ mod publishing {
         }
         assert_eq!(app_messages, sent);
         assert!(heartbeats > 0, "no heartbeat was interleaved");
+        service.stop();
         let stats = service.stats();
         assert_eq!(stats.dropped, 0);
         assert_eq!(stats.send_errors, 0);
