@@ -30,7 +30,6 @@ At stdin EOF the child is killed if still running.
 """
 
 import argparse
-import json
 import os
 import pty
 import re
@@ -42,12 +41,9 @@ import threading
 import time
 import fcntl
 
+from jsonlines import emit, stdin_objects
+
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>()][0-9A-Za-z]?")
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 class Child:
@@ -141,15 +137,7 @@ def main(argv=None) -> int:
     emit({"ready": True, "pid": child.pid})
     mark = 0
 
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as ex:
-            emit({"error": f"invalid JSON input: {ex}"})
-            continue
+    for obj in stdin_objects():
         if "send" in obj:
             child.write(obj["send"].encode("utf-8") + b"\r")
             emit({"sent": obj["send"]})

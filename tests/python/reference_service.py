@@ -38,7 +38,6 @@ A topic that is not an ApiTopic member is passed through as a plain int.
 import argparse
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -54,17 +53,8 @@ from autotrainer.api import (
 )
 from autotrainer.api.api_options import RpcOptions
 
-_print_lock = threading.RLock()
+from jsonlines import emit, flush_and_exit, stdin_objects
 
-
-def emit(obj):
-    try:
-        line = json.dumps(obj)
-    except (TypeError, ValueError):
-        line = json.dumps({"error": "unprintable output", "repr": repr(obj)})
-    with _print_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
 
 
 class _Unserializable:
@@ -156,9 +146,7 @@ class Runner:
                 emit({"stopped": True})
         # The reference never closes its sockets or terminates its contexts;
         # skip interpreter finalization so that cannot hang the exit.
-        with _print_lock:
-            sys.stdout.flush()
-        os._exit(code)
+        flush_and_exit(code)
 
     def handle(self, obj):
         if obj.get("stop"):
@@ -240,17 +228,11 @@ def main(argv=None):
 
     emit({"ready": True, "pub_port": args.pub_port, "cmd_port": args.cmd_port})
 
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            continue
+    for obj in stdin_objects():
         try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError("input line is not a JSON object")
             runner.handle(obj)
         except Exception as ex:
-            emit({"error": f"{type(ex).__name__}: {ex}", "line": line})
+            emit({"error": f"{type(ex).__name__}: {ex}", "input": obj})
 
     runner.stop_and_exit(0)
 

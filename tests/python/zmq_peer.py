@@ -39,22 +39,14 @@ Bad stdin lines produce {"error": "..."} and are otherwise ignored.
 """
 
 import argparse
-import json
-import os
 import sys
 import threading
 import time
 
 import zmq
 
-_print_lock = threading.RLock()
+from jsonlines import emit, flush_and_exit, stdin_objects
 
-
-def emit(obj):
-    line = json.dumps(obj)
-    with _print_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
 
 
 def utf8_or_none(data: bytes):
@@ -62,23 +54,6 @@ def utf8_or_none(data: bytes):
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def stdin_objects():
-    """Yields parsed JSON objects from stdin; reports bad lines as errors."""
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as ex:
-            emit({"error": f"invalid JSON input: {ex}", "line": line})
-            continue
-        if not isinstance(obj, dict):
-            emit({"error": "input line is not a JSON object", "line": line})
-            continue
-        yield obj
 
 
 def actual_endpoint(sock) -> str:
@@ -235,9 +210,7 @@ def cmd_silent_rep(args) -> int:
     def exit_at_eof():
         for _ in sys.stdin.buffer:
             pass
-        with _print_lock:
-            sys.stdout.flush()
-        os._exit(0)
+        flush_and_exit(0)
 
     threading.Thread(target=exit_at_eof, name="stdin-watch", daemon=True).start()
 
