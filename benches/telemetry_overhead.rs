@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
-    ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind, RpcOptions, RpcService,
-    ZeroMqRpcService,
+    ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind, RequestContext,
+    RpcOptions, RpcService, ZeroMqRpcService,
 };
 
 const REQUEST: &[u8] = br#"{"command": 400, "nonce": 7, "data": null, "customCommand": -1}"#;
@@ -57,7 +57,9 @@ fn measure(mode: &str) {
     let mut options = RpcOptions::loopback();
     options.queue_capacity = PUBLISH_BATCH * PUBLISH_BATCHES * 2;
     let service = ZeroMqRpcService::new(options);
-    service.set_delegate(|_: ApiCommandRequest| ApiCommandRequestResponse::success());
+    service.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
+        ApiCommandRequestResponse::success()
+    });
     service.start().expect("start");
 
     let context = zmq::Context::new();

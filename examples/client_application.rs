@@ -68,8 +68,8 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
-    epoch_seconds, ApiAppStatus, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse,
-    ApiEvent, ApiEventKind, ApiTopic, CompletionHandle, ConfigurationResponse, Error, RpcOptions,
+    ApiAppStatus, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind,
+    ApiTopic, CompletionHandle, ConfigurationResponse, Error, RequestContext, RpcOptions,
     RpcService, StatusResponse, ZeroMqRpcService, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_IDENTIFIER, DEFAULT_SUBSCRIBER_PORT,
 };
@@ -84,6 +84,12 @@ use rustyline::{Editor, ExternalPrinter, Helper};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 use uuid::Uuid;
+
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 // ---------------------------------------------------------------------------
 // Command line
@@ -333,16 +339,16 @@ impl Device {
         // A weak reference: the service owns the handler, so a strong one
         // would keep the device (and the service) alive forever.
         let handler = Arc::downgrade(&device);
-        device
-            .service
-            .set_delegate(
-                move |request: ApiCommandRequest| match Weak::upgrade(&handler) {
-                    Some(device) => device.answer(&request),
-                    None => ApiCommandRequestResponse::new(
-                        auto_trainer_api::ApiCommandRequestResult::Unavailable,
-                    ),
-                },
-            );
+        device.service.set_delegate(
+            move |request: ApiCommandRequest, context: &RequestContext| match Weak::upgrade(
+                &handler,
+            ) {
+                Some(device) => device.answer(&request, context),
+                None => ApiCommandRequestResponse::new(
+                    auto_trainer_api::ApiCommandRequestResult::Unavailable,
+                ),
+            },
+        );
         device.service.start()?;
         device.publish_event(ApiEventKind::ApplicationLaunched, None);
         Ok(device)
@@ -360,15 +366,19 @@ impl Device {
     }
 
     /// The command handler: answers at once and logs one line per command.
-    fn answer(self: &Arc<Self>, request: &ApiCommandRequest) -> ApiCommandRequestResponse {
+    fn answer(
+        self: &Arc<Self>,
+        request: &ApiCommandRequest,
+        context: &RequestContext,
+    ) -> ApiCommandRequestResponse {
         let response = match request.command {
             ApiCommand::None => ApiCommandRequestResponse::success(),
             ApiCommand::GetStatus => ApiCommandRequestResponse::success().with_data(&self.status()),
             ApiCommand::GetConfiguration => {
                 ApiCommandRequestResponse::success().with_data(&self.configuration())
             }
-            ApiCommand::StartAcquisition => self.start_acquisition(request),
-            ApiCommand::StopAcquisition => self.stop_acquisition(request),
+            ApiCommand::StartAcquisition => self.start_acquisition(context, request),
+            ApiCommand::StopAcquisition => self.stop_acquisition(context),
             ApiCommand::EmergencyStop => {
                 self.emergency_stop(&reason(request, "EMERGENCY_STOP command"));
                 ApiCommandRequestResponse::success()
@@ -428,6 +438,7 @@ impl Device {
 
     fn start_acquisition(
         self: &Arc<Self>,
+        context: &RequestContext,
         request: &ApiCommandRequest,
     ) -> ApiCommandRequestResponse {
         let mut state = self.lock();
@@ -436,15 +447,12 @@ impl Device {
         }
         *state = State::Starting {
             animal_id: data_text(request, "animal_id").unwrap_or_default(),
-            transition: self.schedule(request, Device::finish_start),
+            transition: self.schedule(context, Device::finish_start),
         };
         ApiCommandRequestResponse::pending_with_notification()
     }
 
-    fn stop_acquisition(
-        self: &Arc<Self>,
-        request: &ApiCommandRequest,
-    ) -> ApiCommandRequestResponse {
+    fn stop_acquisition(self: &Arc<Self>, context: &RequestContext) -> ApiCommandRequestResponse {
         let mut state = self.lock();
         let refusal = match &*state {
             State::Acquiring(_) => None,
@@ -458,7 +466,7 @@ impl Device {
         if let State::Acquiring(acquisition) = std::mem::replace(&mut *state, State::Idle) {
             *state = State::Stopping {
                 acquisition,
-                transition: self.schedule(request, Device::finish_stop),
+                transition: self.schedule(context, Device::finish_stop),
             };
         }
         ApiCommandRequestResponse::pending_with_notification()
@@ -469,7 +477,7 @@ impl Device {
     /// whether its transition is still the current one.
     fn schedule(
         self: &Arc<Self>,
-        request: &ApiCommandRequest,
+        context: &RequestContext,
         finish: fn(&Device, u64),
     ) -> Transition {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
@@ -483,7 +491,7 @@ impl Device {
         });
         Transition {
             ticket,
-            done: request.accept_pending(),
+            done: context.accept_pending(),
         }
     }
 
@@ -1035,7 +1043,13 @@ fn main() -> ExitCode {
             } else {
                 ""
             };
-            eprintln!("client_application: cannot start the API service: {error}{hint}");
+            let mut cause = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(inner) = source {
+                cause += &format!(": {inner}");
+                source = inner.source();
+            }
+            eprintln!("client_application: cannot start the API service: {cause}{hint}");
             return ExitCode::FAILURE;
         }
     };

@@ -616,7 +616,7 @@ async fn send_once(
         Err(error) => {
             output.error(&error);
             return match error {
-                Error::RequestTimeout { .. } | Error::Transport(_) | Error::ClientClosed => {
+                Error::RequestTimeout { .. } | Error::Transport { .. } | Error::ClientClosed => {
                     EXIT_NO_ANSWER
                 }
                 _ => EXIT_REFUSED,
@@ -657,7 +657,7 @@ async fn listen(
     let mut messages = client.subscribe();
     let mut printed = 0;
     let deadline = max_wait.map(|d| tokio::time::Instant::now() + d);
-    while count.map_or(true, |n| printed < n) {
+    while count.is_none_or(|n| printed < n) {
         let next = async {
             match deadline {
                 Some(deadline) => tokio::time::timeout_at(deadline, messages.recv())
@@ -674,7 +674,7 @@ async fn listen(
             Some(Some(message)) => {
                 if shown
                     .as_ref()
-                    .map_or(true, |s| s.contains(&shown_kind(&message)))
+                    .is_none_or(|s| s.contains(&shown_kind(&message)))
                 {
                     output.message(&message);
                     printed += 1;

@@ -2,6 +2,10 @@
 
 use crate::ApiTopic;
 
+/// The underlying error of a transport failure (libzmq's), kept as the
+/// [`std::error::Error::source`] of an [`Error`].
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -10,17 +14,45 @@ pub enum Error {
     #[error("invalid options: {0}")]
     InvalidOptions(String),
     /// A socket could not be bound: the port is in use or the address is not
-    /// one of this machine's. Choose another port or address.
-    #[error("cannot bind {endpoint}: {reason}")]
+    /// one of this machine's. Choose another port or address; the source
+    /// says which it was.
+    #[error("cannot bind {endpoint}")]
     Bind {
         /// The endpoint that failed, e.g. `tcp://0.0.0.0:5556`.
         endpoint: String,
-        /// libzmq's explanation.
-        reason: String,
+        /// libzmq's error.
+        #[source]
+        source: Cause,
+    },
+    /// A socket could not connect to a device: the host cannot be used in an
+    /// address (libzmq resolves names when it connects).
+    #[error("cannot connect to {endpoint}")]
+    Connect {
+        /// The endpoint that failed, e.g. `tcp://rig-7.lab:5557`.
+        endpoint: String,
+        /// libzmq's error.
+        #[source]
+        source: Cause,
     },
     /// A ZeroMQ operation failed.
-    #[error("ZeroMQ error: {0}")]
-    Transport(String),
+    #[error("ZeroMQ failed to {action}")]
+    Transport {
+        /// What was being done, e.g. `create a socket`.
+        action: &'static str,
+        /// libzmq's error.
+        #[source]
+        source: Cause,
+    },
+    /// A thread the library needs could not be started (the process is out
+    /// of threads or memory). Nothing was started; try again later.
+    #[error("cannot start the {thread} thread")]
+    Spawn {
+        /// Which thread, e.g. `command`.
+        thread: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// `start` was called on a service that was started before. A stopped
     /// service cannot restart: create a new one.
     #[error("the service was already started; create a new one to start again")]

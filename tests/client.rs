@@ -15,8 +15,8 @@ use auto_trainer_api::{
     decode_payload, ApiCommand, ApiCommandRequest, ApiCommandRequestErrorKind,
     ApiCommandRequestResponse, ApiCommandRequestResult, ApiEvent, ApiEventKind, ApiTopic,
     BlockingDeviceClient, ClientOptions, CommandCall, CompletionHandle, DeviceClient,
-    DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason, RpcOptions, RpcService,
-    StatusResponse, ZeroMqRpcService,
+    DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason, RequestContext,
+    RpcOptions, RpcService, StatusResponse, ZeroMqRpcService,
 };
 use common::python::{free_port, spawn_reference_service, PyProcess};
 use serde_json::{json, Value};
@@ -35,9 +35,10 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 /// completion to the test through `held`.
 fn device_delegate(
     held: Option<std_mpsc::Sender<CompletionHandle>>,
-) -> impl Fn(ApiCommandRequest) -> ApiCommandRequestResponse + Send + Sync + 'static {
+) -> impl Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse + Send + Sync + 'static
+{
     let held = Mutex::new(held);
-    move |request: ApiCommandRequest| match request.command {
+    move |request: ApiCommandRequest, context: &RequestContext| match request.command {
         ApiCommand::None => ApiCommandRequestResponse::success(),
         ApiCommand::GetStatus => ApiCommandRequestResponse::success().with_data(&StatusResponse {
             app_status: auto_trainer_api::ApiAppStatus::Idle,
@@ -48,7 +49,7 @@ fn device_delegate(
             ApiCommandRequestResponse::success().with_data(&json!({"cage_name": "not acquiring"}))
         }
         ApiCommand::StartAcquisition => {
-            let done = request.accept_pending();
+            let done = context.accept_pending();
             let animal = request.data.clone().unwrap_or(Value::Null);
             std::thread::spawn(move || {
                 let _ = done.complete(
@@ -59,7 +60,7 @@ fn device_delegate(
             ApiCommandRequestResponse::pending_with_notification()
         }
         ApiCommand::StopAcquisition => {
-            let done = request.accept_pending();
+            let done = context.accept_pending();
             match held.lock().unwrap().as_ref() {
                 Some(held) => {
                     held.send(done).unwrap();

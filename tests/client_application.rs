@@ -630,6 +630,7 @@ fn sigterm_at_the_prompt_exits_cleanly() {
 }
 
 /// The next message for which `want` holds; panics if none comes in time.
+#[cfg(feature = "client")]
 fn next_matching(
     client: &mut auto_trainer_api::BlockingDeviceClient,
     want: impl Fn(&auto_trainer_api::DeviceMessage) -> bool,
@@ -647,6 +648,7 @@ fn next_matching(
 }
 
 /// The crate's own operator-side client against the example.
+#[cfg(feature = "client")]
 #[test]
 fn the_rust_client_commands_the_example() {
     use auto_trainer_api::{

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiTopic,
-    RpcOptions, RpcService, ZeroMqRpcService,
+    RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
 };
 use common::python::{free_port, spawn_reference_service, spawn_zmq_sub, PyProcess};
 use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
@@ -203,7 +203,7 @@ fn rust_answer(request: &ApiCommandRequest) -> ApiCommandRequestResponse {
 #[test]
 fn pyzmq_req_and_sub_talk_to_our_service() {
     let service = our_service();
-    service.set_delegate(|request: ApiCommandRequest| rust_answer(&request));
+    service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| rust_answer(&request));
 
     let mut req = PyReq::connect(service.command_port(), 5.0);
     assert_eq!(
@@ -268,7 +268,7 @@ fn identical_answers_give_identical_reply_bytes() {
     let mut reference = Reference::start(Some(&answers()), &[]);
     let service = our_service();
     let (tx, seen) = recorder();
-    service.set_delegate(move |request: ApiCommandRequest| {
+    service.set_delegate(move |request: ApiCommandRequest, _: &RequestContext| {
         let _ = tx.lock().unwrap().send(request.clone());
         rust_answer(&request)
     });
@@ -346,7 +346,7 @@ fn damaging_values_differ_exactly_as_the_defects_say() {
     );
     let service = our_service();
     let (tx, seen) = recorder();
-    service.set_delegate(move |request: ApiCommandRequest| {
+    service.set_delegate(move |request: ApiCommandRequest, _: &RequestContext| {
         let answer = match request.command {
             ApiCommand::GetStatus => ApiCommandRequestResponse::success().with_data(&status),
             ApiCommand::GetConfiguration => rust_answer(&request),
@@ -614,7 +614,7 @@ fn loop_killers() -> Vec<(&'static str, Vec<u8>)> {
 fn ours_answers_each_loop_killing_request_and_keeps_serving() {
     let service = our_service();
     let (tx, seen) = recorder();
-    service.set_delegate(move |request: ApiCommandRequest| {
+    service.set_delegate(move |request: ApiCommandRequest, _: &RequestContext| {
         let _ = tx.lock().unwrap().send(request);
         ApiCommandRequestResponse::success()
     });
@@ -686,7 +686,9 @@ fn ours_answers_at_once_while_the_reference_polls_every_50_ms() {
     const ROUND_TRIPS: u32 = 20;
     let reference = Reference::start(None, &[]);
     let service = our_service();
-    service.set_delegate(|_: ApiCommandRequest| ApiCommandRequestResponse::success());
+    service.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
+        ApiCommandRequestResponse::success()
+    });
 
     let time = |port: u16| {
         let mut req = ReqClient::connect(port);

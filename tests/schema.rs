@@ -381,29 +381,33 @@ fn every_message_of_our_service_matches_the_schemas() {
 
     let (pending_tx, pending_rx) = mpsc::channel();
     let pending_tx = Mutex::new(pending_tx);
-    service.set_delegate(move |request: ApiCommandRequest| match request.command {
-        ApiCommand::GetStatus => ApiCommandRequestResponse::success().with_data(&sample_status()),
-        ApiCommand::GetConfiguration => {
-            ApiCommandRequestResponse::success().with_data(&sample_configuration())
-        }
-        ApiCommand::StartAcquisition => {
-            let _ = pending_tx.lock().unwrap().send(request.accept_pending());
-            ApiCommandRequestResponse::pending_with_notification()
-        }
-        ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(7, "not acquiring"),
-        ApiCommand::EmergencyStop => panic!("the door sensor is unplugged"),
-        ApiCommand::UserDefined => {
-            // Keys that are not strings cannot become JSON: the fallback reply.
-            let unserializable: BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
-            ApiCommandRequestResponse::success().with_data(&unserializable)
-        }
-        ApiCommand::EmergencyResume => {
-            ApiCommandRequestResponse::new(ApiCommandRequestResult::Pending)
-                .with_data(&request.data)
-        }
-        ApiCommand::None => ApiCommandRequestResponse::success(),
-        _ => ApiCommandRequestResponse::unrecognized(),
-    });
+    service.set_delegate(
+        move |request: ApiCommandRequest, context: &RequestContext| match request.command {
+            ApiCommand::GetStatus => {
+                ApiCommandRequestResponse::success().with_data(&sample_status())
+            }
+            ApiCommand::GetConfiguration => {
+                ApiCommandRequestResponse::success().with_data(&sample_configuration())
+            }
+            ApiCommand::StartAcquisition => {
+                let _ = pending_tx.lock().unwrap().send(context.accept_pending());
+                ApiCommandRequestResponse::pending_with_notification()
+            }
+            ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(7, "not acquiring"),
+            ApiCommand::EmergencyStop => panic!("the door sensor is unplugged"),
+            ApiCommand::UserDefined => {
+                // Keys that are not strings cannot become JSON: the fallback reply.
+                let unserializable: BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+                ApiCommandRequestResponse::success().with_data(&unserializable)
+            }
+            ApiCommand::EmergencyResume => {
+                ApiCommandRequestResponse::new(ApiCommandRequestResult::Pending)
+                    .with_data(&request.data)
+            }
+            ApiCommand::None => ApiCommandRequestResponse::success(),
+            _ => ApiCommandRequestResponse::unrecognized(),
+        },
+    );
 
     for request in well_formed_requests() {
         let known = ApiCommand::from_value(request["command"].as_i64().unwrap()).is_known();

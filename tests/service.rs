@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auto_trainer_api::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiEvent,
-    ApiEventKind, ApiTopic, CompletionHandle, Error, HeartbeatMessage, RpcOptions, RpcService,
-    ZeroMqRpcService, DATA_SERIALIZATION_ERROR, ERROR_CODE_STOPPED_WHILE_PENDING,
+    ApiEventKind, ApiTopic, CompletionHandle, Error, HeartbeatMessage, RequestContext, RpcOptions,
+    RpcService, ZeroMqRpcService, DATA_SERIALIZATION_ERROR, ERROR_CODE_STOPPED_WHILE_PENDING,
 };
 use common::zmq_client::{parse_json, Published, ReqClient, SubCollector};
 use serde::Serialize;
@@ -111,12 +111,12 @@ const REPLY_KEYS: [&str; 7] = [
 /// A delegate that forwards every request to the test and answers SUCCESS,
 /// echoing the request's data.
 fn recording_delegate() -> (
-    impl Fn(ApiCommandRequest) -> ApiCommandRequestResponse,
+    impl Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse,
     Receiver<ApiCommandRequest>,
 ) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let delegate = move |request: ApiCommandRequest| {
+    let delegate = move |request: ApiCommandRequest, _: &RequestContext| {
         let data = request.data.clone();
         let _ = tx.lock().unwrap().send(request);
         ApiCommandRequestResponse::success().with_data(&data)
@@ -148,9 +148,9 @@ mod lifecycle {
 
         // The PUB socket binds first; the REP socket then fails.
         match service.start() {
-            Err(Error::Bind { endpoint, reason }) => {
+            Err(Error::Bind { endpoint, source }) => {
                 assert_eq!(endpoint, format!("tcp://127.0.0.1:{cmd_port}"));
-                assert!(!reason.is_empty());
+                assert!(!source.to_string().is_empty(), "the cause is kept");
             }
             other => panic!("expected Error::Bind, got {other:?}"),
         }
@@ -859,7 +859,9 @@ mod requests {
         let mut opts = options();
         opts.max_request_bytes = 1024;
         let service = started(opts);
-        service.set_delegate(|_: ApiCommandRequest| ApiCommandRequestResponse::success());
+        service.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
+            ApiCommandRequestResponse::success()
+        });
         let port = service.command_port();
 
         let huge = vec![b' '; 1024 * auto_trainer_api::REQUEST_HARD_LIMIT_FACTOR + 1];
@@ -879,7 +881,7 @@ mod requests {
         let service = started(options());
         let (tx, seen) = mpsc::channel();
         let tx = Mutex::new(tx);
-        service.set_delegate(move |request: ApiCommandRequest| {
+        service.set_delegate(move |request: ApiCommandRequest, _: &RequestContext| {
             let _ = tx.lock().unwrap().send(request);
             ApiCommandRequestResponse::success().with_data(&json!({
                 "app_status": "not acquiring",
@@ -938,23 +940,25 @@ mod requests {
     #[test]
     fn results_errors_panics_and_unserializable_data_get_the_reference_replies() {
         let service = started(options());
-        service.set_delegate(|request: ApiCommandRequest| match request.command {
-            ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(3, "busy"),
-            ApiCommand::EmergencyStop => panic!("boom"),
-            ApiCommand::EmergencyResume => panic!("formatted {}", request.nonce),
-            ApiCommand::GetConfiguration => {
-                let mut bad: BTreeMap<(i32, i32), i32> = BTreeMap::new();
-                bad.insert((1, 2), 3);
-                ApiCommandRequestResponse::success().with_data(&bad)
+        service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| {
+            match request.command {
+                ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(3, "busy"),
+                ApiCommand::EmergencyStop => panic!("boom"),
+                ApiCommand::EmergencyResume => panic!("formatted {}", request.nonce),
+                ApiCommand::GetConfiguration => {
+                    let mut bad: BTreeMap<(i32, i32), i32> = BTreeMap::new();
+                    bad.insert((1, 2), 3);
+                    ApiCommandRequestResponse::success().with_data(&bad)
+                }
+                ApiCommand::StartAcquisition => {
+                    let mut bad: BTreeMap<Vec<u8>, i32> = BTreeMap::new();
+                    bad.insert(vec![1], 3);
+                    ApiCommandRequestResponse::failed(7, "mine").with_data(&bad)
+                }
+                _ => ApiCommandRequestResponse::success().with_data(&json!({
+                    "app_status": 0, "training_mode": 100, "animal_id": "m1"
+                })),
             }
-            ApiCommand::StartAcquisition => {
-                let mut bad: BTreeMap<Vec<u8>, i32> = BTreeMap::new();
-                bad.insert(vec![1], 3);
-                ApiCommandRequestResponse::failed(7, "mine").with_data(&bad)
-            }
-            _ => ApiCommandRequestResponse::success().with_data(&json!({
-                "app_status": 0, "training_mode": 100, "animal_id": "m1"
-            })),
         });
         let mut req = ReqClient::connect(service.command_port());
         let cases = [
@@ -1003,7 +1007,7 @@ mod requests {
         let mut opts = options();
         opts.heartbeat_interval = Duration::from_millis(50);
         let service = started(opts);
-        service.set_delegate(|request: ApiCommandRequest| {
+        service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| {
             if request.command == ApiCommand::EmergencyStop {
                 std::panic::panic_any(PanicsOnDrop);
             }
@@ -1044,15 +1048,19 @@ mod requests {
             (reply["result"].as_i64().unwrap(), reply["data"].clone())
         };
         assert_eq!(ask(1), (9999, Value::Null));
-        service.set_delegate(|_: ApiCommandRequest| {
+        service.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
             ApiCommandRequestResponse::success().with_data("first")
         });
         assert_eq!(ask(2), (100, json!("first")));
-        service.set_delegate(|_: ApiCommandRequest| ApiCommandRequestResponse::failed(1, "second"));
+        service.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
+            ApiCommandRequestResponse::failed(1, "second")
+        });
         assert_eq!(ask(3), (400, Value::Null));
-        service.set_command_request_delegate(Some(Arc::new(|_: ApiCommandRequest| {
-            ApiCommandRequestResponse::success().with_data("third")
-        })));
+        service.set_command_request_delegate(Some(Arc::new(
+            |_: ApiCommandRequest, _: &RequestContext| {
+                ApiCommandRequestResponse::success().with_data("third")
+            },
+        )));
         assert_eq!(ask(4), (100, json!("third")));
         service.set_command_request_delegate(None);
         assert_eq!(ask(5), (9999, Value::Null));
@@ -1065,7 +1073,9 @@ mod requests {
         // The reference polls every 50 ms: 200 round trips take about 10 s.
         const BOUND: Duration = Duration::from_millis(200 * 50 / 4);
         let service = started(options());
-        service.set_delegate(|_: ApiCommandRequest| ApiCommandRequestResponse::success());
+        service.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
+            ApiCommandRequestResponse::success()
+        });
         let mut req = ReqClient::connect(service.command_port());
         assert_serving(&mut req, 0);
 
@@ -1088,7 +1098,7 @@ mod requests {
     #[test]
     fn several_clients_are_each_answered() {
         let service = started(options());
-        service.set_delegate(|request: ApiCommandRequest| {
+        service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| {
             ApiCommandRequestResponse::success().with_data(&request.nonce)
         });
         let port = service.command_port();
@@ -1119,11 +1129,11 @@ mod pending {
     /// completion handle to the test.
     fn accepting_delegate(
         handles: Sender<CompletionHandle>,
-    ) -> impl Fn(ApiCommandRequest) -> ApiCommandRequestResponse {
+    ) -> impl Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse {
         let handles = Mutex::new(handles);
-        move |request: ApiCommandRequest| match request.command {
+        move |request: ApiCommandRequest, context: &RequestContext| match request.command {
             ApiCommand::StartAcquisition => {
-                let handle = request.accept_pending();
+                let handle = context.accept_pending();
                 let _ = handles.lock().unwrap().send(handle);
                 ApiCommandRequestResponse::pending_with_notification()
             }
@@ -1131,7 +1141,7 @@ mod pending {
             ApiCommand::StopAcquisition => ApiCommandRequestResponse::pending_with_notification(),
             // Accepted, then answered at once: the acceptance is withdrawn.
             ApiCommand::GetStatus => {
-                let _ = request.accept_pending();
+                let _ = context.accept_pending();
                 ApiCommandRequestResponse::success()
             }
             _ => ApiCommandRequestResponse::success(),
@@ -1326,7 +1336,7 @@ mod tokio_app {
     #[tokio::test]
     async fn an_app_running_tokio_can_embed_the_service() {
         let service = Arc::new(started(options()));
-        service.set_delegate(|request: ApiCommandRequest| {
+        service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| {
             ApiCommandRequestResponse::success().with_data(&request.nonce)
         });
 

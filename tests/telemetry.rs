@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind, RpcOptions,
-    RpcService, ZeroMqRpcService,
+    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind,
+    RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
 };
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{global, KeyValue, Value};
@@ -172,21 +172,23 @@ fn a_session_is_traced_and_measured() {
     // START_ACQUISITION completes once the test says so.
     let (release, released) = mpsc::channel::<()>();
     let released = Arc::new(Mutex::new(released));
-    service.set_delegate(move |request: ApiCommandRequest| match request.command {
-        ApiCommand::GetStatus => ApiCommandRequestResponse::success(),
-        ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(7, "not acquiring"),
-        ApiCommand::EmergencyStop => panic!("the pump is on fire"),
-        ApiCommand::StartAcquisition => {
-            let done = request.accept_pending();
-            let released = released.clone();
-            std::thread::spawn(move || {
-                let _ = released.lock().unwrap().recv_timeout(TIMEOUT);
-                done.complete(ApiCommandRequestResponse::success()).unwrap();
-            });
-            ApiCommandRequestResponse::pending_with_notification()
-        }
-        _ => ApiCommandRequestResponse::unrecognized(),
-    });
+    service.set_delegate(
+        move |request: ApiCommandRequest, context: &RequestContext| match request.command {
+            ApiCommand::GetStatus => ApiCommandRequestResponse::success(),
+            ApiCommand::StopAcquisition => ApiCommandRequestResponse::failed(7, "not acquiring"),
+            ApiCommand::EmergencyStop => panic!("the pump is on fire"),
+            ApiCommand::StartAcquisition => {
+                let done = context.accept_pending();
+                let released = released.clone();
+                std::thread::spawn(move || {
+                    let _ = released.lock().unwrap().recv_timeout(TIMEOUT);
+                    done.complete(ApiCommandRequestResponse::success()).unwrap();
+                });
+                ApiCommandRequestResponse::pending_with_notification()
+            }
+            _ => ApiCommandRequestResponse::unrecognized(),
+        },
+    );
     service.start().expect("start");
     let client = Client::connect(service.command_port());
 

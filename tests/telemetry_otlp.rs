@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
     configure_telemetry, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent,
-    ApiEventKind, RpcOptions, RpcService, TelemetryOptions, ZeroMqRpcService,
+    ApiEventKind, RequestContext, RpcOptions, RpcService, TelemetryOptions, ZeroMqRpcService,
     TELEMETRY_API_KEY_HEADER,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -123,17 +123,19 @@ fn spans_and_metrics_reach_an_otlp_http_receiver() {
     let guard = configure_telemetry(&options).expect("telemetry configured");
 
     let service = ZeroMqRpcService::new(RpcOptions::loopback());
-    service.set_delegate(|request: ApiCommandRequest| match request.command {
-        ApiCommand::GetStatus => ApiCommandRequestResponse::success(),
-        ApiCommand::StartAcquisition => {
-            let done = request.accept_pending();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(20));
-                let _ = done.complete(ApiCommandRequestResponse::success());
-            });
-            ApiCommandRequestResponse::pending_with_notification()
+    service.set_delegate(|request: ApiCommandRequest, context: &RequestContext| {
+        match request.command {
+            ApiCommand::GetStatus => ApiCommandRequestResponse::success(),
+            ApiCommand::StartAcquisition => {
+                let done = context.accept_pending();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let _ = done.complete(ApiCommandRequestResponse::success());
+                });
+                ApiCommandRequestResponse::pending_with_notification()
+            }
+            _ => ApiCommandRequestResponse::unrecognized(),
         }
-        _ => ApiCommandRequestResponse::unrecognized(),
     });
     service.start().expect("start");
 

@@ -33,13 +33,16 @@ impl BlockingDeviceClient {
     /// Messages are buffered from now on for [`Self::next_message`].
     ///
     /// # Errors
-    /// As [`DeviceClient::connect`]; [`Error::Transport`] if the runtime
+    /// As [`DeviceClient::connect`]; [`Error::Spawn`] if the runtime
     /// cannot be created.
     pub fn connect(options: ClientOptions) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .map_err(|e| Error::Transport(format!("cannot create the client's runtime: {e}")))?;
+            .map_err(|source| Error::Spawn {
+                thread: "blocking client runtime",
+                source,
+            })?;
         let client = DeviceClient::connect(options)?;
         let messages = client.subscribe();
         Ok(Self {

@@ -79,9 +79,9 @@ pub use self::stats::ClientStats;
 use self::liveness::HeartbeatTracker;
 use self::requester::Call;
 use self::results::ResultBook;
-use self::stats::Counters;
+use self::stats::ClientCounters;
 use self::subscriber::Subscriber;
-use crate::transport::client::ClientTransport;
+use crate::transport::operator::OperatorTransport;
 use crate::transport::StopSignal;
 use crate::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult,
@@ -111,7 +111,7 @@ struct Inner {
     liveness: watch::Receiver<Liveness>,
     connected: watch::Receiver<bool>,
     results: Arc<Mutex<ResultBook>>,
-    counters: Arc<Counters>,
+    counters: Arc<ClientCounters>,
     next_nonce: AtomicI64,
     stops: Mutex<Vec<StopSignal>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -137,9 +137,10 @@ impl DeviceClient {
     /// (and reconnects) in the background, so the device may come up later.
     ///
     /// # Errors
-    /// [`Error::InvalidOptions`] when the options are invalid or the host
-    /// cannot be used in an address; [`Error::Transport`] when libzmq or a
-    /// thread cannot be set up.
+    /// [`Error::InvalidOptions`] when the options are invalid,
+    /// [`Error::Connect`] when the host cannot be used in an address,
+    /// [`Error::Transport`] when libzmq cannot be set up, [`Error::Spawn`]
+    /// when a thread cannot start.
     pub fn connect(options: ClientOptions) -> Result<Self, Error> {
         options.validate()?;
         let (pub_endpoint, cmd_endpoint) = options.endpoints();
@@ -158,9 +159,9 @@ impl DeviceClient {
                 prefixes
             };
 
-        let transport = ClientTransport::new();
+        let transport = OperatorTransport::new();
         let (sub_socket, sub_stop) = transport.subscriber(&pub_endpoint, &prefixes, max_bytes)?;
-        let (requester, req_stop) = transport.requester(&cmd_endpoint, max_bytes)?;
+        let (req_socket, req_stop) = transport.req_socket(&cmd_endpoint, max_bytes)?;
 
         let (tracker, initial) = HeartbeatTracker::new(
             options.heartbeat_interval,
@@ -172,7 +173,7 @@ impl DeviceClient {
         let (messages_tx, _) = broadcast::channel(options.message_buffer);
         let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE);
         let results = Arc::new(Mutex::new(ResultBook::new(options.result_capacity)));
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(ClientCounters::default());
 
         let subscriber = Subscriber {
             socket: sub_socket,
@@ -183,22 +184,26 @@ impl DeviceClient {
             results: results.clone(),
             counters: counters.clone(),
         };
-        let spawn_error =
-            |e: std::io::Error| Error::Transport(format!("cannot start a client thread: {e}"));
         let sub_thread = std::thread::Builder::new()
             .name("auto-trainer-client-sub".into())
             .spawn(move || subscriber.run())
-            .map_err(spawn_error)?;
+            .map_err(|source| Error::Spawn {
+                thread: "client subscriber",
+                source,
+            })?;
         let req_counters = counters.clone();
         let req_thread = std::thread::Builder::new()
             .name("auto-trainer-client-req".into())
-            .spawn(move || requester::run(requester, calls_rx, req_counters));
+            .spawn(move || requester::run(req_socket, calls_rx, req_counters));
         let req_thread = match req_thread {
             Ok(thread) => thread,
-            Err(e) => {
+            Err(source) => {
                 let _ = sub_stop.fire();
                 let _ = sub_thread.join();
-                return Err(spawn_error(e));
+                return Err(Error::Spawn {
+                    thread: "client requester",
+                    source,
+                });
             }
         };
 
@@ -393,7 +398,7 @@ fn first_nonce() -> i64 {
 #[derive(Debug)]
 pub struct MessageStream {
     receiver: broadcast::Receiver<DeviceMessage>,
-    counters: Arc<Counters>,
+    counters: Arc<ClientCounters>,
 }
 
 impl MessageStream {
@@ -420,9 +425,7 @@ impl MessageStream {
     }
 
     fn lagged(&self, skipped: u64) {
-        self.counters
-            .lagged_messages
-            .fetch_add(skipped, Ordering::Relaxed);
+        self.counters.lagged_messages.add(skipped);
         tracing::warn!(skipped, "a message stream fell behind and skipped messages");
     }
 }

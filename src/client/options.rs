@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{ApiCommand, ApiTopic, Error, DEFAULT_COMMAND_PORT, DEFAULT_SUBSCRIBER_PORT};
+use crate::validate::OptionsCheck;
+use crate::{
+    ApiCommand, ApiTopic, Error, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_SUBSCRIBER_PORT,
+};
 
 /// How a [`crate::DeviceClient`] reaches a device and how patient it is.
 /// Fields are public; start from `ClientOptions::default()` (or
@@ -113,32 +117,28 @@ impl ClientOptions {
     /// whitespace), a zero port, timeout, heartbeat interval, missed count,
     /// result capacity, message buffer or message size.
     pub fn validate(&self) -> Result<(), Error> {
-        let problem = if self.host.is_empty() {
-            "host must not be empty"
-        } else if self
-            .host
-            .chars()
-            .any(|c| c == '\0' || c.is_whitespace() || c == '/')
-        {
-            "host must be a host name or IP address"
-        } else if self.subscriber_port == 0 || self.command_port == 0 {
-            "subscriber_port and command_port must not be 0"
-        } else if self.request_timeout.is_zero() {
-            "request_timeout must be greater than zero"
-        } else if self.heartbeat_interval.is_some_and(|d| d.is_zero()) {
-            "heartbeat_interval must be greater than zero"
-        } else if self.missed_heartbeats == 0 {
-            "missed_heartbeats must be at least 1"
-        } else if self.result_capacity == 0 {
-            "result_capacity must be greater than zero"
-        } else if self.message_buffer == 0 {
-            "message_buffer must be greater than zero"
-        } else if self.max_message_bytes == 0 {
-            "max_message_bytes must be greater than zero"
-        } else {
-            return Ok(());
-        };
-        Err(Error::InvalidOptions(problem.to_owned()))
+        OptionsCheck::new()
+            .not_empty("host", &self.host)
+            .require(
+                !self
+                    .host
+                    .chars()
+                    .any(|c| c == '\0' || c.is_whitespace() || c == '/'),
+                || "host must be a host name or IP address".to_owned(),
+            )
+            .positive("subscriber_port", u64::from(self.subscriber_port))
+            .positive("command_port", u64::from(self.command_port))
+            .positive_duration("request_timeout", self.request_timeout)
+            .positive_duration(
+                "heartbeat_interval",
+                self.heartbeat_interval
+                    .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL),
+            )
+            .positive("missed_heartbeats", u64::from(self.missed_heartbeats))
+            .positive("result_capacity", self.result_capacity as u64)
+            .positive("message_buffer", self.message_buffer as u64)
+            .positive("max_message_bytes", self.max_message_bytes as u64)
+            .finish()
     }
 }
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::stats::{bump, Counters};
-use crate::transport::client::{ReplyWait, Requester};
+use super::stats::ClientCounters;
+use crate::transport::operator::{ReplyWait, ReqSocket};
 use crate::{ApiCommand, ApiCommandRequestServiceResponse, Error};
 
 /// One command on its way to the requester thread.
@@ -26,15 +26,15 @@ enum Outcome {
 }
 
 pub(crate) fn run(
-    mut requester: Requester,
+    mut socket: ReqSocket,
     mut calls: mpsc::Receiver<Call>,
-    counters: Arc<Counters>,
+    counters: Arc<ClientCounters>,
 ) {
     while let Some(call) = calls.blocking_recv() {
         if call.reply.is_closed() {
             continue; // the caller gave up before its turn: never sent
         }
-        match perform(&mut requester, &call, &counters) {
+        match perform(&mut socket, &call, &counters) {
             Outcome::Done(result) => {
                 let _ = call.reply.send(result);
             }
@@ -46,16 +46,16 @@ pub(crate) fn run(
     }
 }
 
-fn perform(requester: &mut Requester, call: &Call, counters: &Counters) -> Outcome {
+fn perform(socket: &mut ReqSocket, call: &Call, counters: &ClientCounters) -> Outcome {
     let attempts = call.retries.saturating_add(1);
     for attempt in 1..=attempts {
-        bump(&counters.requests_sent);
+        counters.requests_sent.bump();
         let deadline = Instant::now() + call.timeout;
-        match requester.request(&call.body, deadline) {
+        match socket.request(&call.body, deadline) {
             Err(error) => return Outcome::Done(Err(error)),
             Ok(ReplyWait::Stop) => return Outcome::Stop,
             Ok(ReplyWait::TimedOut) => {
-                bump(&counters.request_timeouts);
+                counters.request_timeouts.bump();
                 tracing::warn!(
                     command = %call.command,
                     nonce = call.nonce,
@@ -65,10 +65,10 @@ fn perform(requester: &mut Requester, call: &Call, counters: &Counters) -> Outco
                 );
             }
             Ok(ReplyWait::Reply(frames)) => {
-                bump(&counters.replies_received);
+                counters.replies_received.bump();
                 let checked = check_reply(&frames, call.nonce);
                 if let Err(error) = &checked {
-                    bump(&counters.invalid_replies);
+                    counters.invalid_replies.bump();
                     tracing::warn!(%error, nonce = call.nonce, "invalid reply");
                 }
                 return Outcome::Done(checked);

@@ -1,6 +1,6 @@
 //! The client's counters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::counter::Counter;
 
 /// What a [`crate::DeviceClient`] has seen so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,36 +29,32 @@ pub struct ClientStats {
     pub invalid_replies: u64,
 }
 
+/// The live counters behind [`ClientStats`].
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) messages_received: AtomicU64,
-    pub(crate) raw_messages: AtomicU64,
-    pub(crate) malformed_messages: AtomicU64,
-    pub(crate) lagged_messages: AtomicU64,
-    pub(crate) publisher_connections: AtomicU64,
-    pub(crate) requests_sent: AtomicU64,
-    pub(crate) replies_received: AtomicU64,
-    pub(crate) request_timeouts: AtomicU64,
-    pub(crate) invalid_replies: AtomicU64,
+pub(crate) struct ClientCounters {
+    pub(crate) messages_received: Counter,
+    pub(crate) raw_messages: Counter,
+    pub(crate) malformed_messages: Counter,
+    pub(crate) lagged_messages: Counter,
+    pub(crate) publisher_connections: Counter,
+    pub(crate) requests_sent: Counter,
+    pub(crate) replies_received: Counter,
+    pub(crate) request_timeouts: Counter,
+    pub(crate) invalid_replies: Counter,
 }
 
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-impl Counters {
+impl ClientCounters {
     pub(crate) fn snapshot(&self) -> ClientStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ClientStats {
-            messages_received: get(&self.messages_received),
-            raw_messages: get(&self.raw_messages),
-            malformed_messages: get(&self.malformed_messages),
-            lagged_messages: get(&self.lagged_messages),
-            publisher_connections: get(&self.publisher_connections),
-            requests_sent: get(&self.requests_sent),
-            replies_received: get(&self.replies_received),
-            request_timeouts: get(&self.request_timeouts),
-            invalid_replies: get(&self.invalid_replies),
+            messages_received: self.messages_received.get(),
+            raw_messages: self.raw_messages.get(),
+            malformed_messages: self.malformed_messages.get(),
+            lagged_messages: self.lagged_messages.get(),
+            publisher_connections: self.publisher_connections.get(),
+            requests_sent: self.requests_sent.get(),
+            replies_received: self.replies_received.get(),
+            request_timeouts: self.request_timeouts.get(),
+            invalid_replies: self.invalid_replies.get(),
         }
     }
 }

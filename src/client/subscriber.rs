@@ -9,8 +9,8 @@ use tokio::sync::{broadcast, watch};
 use super::liveness::{HeartbeatTracker, LinkState, Liveness};
 use super::message::{decode_message, DeviceMessage};
 use super::results::ResultBook;
-use super::stats::{bump, Counters};
-use crate::transport::client::{SubEvent, SubSocket};
+use super::stats::ClientCounters;
+use crate::transport::operator::{SubEvent, SubSocket};
 
 pub(crate) struct Subscriber {
     pub(crate) socket: SubSocket,
@@ -19,7 +19,7 @@ pub(crate) struct Subscriber {
     pub(crate) connected: watch::Sender<bool>,
     pub(crate) messages: broadcast::Sender<DeviceMessage>,
     pub(crate) results: Arc<Mutex<ResultBook>>,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Arc<ClientCounters>,
 }
 
 impl Subscriber {
@@ -30,7 +30,7 @@ impl Subscriber {
                 Ok(SubEvent::Stop) => break,
                 Ok(SubEvent::Message(frames)) => self.on_message(frames),
                 Ok(SubEvent::Connected) => {
-                    bump(&self.counters.publisher_connections);
+                    self.counters.publisher_connections.bump();
                     tracing::debug!("connected to the device's PUB socket");
                     self.connected.send_replace(true);
                 }
@@ -62,7 +62,7 @@ impl Subscriber {
     }
 
     fn on_message(&mut self, frames: Vec<Vec<u8>>) {
-        bump(&self.counters.messages_received);
+        self.counters.messages_received.bump();
         let message = decode_message(frames);
         match &message {
             DeviceMessage::Heartbeat(heartbeat) => {
@@ -86,9 +86,9 @@ impl Subscriber {
                     .record(result);
             }
             DeviceMessage::Raw(raw) => {
-                bump(&self.counters.raw_messages);
+                self.counters.raw_messages.bump();
                 if raw.reason.is_malformed() {
-                    bump(&self.counters.malformed_messages);
+                    self.counters.malformed_messages.bump();
                     tracing::warn!(topic = ?raw.topic, reason = %raw.reason, "malformed message, delivered raw");
                 }
             }

@@ -1,30 +1,118 @@
-//! The app's command handler.
+//! The app's command handler and the context it is called with.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::{ApiCommandRequest, ApiCommandRequestResponse};
+use super::pending::CompletionHandle;
+use super::publisher::Publisher;
+use crate::{ApiCommand, ApiCommandRequest, ApiCommandRequestResponse};
 
 /// Answers command requests; registered with
-/// [`crate::RpcService::set_command_request_delegate`].
+/// [`crate::RpcService::set_command_request_delegate`] or
+/// [`crate::RpcService::set_delegate`].
 ///
 /// Called on the service's command thread, one request at a time, and
 /// expected to return at once (like the reference): a slow command calls
-/// [`ApiCommandRequest::accept_pending`], starts its work elsewhere and
-/// returns [`ApiCommandRequestResponse::pending_with_notification`]. A panic
-/// is caught and answered with result EXCEPTION; the service goes on.
+/// [`RequestContext::accept_pending`], starts its work elsewhere and returns
+/// [`ApiCommandRequestResponse::pending_with_notification`]. A panic is
+/// caught and answered with result EXCEPTION; the service goes on.
 ///
-/// Any `Fn(ApiCommandRequest) -> ApiCommandRequestResponse` closure is a delegate.
+/// Any `Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse`
+/// closure is a delegate:
+///
+/// ```
+/// use auto_trainer_api::*;
+///
+/// let service = ZeroMqRpcService::new(RpcOptions::loopback());
+/// service.set_delegate(|request: ApiCommandRequest, context: &RequestContext| {
+///     match request.command {
+///         ApiCommand::None => ApiCommandRequestResponse::success(),
+///         ApiCommand::StartAcquisition => {
+///             let done = context.accept_pending();
+///             std::thread::spawn(move || done.complete(ApiCommandRequestResponse::success()));
+///             ApiCommandRequestResponse::pending_with_notification()
+///         }
+///         _ => ApiCommandRequestResponse::unrecognized(),
+///     }
+/// });
+/// ```
 pub trait CommandRequestDelegate: Send + Sync + 'static {
     /// The immediate answer to `request`.
-    fn handle(&self, request: ApiCommandRequest) -> ApiCommandRequestResponse;
+    fn handle(
+        &self,
+        request: ApiCommandRequest,
+        context: &RequestContext,
+    ) -> ApiCommandRequestResponse;
 }
 
 impl<F> CommandRequestDelegate for F
 where
-    F: Fn(ApiCommandRequest) -> ApiCommandRequestResponse + Send + Sync + 'static,
+    F: Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse + Send + Sync + 'static,
 {
-    fn handle(&self, request: ApiCommandRequest) -> ApiCommandRequestResponse {
-        self(request)
+    fn handle(
+        &self,
+        request: ApiCommandRequest,
+        context: &RequestContext,
+    ) -> ApiCommandRequestResponse {
+        self(request, context)
+    }
+}
+
+/// What the service offers a delegate while it handles one request: taking
+/// the command on as pending work, and a [`Publisher`] to hand to the
+/// threads that do it. Lent for the call only; what outlives it is the
+/// [`CompletionHandle`] and the publisher's clones.
+pub struct RequestContext {
+    command: ApiCommand,
+    nonce: i64,
+    publisher: Publisher,
+    /// The pending registry's id, once the delegate accepted the command.
+    accepted: OnceLock<u64>,
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("command", &self.command)
+            .field("nonce", &self.nonce)
+            .field("accepted", &self.accepted.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestContext {
+    pub(crate) fn new(command: ApiCommand, nonce: i64, publisher: Publisher) -> Self {
+        Self {
+            command,
+            nonce,
+            publisher,
+            accepted: OnceLock::new(),
+        }
+    }
+
+    /// Accepts the request as a slow command, to be completed later.
+    ///
+    /// The service records the nonce and command; return
+    /// [`ApiCommandRequestResponse::pending_with_notification`] from the
+    /// delegate, do the work elsewhere, then call
+    /// [`CompletionHandle::complete`], which publishes the COMMAND_RESULT
+    /// with this request's command and nonce. If the delegate returns any
+    /// other result, the acceptance is withdrawn. Calling it again returns a
+    /// handle to the same pending command.
+    pub fn accept_pending(&self) -> CompletionHandle {
+        let id = *self
+            .accepted
+            .get_or_init(|| self.publisher.pending().insert(self.command, self.nonce));
+        CompletionHandle::new(self.publisher.clone(), id, self.command, self.nonce)
+    }
+
+    /// The service's publisher, to clone into threads that publish.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// The registry id of the pending command, if the delegate accepted it.
+    pub(crate) fn accepted_id(&self) -> Option<u64> {
+        self.accepted.get().copied()
     }
 }
 

@@ -5,16 +5,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::delegate::DelegateSlot;
-use super::outbox::Outbox;
-use super::pending::{PendingRegistry, PendingSlot};
-use super::stats::{bump, Counters};
+use super::delegate::{DelegateSlot, RequestContext};
+use super::publisher::Publisher;
 use crate::telemetry;
 use crate::wire::command::MalformedRequest;
 use crate::wire::json::{write_python_json, PythonJsonFormatter};
-use crate::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestServiceResponse,
-};
+use crate::{ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestServiceResponse};
 
 /// How many times [`crate::RpcOptions::max_request_bytes`] libzmq accepts
 /// before it closes a connection instead of reading the frame.
@@ -22,21 +18,20 @@ pub const REQUEST_HARD_LIMIT_FACTOR: usize = 4;
 
 pub(crate) struct Dispatcher {
     pub delegate: Arc<DelegateSlot>,
-    pub pending: Arc<PendingRegistry>,
-    pub outbox: Outbox,
-    pub counters: Arc<Counters>,
+    pub publisher: Publisher,
     pub max_request_bytes: usize,
 }
 
 impl Dispatcher {
     /// The reply bytes for one request's frames.
     pub(crate) fn reply_to(&self, frames: &[Vec<u8>]) -> Vec<u8> {
-        bump(&self.counters.requests);
+        let counters = self.publisher.outbox().counters();
+        counters.requests.bump();
         let _trace = telemetry::request_started();
         let reply = match self.read(frames) {
             Ok(request) => self.answer(request),
             Err(error) => {
-                bump(&self.counters.malformed_requests);
+                counters.malformed_requests.bump();
                 tracing::warn!(nonce = error.nonce, reason = %error.message, "malformed command request");
                 telemetry::malformed_request(&error.message);
                 ApiCommandRequestServiceResponse::malformed(error)
@@ -53,19 +48,14 @@ impl Dispatcher {
     }
 
     fn read(&self, frames: &[Vec<u8>]) -> Result<ApiCommandRequest, MalformedRequest> {
-        let malformed = |message: String| MalformedRequest {
-            message,
-            nonce: 0,
-            command: ApiCommand::None,
-        };
         let [frame] = frames else {
-            return Err(malformed(format!(
+            return Err(MalformedRequest::unread(format!(
                 "a request must be one frame, got {}",
                 frames.len()
             )));
         };
         if frame.len() > self.max_request_bytes {
-            return Err(malformed(format!(
+            return Err(MalformedRequest::unread(format!(
                 "request of {} bytes exceeds the maximum of {} bytes",
                 frame.len(),
                 self.max_request_bytes
@@ -74,7 +64,7 @@ impl Dispatcher {
         ApiCommandRequest::parse(frame)
     }
 
-    fn answer(&self, mut request: ApiCommandRequest) -> ApiCommandRequestServiceResponse {
+    fn answer(&self, request: ApiCommandRequest) -> ApiCommandRequestServiceResponse {
         let (command, nonce) = (request.command, request.nonce);
         tracing::debug!(%command, nonce, "command request");
         let Some(delegate) = self.delegate.get() else {
@@ -86,11 +76,10 @@ impl Dispatcher {
             telemetry::request_answered(&reply, std::time::Duration::ZERO);
             return reply;
         };
-        let slot = PendingSlot::new(self.pending.clone(), self.outbox.clone());
-        request.attach_pending_slot(slot.clone());
+        let context = RequestContext::new(command, nonce, self.publisher.clone());
 
         let started = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(|| delegate.handle(request)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| delegate.handle(request, &context)));
         let in_delegate = started.elapsed();
 
         let reply = match outcome {
@@ -102,7 +91,7 @@ impl Dispatcher {
                 ApiCommandRequestServiceResponse::exception(command, nonce, message)
             }
         };
-        self.track_pending(&slot, &reply);
+        self.track_pending(&context, &reply);
         telemetry::request_answered(&reply, in_delegate);
         reply
     }
@@ -111,14 +100,15 @@ impl Dispatcher {
     /// whose reply is not PENDING_WITH_NOTIFICATION is withdrawn; a
     /// PENDING_WITH_NOTIFICATION reply without `accept_pending` (the
     /// reference's manual way) is recorded so it is listed and settled.
-    fn track_pending(&self, slot: &PendingSlot, reply: &ApiCommandRequestServiceResponse) {
+    fn track_pending(&self, context: &RequestContext, reply: &ApiCommandRequestServiceResponse) {
         let pending = reply.result == ApiCommandRequestResult::PendingWithNotification;
-        match (slot.accepted_id(), pending) {
+        let registry = self.publisher.pending();
+        match (context.accepted_id(), pending) {
             (Some(id), false) => {
-                self.pending.take(id);
+                registry.take(id);
             }
             (None, true) => {
-                self.pending.insert(reply.command, reply.nonce);
+                registry.insert(reply.command, reply.nonce);
             }
             _ => {}
         }

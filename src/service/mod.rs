@@ -1,18 +1,23 @@
 //! The device side: [`RpcService`] and its ZeroMQ implementation.
 //!
-//! Threads: the app's threads only push into a bounded queue ([`outbox`]);
-//! the publisher thread owns the PUB socket and the heartbeat; the command
-//! thread owns the REP socket and calls the delegate. No tokio runtime is
-//! needed, and an app that runs one can embed the service as well.
+//! Threads: the app's threads only push into a bounded queue ([`outbox`])
+//! through a [`Publisher`]; the publisher thread ([`publish_thread`]) owns
+//! the PUB socket and the heartbeat; the command thread ([`command_thread`])
+//! owns the REP socket and calls the delegate ([`dispatch`]). No tokio
+//! runtime is needed, and an app that runs one can embed the service as well.
 
+pub(crate) mod command_thread;
 pub(crate) mod delegate;
 pub(crate) mod dispatch;
+pub(crate) mod options;
 pub(crate) mod outbox;
 pub(crate) mod pending;
+pub(crate) mod publish_thread;
 pub(crate) mod publisher;
 pub(crate) mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -22,10 +27,12 @@ use serde_json::Value;
 use self::delegate::{CommandRequestDelegate, DelegateSlot};
 use self::dispatch::{Dispatcher, REQUEST_HARD_LIMIT_FACTOR};
 use self::outbox::{Outbox, QueueItem};
-use self::pending::{PendingCommand, PendingRegistry, ERROR_CODE_STOPPED_WHILE_PENDING};
+use self::pending::{PendingCommand, ERROR_CODE_STOPPED_WHILE_PENDING};
+use self::publish_thread::PublishThread;
 use self::publisher::Publisher;
-use self::stats::{Counters, ServiceStats};
-use crate::transport::{Incoming, RepSocket, SocketTuning, StopSignal, Transport};
+use self::stats::ServiceStats;
+use crate::transport::device::{DeviceTransport, SocketTuning};
+use crate::transport::StopSignal;
 use crate::{ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Error, RpcOptions};
 
 /// A service that publishes events and answers command requests
@@ -33,13 +40,14 @@ use crate::{ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Error, Rp
 ///
 /// Publish calls never wait on the network: they push into a bounded queue
 /// (see [`RpcOptions::queue_capacity`] for the overflow policy) and return.
+/// They are the [`Publisher`]'s, which threads of the app can hold on their own.
 pub trait RpcService: Send + Sync {
     /// Binds the sockets and starts serving. A service starts once.
     ///
     /// # Errors
     /// [`Error::Bind`] when a port is in use or an address is not local,
-    /// [`Error::InvalidOptions`], [`Error::AlreadyStarted`]. After a failed
-    /// start the service may be started again.
+    /// [`Error::InvalidOptions`], [`Error::AlreadyStarted`], [`Error::Spawn`].
+    /// After a failed start the service may be started again.
     fn start(&self) -> Result<(), Error>;
 
     /// Stops serving: the command loop ends, commands still pending get a
@@ -55,51 +63,9 @@ pub trait RpcService: Send + Sync {
     /// one, requests are answered UNAVAILABLE.
     fn set_command_request_delegate(&self, delegate: Option<Arc<dyn CommandRequestDelegate>>);
 
-    /// Publishes `body` as is.
-    ///
-    /// # Errors
-    /// [`Error::NotRunning`] or [`Error::QueueFull`].
-    fn publish_bytes(&self, topic: ApiTopic, body: Vec<u8>) -> Result<(), Error>;
-
-    /// Publishes a JSON object; keys are camelized, values untouched. On
-    /// EVENT with an emergency `kind`, it also goes out on EMERGENCY, first.
-    ///
-    /// # Errors
-    /// [`Error::NotRunning`] or [`Error::QueueFull`].
-    fn publish_json(&self, topic: ApiTopic, message: Value) -> Result<(), Error>;
-
-    /// Publishes an event on EVENT (and first on EMERGENCY for
-    /// `emergencyStop` and `emergencyResume`).
-    ///
-    /// # Errors
-    /// [`Error::NotRunning`] or [`Error::QueueFull`].
-    fn publish_event(&self, event: ApiEvent) -> Result<(), Error>;
-
-    /// Publishes a COMMAND_RESULT the app addressed itself (the reference's
-    /// manual way: `command` and `nonce` copied from the request). It settles
-    /// the oldest pending command with that nonce, if any.
-    ///
-    /// # Errors
-    /// [`Error::NotRunning`] or [`Error::QueueFull`].
-    fn publish_command_result(&self, response: ApiCommandRequestResponse) -> Result<(), Error>;
-
-    /// Completes the oldest pending command with `nonce`: publishes `response`
-    /// on COMMAND_RESULT addressed to it.
-    ///
-    /// # Errors
-    /// [`Error::UnknownNonce`] when no command with that nonce is pending,
-    /// [`Error::NotRunning`], [`Error::QueueFull`].
-    fn complete_pending(
-        &self,
-        nonce: i64,
-        response: ApiCommandRequestResponse,
-    ) -> Result<(), Error>;
-
-    /// The commands awaiting their result, oldest first.
-    fn pending_commands(&self) -> Vec<PendingCommand>;
-
-    /// The service's counters.
-    fn stats(&self) -> ServiceStats;
+    /// The handle through which everything is published; clone it for
+    /// threads that publish or complete pending commands.
+    fn publisher(&self) -> &Publisher;
 
     /// The identifier sent in heartbeats.
     fn identifier(&self) -> &str;
@@ -110,24 +76,77 @@ pub trait RpcService: Send + Sync {
     /// The REP port: the bound one once started.
     fn command_port(&self) -> u16;
 
-    /// Publishes `message` as UTF-8 text, as is.
+    /// [`Publisher::publish_bytes`].
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    fn publish_bytes(&self, topic: ApiTopic, body: Vec<u8>) -> Result<(), Error> {
+        self.publisher().publish_bytes(topic, body)
+    }
+
+    /// [`Publisher::publish_str`].
     ///
     /// # Errors
     /// [`Error::NotRunning`] or [`Error::QueueFull`].
     fn publish_str(&self, topic: ApiTopic, message: &str) -> Result<(), Error> {
-        self.publish_bytes(topic, message.as_bytes().to_vec())
+        self.publisher().publish_str(topic, message)
     }
 
-    /// Publishes any serializable value as JSON with camelCase keys.
+    /// [`Publisher::publish_json`]: keys camelized, emergencies also on EMERGENCY.
     ///
     /// # Errors
-    /// [`Error::Serialize`] when `message` cannot become JSON,
-    /// [`Error::NotRunning`], [`Error::QueueFull`].
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    fn publish_json(&self, topic: ApiTopic, message: Value) -> Result<(), Error> {
+        self.publisher().publish_json(topic, message)
+    }
+
+    /// [`Publisher::publish`]: any serializable value.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`], [`Error::NotRunning`], [`Error::QueueFull`].
     fn publish<T: Serialize + ?Sized>(&self, topic: ApiTopic, message: &T) -> Result<(), Error>
     where
         Self: Sized,
     {
-        self.publish_json(topic, serde_json::to_value(message)?)
+        self.publisher().publish(topic, message)
+    }
+
+    /// [`Publisher::publish_event`].
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    fn publish_event(&self, event: ApiEvent) -> Result<(), Error> {
+        self.publisher().publish_event(event)
+    }
+
+    /// [`Publisher::publish_command_result`].
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    fn publish_command_result(&self, response: ApiCommandRequestResponse) -> Result<(), Error> {
+        self.publisher().publish_command_result(response)
+    }
+
+    /// [`Publisher::complete_pending`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownNonce`], [`Error::NotRunning`], [`Error::QueueFull`].
+    fn complete_pending(
+        &self,
+        nonce: i64,
+        response: ApiCommandRequestResponse,
+    ) -> Result<(), Error> {
+        self.publisher().complete_pending(nonce, response)
+    }
+
+    /// [`Publisher::pending_commands`].
+    fn pending_commands(&self) -> Vec<PendingCommand> {
+        self.publisher().pending_commands()
+    }
+
+    /// [`Publisher::stats`].
+    fn stats(&self) -> ServiceStats {
+        self.publisher().stats()
     }
 
     /// Sets the command handler (a closure or any [`CommandRequestDelegate`]).
@@ -142,6 +161,15 @@ pub trait RpcService: Send + Sync {
 /// Creates the ZeroMQ service from `options`, or `None` when rpc is absent
 /// or disabled (as the reference's `create_api_service`). Start it with
 /// [`RpcService::start`].
+///
+/// ```
+/// use auto_trainer_api::{create_api_service, ApiOptions, RpcService};
+///
+/// let mut options = ApiOptions::default();
+/// assert_eq!(create_api_service(&options).unwrap().command_port(), 5557);
+/// options.rpc.as_mut().unwrap().enable = false;
+/// assert!(create_api_service(&options).is_none());
+/// ```
 pub fn create_api_service(options: &ApiOptions) -> Option<ZeroMqRpcService> {
     options
         .rpc
@@ -151,7 +179,7 @@ pub fn create_api_service(options: &ApiOptions) -> Option<ZeroMqRpcService> {
 }
 
 enum Lifecycle {
-    Created(std::sync::mpsc::Receiver<QueueItem>),
+    Created(Receiver<QueueItem>),
     Running(Running),
     Stopped,
 }
@@ -163,35 +191,62 @@ struct Running {
 }
 
 /// The [`RpcService`] over ZeroMQ: a PUB socket for events and a REP socket
-/// for commands. Dropping it stops it.
+/// for commands. Dropping it stops it; a [`Publisher`] or a
+/// [`crate::CompletionHandle`] held elsewhere does not keep it running.
+///
+/// ```no_run
+/// use auto_trainer_api::*;
+///
+/// let mut options = RpcOptions::default();
+/// options.identifier = "rig-7".into();
+/// let service = ZeroMqRpcService::new(options);
+/// service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| match request.command {
+///     ApiCommand::GetStatus => ApiCommandRequestResponse::success().with_data(&StatusResponse {
+///         app_status: ApiAppStatus::Idle,
+///         training_mode: ApiTrainingMode::Manual,
+///         animal_id: "m-001".into(),
+///     }),
+///     _ => ApiCommandRequestResponse::unrecognized(),
+/// });
+/// service.start()?; // binds 5556 and 5557 on every IPv4 interface
+/// service.publish_event(ApiEvent::new(ApiEventKind::ApplicationLaunched, None))?;
+/// service.stop();
+/// # Ok::<(), Error>(())
+/// ```
 pub struct ZeroMqRpcService {
     options: RpcOptions,
     delegate: Arc<DelegateSlot>,
-    pending: Arc<PendingRegistry>,
-    counters: Arc<Counters>,
-    outbox: Outbox,
+    publisher: Publisher,
     lifecycle: Mutex<Lifecycle>,
     subscriber_port: AtomicU16,
     command_port: AtomicU16,
 }
 
+impl std::fmt::Debug for ZeroMqRpcService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeroMqRpcService")
+            .field("identifier", &self.options.identifier)
+            .field("subscriber_port", &self.subscriber_port())
+            .field("command_port", &self.command_port())
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ZeroMqRpcService {
     /// A service with these options, not started.
     pub fn new(options: RpcOptions) -> Self {
-        let counters = Arc::new(Counters::default());
         let (outbox, queue) = Outbox::new(
             options.queue_capacity,
             options.critical_reserve,
-            counters.clone(),
+            Arc::default(),
         );
         Self {
             subscriber_port: AtomicU16::new(options.subscriber_port),
             command_port: AtomicU16::new(options.command_port),
             options,
             delegate: Arc::default(),
-            pending: Arc::default(),
-            counters,
-            outbox,
+            publisher: Publisher::new(outbox, Arc::default()),
             lifecycle: Mutex::new(Lifecycle::Created(queue)),
         }
     }
@@ -205,10 +260,13 @@ impl ZeroMqRpcService {
         self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Binds the sockets and starts both threads. On failure it hands the
+    /// queue back so a later start can try again, unless the queue was lost
+    /// with a publisher thread that could not start.
     fn launch(
         &self,
-        queue: std::sync::mpsc::Receiver<QueueItem>,
-    ) -> Result<Running, (Error, std::sync::mpsc::Receiver<QueueItem>)> {
+        queue: Receiver<QueueItem>,
+    ) -> Result<Running, (Error, Option<Receiver<QueueItem>>)> {
         let options = &self.options;
         let tuning = SocketTuning {
             send_high_water_mark: options.send_high_water_mark,
@@ -220,51 +278,56 @@ impl ZeroMqRpcService {
             )
             .unwrap_or(i64::MAX),
         };
-        let transport = Transport::new();
+        let transport = DeviceTransport::new();
         let bound = options.validate().and_then(|()| {
-            let (pub_socket, pub_port) = transport.bind_publisher(
-                &options.bind_addresses,
-                options.subscriber_port,
-                &tuning,
-            )?;
-            let (rep_socket, stop_signal, cmd_port) =
-                transport.bind_replier(&options.bind_addresses, options.command_port, &tuning)?;
-            Ok((pub_socket, pub_port, rep_socket, stop_signal, cmd_port))
+            let addresses = &options.bind_addresses;
+            let publisher =
+                transport.bind_publisher(addresses, options.subscriber_port, &tuning)?;
+            let replier = transport.bind_replier(addresses, options.command_port, &tuning)?;
+            Ok((publisher, replier))
         });
-        let (pub_socket, pub_port, rep_socket, stop_signal, cmd_port) = match bound {
+        let ((pub_socket, pub_port), (rep_socket, stop_signal, cmd_port)) = match bound {
             Ok(bound) => bound,
-            Err(error) => return Err((error, queue)),
+            Err(error) => return Err((error, Some(queue))),
         };
-        self.subscriber_port.store(pub_port, Ordering::Relaxed);
-        self.command_port.store(cmd_port, Ordering::Relaxed);
 
-        crate::telemetry::service_started(&options.identifier, &self.counters, &self.pending);
         let command_loop_alive = Arc::new(AtomicBool::new(true));
         let dispatcher = Dispatcher {
             delegate: self.delegate.clone(),
-            pending: self.pending.clone(),
-            outbox: self.outbox.clone(),
-            counters: self.counters.clone(),
+            publisher: self.publisher.clone(),
             max_request_bytes: options.max_request_bytes,
         };
         let alive = command_loop_alive.clone();
-        // Spawning only fails when the OS is out of threads; the service cannot run then.
         let command_thread = std::thread::Builder::new()
             .name("auto-trainer-api-commands".into())
-            .spawn(move || serve_commands(rep_socket, dispatcher, alive))
-            .expect("cannot spawn the command thread");
-        let publisher = Publisher {
+            .spawn(move || command_thread::serve_commands(rep_socket, dispatcher, alive));
+        let command_thread = match command_thread {
+            Ok(thread) => thread,
+            Err(source) => return Err((spawn_error("command", source), Some(queue))),
+        };
+        let publish_thread = PublishThread {
             socket: pub_socket,
             queue,
-            counters: self.counters.clone(),
+            counters: self.publisher.outbox().counters().clone(),
             identifier: options.identifier.clone(),
             heartbeat_interval: options.heartbeat_interval,
             command_loop_alive,
         };
         let publisher_thread = std::thread::Builder::new()
             .name("auto-trainer-api-publisher".into())
-            .spawn(move || publisher.run())
-            .expect("cannot spawn the publisher thread");
+            .spawn(move || publish_thread.run());
+        let publisher_thread = match publisher_thread {
+            Ok(thread) => thread,
+            Err(source) => {
+                // The queue was dropped with the thread's closure.
+                let _ = stop_signal.fire();
+                let _ = command_thread.join();
+                return Err((spawn_error("publisher", source), None));
+            }
+        };
+        self.subscriber_port.store(pub_port, Ordering::Relaxed);
+        self.command_port.store(cmd_port, Ordering::Relaxed);
+        crate::telemetry::service_started(&options.identifier, self.publisher.gauges());
         // The transport's context lives on in the sockets the threads own.
         drop(transport);
         Ok(Running {
@@ -275,47 +338,24 @@ impl ZeroMqRpcService {
     }
 
     fn settle_pending_at_stop(&self) {
-        for entry in self.pending.drain() {
+        let registry = self.publisher.pending();
+        for (id, entry) in registry.drain() {
+            let nonce = entry.nonce;
             let response = ApiCommandRequestResponse::failed(
                 ERROR_CODE_STOPPED_WHILE_PENDING,
                 "the service stopped before the command completed",
-            )
-            .for_request(entry.command, entry.nonce);
-            if let Err(error) = self
-                .outbox
-                .publish_command_result(response, Some(entry.trace()))
-            {
-                tracing::error!(nonce = entry.nonce, %error, "cannot publish the result of a command pending at stop");
+            );
+            if let Err(error) = self.publisher.settle(id, entry, response) {
+                // Not left in the registry: the service is stopping.
+                registry.take(id);
+                tracing::error!(nonce, %error, "cannot publish the result of a command pending at stop");
             }
         }
     }
 }
 
-/// The command thread: one reply per request until the stop signal.
-fn serve_commands(socket: RepSocket, dispatcher: Dispatcher, alive: Arc<AtomicBool>) {
-    // Cleared however this thread ends (a panic included), which stops the heartbeat.
-    struct AliveGuard(Arc<AtomicBool>);
-    impl Drop for AliveGuard {
-        fn drop(&mut self) {
-            self.0.store(false, Ordering::Release);
-        }
-    }
-    let _guard = AliveGuard(alive);
-    loop {
-        match socket.next() {
-            Ok(Incoming::Request(frames)) => {
-                let reply = dispatcher.reply_to(&frames);
-                if let Err(error) = socket.reply(&reply) {
-                    tracing::error!(%error, "cannot send a reply");
-                }
-            }
-            Ok(Incoming::Stop) => break,
-            Err(error) => {
-                tracing::error!(%error, "command socket failed; command loop ends");
-                break;
-            }
-        }
-    }
+fn spawn_error(thread: &'static str, source: std::io::Error) -> Error {
+    Error::Spawn { thread, source }
 }
 
 impl RpcService for ZeroMqRpcService {
@@ -330,7 +370,7 @@ impl RpcService for ZeroMqRpcService {
         };
         match self.launch(queue) {
             Ok(running) => {
-                self.outbox.set_accepting(true);
+                self.publisher.outbox().set_accepting(true);
                 *lifecycle = Lifecycle::Running(running);
                 tracing::info!(
                     identifier = %self.options.identifier,
@@ -341,7 +381,8 @@ impl RpcService for ZeroMqRpcService {
                 Ok(())
             }
             Err((error, queue)) => {
-                *lifecycle = Lifecycle::Created(queue);
+                // Without its queue the service cannot start again (a new one can).
+                *lifecycle = queue.map_or(Lifecycle::Stopped, Lifecycle::Created);
                 Err(error)
             }
         }
@@ -362,8 +403,9 @@ impl RpcService for ZeroMqRpcService {
         }
         let _ = running.command_thread.join();
         self.settle_pending_at_stop();
-        self.outbox.set_accepting(false);
-        self.outbox.send_stop();
+        let outbox = self.publisher.outbox();
+        outbox.set_accepting(false);
+        outbox.send_stop();
         let _ = running.publisher_thread.join();
         tracing::info!(identifier = %self.options.identifier, "api service stopped");
     }
@@ -376,52 +418,8 @@ impl RpcService for ZeroMqRpcService {
         self.delegate.set(delegate);
     }
 
-    fn publish_bytes(&self, topic: ApiTopic, body: Vec<u8>) -> Result<(), Error> {
-        self.outbox.publish_bytes(topic, body)
-    }
-
-    fn publish_json(&self, topic: ApiTopic, message: Value) -> Result<(), Error> {
-        self.outbox.publish_json(topic, message)
-    }
-
-    fn publish_event(&self, event: ApiEvent) -> Result<(), Error> {
-        self.outbox.publish_event(event)
-    }
-
-    fn publish_command_result(&self, response: ApiCommandRequestResponse) -> Result<(), Error> {
-        let settled = self.pending.take_by_nonce(response.nonce);
-        let pending = settled.as_ref().map(|(_, entry)| entry.trace());
-        self.outbox
-            .publish_command_result(response, pending)
-            .inspect_err(|_| {
-                if let Some((id, entry)) = settled {
-                    self.pending.restore(id, entry);
-                }
-            })
-    }
-
-    fn complete_pending(
-        &self,
-        nonce: i64,
-        response: ApiCommandRequestResponse,
-    ) -> Result<(), Error> {
-        let (id, entry) = self
-            .pending
-            .take_by_nonce(nonce)
-            .ok_or(Error::UnknownNonce { nonce })?;
-        let response = response.for_request(entry.command, entry.nonce);
-        self.outbox
-            .publish_command_result(response, Some(entry.trace()))
-            .inspect_err(|_| self.pending.restore(id, entry))
-    }
-
-    fn pending_commands(&self) -> Vec<PendingCommand> {
-        self.pending.list()
-    }
-
-    fn stats(&self) -> ServiceStats {
-        self.counters
-            .snapshot(self.outbox.capacity(), self.pending.len())
+    fn publisher(&self) -> &Publisher {
+        &self.publisher
     }
 
     fn identifier(&self) -> &str {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::stats::{bump, Counters};
+use super::stats::ServiceCounters;
 use crate::telemetry::PendingTrace;
 use crate::{ApiCommandRequestResponse, ApiEvent, ApiEventKind, ApiTopic, Error};
 
@@ -45,7 +45,7 @@ pub(crate) enum QueueItem {
 struct Shared {
     accepting: AtomicBool,
     capacity: usize,
-    counters: Arc<Counters>,
+    counters: Arc<ServiceCounters>,
 }
 
 /// The sending side of the queue, cloned into completion handles.
@@ -59,7 +59,7 @@ impl Outbox {
     pub(crate) fn new(
         capacity: usize,
         critical_reserve: usize,
-        counters: Arc<Counters>,
+        counters: Arc<ServiceCounters>,
     ) -> (Self, Receiver<QueueItem>) {
         // +1 keeps room for the Stop marker.
         let (sender, receiver) = std::sync::mpsc::sync_channel(capacity + critical_reserve + 1);
@@ -79,6 +79,10 @@ impl Outbox {
         self.shared.capacity
     }
 
+    pub(crate) fn counters(&self) -> &Arc<ServiceCounters> {
+        &self.shared.counters
+    }
+
     /// Asks the publisher to exit once it has sent everything before this.
     pub(crate) fn send_stop(&self) {
         // Blocks only while the queue is full; the publisher is draining it.
@@ -91,23 +95,23 @@ impl Outbox {
         }
         let counters = &self.shared.counters;
         let topic = message.topic;
-        if !critical && counters.queue_depth.load(Ordering::Relaxed) >= self.shared.capacity {
-            bump(&counters.dropped);
+        if !critical && counters.queue_depth() >= self.shared.capacity {
+            counters.dropped.bump();
             return Err(Error::QueueFull { topic });
         }
         counters.queue_depth.fetch_add(1, Ordering::Relaxed);
         match self.sender.try_send(QueueItem::Message(message)) {
             Ok(()) => {
-                bump(&counters.accepted);
+                counters.accepted.bump();
                 Ok(())
             }
             Err(error) => {
                 counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                bump(if critical {
-                    &counters.rejected_critical
+                if critical {
+                    counters.rejected_critical.bump();
                 } else {
-                    &counters.dropped
-                });
+                    counters.dropped.bump();
+                }
                 Err(match error {
                     TrySendError::Full(_) => Error::QueueFull { topic },
                     TrySendError::Disconnected(_) => Error::NotRunning,

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::outbox::Outbox;
+use super::publisher::Publisher;
 use crate::telemetry::{self, PendingTrace};
 use crate::{ApiCommand, ApiCommandRequestResponse, Error};
 
@@ -94,8 +94,8 @@ impl PendingRegistry {
         entries.remove(&id).map(|e| (id, e))
     }
 
-    pub(crate) fn drain(&self) -> Vec<PendingEntry> {
-        std::mem::take(&mut *self.lock()).into_values().collect()
+    pub(crate) fn drain(&self) -> Vec<(u64, PendingEntry)> {
+        std::mem::take(&mut *self.lock()).into_iter().collect()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -117,10 +117,10 @@ impl PendingRegistry {
 
 /// Completes one pending command: publishes its COMMAND_RESULT with the
 /// request's command and nonce. Cloneable and `Send`: move it to the thread
-/// that does the work.
+/// that does the work. Get one from [`crate::RequestContext::accept_pending`].
 #[derive(Clone)]
 pub struct CompletionHandle {
-    target: Option<(Arc<PendingRegistry>, Outbox)>,
+    publisher: Publisher,
     id: u64,
     nonce: i64,
     command: ApiCommand,
@@ -136,6 +136,15 @@ impl std::fmt::Debug for CompletionHandle {
 }
 
 impl CompletionHandle {
+    pub(crate) fn new(publisher: Publisher, id: u64, command: ApiCommand, nonce: i64) -> Self {
+        Self {
+            publisher,
+            id,
+            nonce,
+            command,
+        }
+    }
+
     /// The nonce of the request this completes.
     pub fn nonce(&self) -> i64 {
         self.nonce
@@ -155,73 +164,11 @@ impl CompletionHandle {
     /// [`Error::QueueFull`] when even the critical reserve is full, in which
     /// case the command stays pending and completing can be retried.
     pub fn complete(&self, response: ApiCommandRequestResponse) -> Result<(), Error> {
-        let Some((registry, outbox)) = &self.target else {
-            return Err(Error::NotRunning);
-        };
-        let entry = registry
+        let entry = self
+            .publisher
+            .pending()
             .take(self.id)
             .ok_or(Error::AlreadyCompleted { nonce: self.nonce })?;
-        outbox
-            .publish_command_result(
-                response.for_request(self.command, self.nonce),
-                Some(entry.trace()),
-            )
-            .inspect_err(|_| registry.restore(self.id, entry))
-    }
-}
-
-/// Carried by a request while its delegate runs, so the delegate can accept it
-/// as pending; remembers whether it did.
-#[derive(Clone, Default)]
-pub(crate) struct PendingSlot(Option<Arc<SlotInner>>);
-
-impl std::fmt::Debug for PendingSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "PendingSlot(attached)"
-        } else {
-            "PendingSlot(detached)"
-        })
-    }
-}
-
-struct SlotInner {
-    registry: Arc<PendingRegistry>,
-    outbox: Outbox,
-    accepted: Mutex<Option<u64>>,
-}
-
-impl PendingSlot {
-    pub(crate) fn new(registry: Arc<PendingRegistry>, outbox: Outbox) -> Self {
-        Self(Some(Arc::new(SlotInner {
-            registry,
-            outbox,
-            accepted: Mutex::new(None),
-        })))
-    }
-
-    pub(crate) fn accept(&self, command: ApiCommand, nonce: i64) -> CompletionHandle {
-        let Some(inner) = &self.0 else {
-            return CompletionHandle {
-                target: None,
-                id: 0,
-                nonce,
-                command,
-            };
-        };
-        let mut accepted = inner.accepted.lock().unwrap_or_else(|p| p.into_inner());
-        let id = *accepted.get_or_insert_with(|| inner.registry.insert(command, nonce));
-        CompletionHandle {
-            target: Some((inner.registry.clone(), inner.outbox.clone())),
-            id,
-            nonce,
-            command,
-        }
-    }
-
-    /// The id registered by `accept`, if the delegate called it.
-    pub(crate) fn accepted_id(&self) -> Option<u64> {
-        let inner = self.0.as_ref()?;
-        *inner.accepted.lock().unwrap_or_else(|p| p.into_inner())
+        self.publisher.settle(self.id, entry, response)
     }
 }

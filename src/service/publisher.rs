@@ -1,171 +1,188 @@
-//! The publisher thread: the one owner of the PUB socket. It drains the
-//! queue, serializes each message, writes its two frames, and sends the
-//! heartbeat while the command loop is alive.
+//! [`Publisher`]: the app's cloneable handle for publishing and for
+//! completing pending commands, from any thread.
 
-use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use super::outbox::{Body, Outgoing, QueueItem};
-use super::stats::{bump, Counters};
-use crate::camel::CamelKeys;
-use crate::telemetry;
-use crate::transport::PubSocket;
-use crate::wire::json::{write_python_json, PythonJsonFormatter};
-use crate::{ApiTopic, HeartbeatMessage};
+use serde::Serialize;
+use serde_json::Value;
 
-pub(crate) struct Publisher {
-    pub socket: PubSocket,
-    pub queue: Receiver<QueueItem>,
-    pub counters: Arc<Counters>,
-    pub identifier: String,
-    pub heartbeat_interval: Duration,
-    /// Cleared when the command loop ends: no heartbeat without a server.
-    pub command_loop_alive: Arc<AtomicBool>,
+use super::outbox::Outbox;
+use super::pending::{PendingCommand, PendingRegistry};
+use super::stats::ServiceStats;
+use crate::telemetry::ServiceGauges;
+use crate::{ApiCommandRequestResponse, ApiEvent, ApiTopic, Error};
+
+/// Publishes on a service's PUB socket and completes its pending commands.
+///
+/// Cheap to clone, `Send` and `Sync`: hand a clone to every worker thread
+/// that publishes (for instance one a delegate starts). It does not keep the
+/// service alive: once the service is stopped or dropped, every call returns
+/// [`Error::NotRunning`]. Calls never wait on the network; they push into a
+/// bounded queue (see [`crate::RpcOptions::queue_capacity`] for the overflow
+/// policy) and return.
+///
+/// ```no_run
+/// use auto_trainer_api::{ApiEvent, ApiEventKind, RpcOptions, RpcService, ZeroMqRpcService};
+///
+/// let service = ZeroMqRpcService::new(RpcOptions::loopback());
+/// service.start()?;
+/// let publisher = service.publisher().clone();
+/// let worker = std::thread::spawn(move || {
+///     publisher.publish_event(ApiEvent::new(ApiEventKind::TunnelEnter, None))
+/// });
+/// worker.join().unwrap()?;
+/// # Ok::<(), auto_trainer_api::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Publisher {
+    outbox: Outbox,
+    pending: Arc<PendingRegistry>,
 }
 
-/// At most this many queued messages are serialized before any is sent.
-const BATCH: usize = 64;
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("queue_depth", &self.outbox.counters().queue_depth())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Publisher {
-    pub(crate) fn run(self) {
-        let mut buffer = Vec::with_capacity(512);
-        // A batch: the messages, their bodies back to back in `bodies`, and
-        // where each body lies there.
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut bodies = Vec::with_capacity(BATCH * 256);
-        let mut spans = Vec::with_capacity(BATCH);
-        let mut next_heartbeat = Instant::now() + self.heartbeat_interval;
-        let mut running = true;
-        while running {
-            let wait = next_heartbeat.saturating_duration_since(Instant::now());
-            match self.queue.recv_timeout(wait) {
-                Ok(QueueItem::Message(message)) => batch.push(message),
-                Ok(QueueItem::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            // What is queued already joins the batch (never waiting for more):
-            // all of it is serialized first, then sent back to back, so
-            // libzmq's I/O thread finds several messages per wake-up and
-            // writes them to TCP together instead of waking once per message.
-            while !batch.is_empty() && batch.len() < BATCH {
-                match self.queue.try_recv() {
-                    Ok(QueueItem::Message(message)) => batch.push(message),
-                    Ok(QueueItem::Stop) | Err(TryRecvError::Disconnected) => {
-                        running = false;
-                        break;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                }
-            }
-            if !batch.is_empty() {
-                self.counters
-                    .queue_depth
-                    .fetch_sub(batch.len(), Ordering::Relaxed);
-                self.write_batch(&batch, &mut bodies, &mut spans);
-                batch.clear();
-            }
-            // Checked after every batch too, so a busy queue cannot starve heartbeats.
-            let now = Instant::now();
-            if running && now >= next_heartbeat {
-                // After a stall, skip the missed beats rather than burst them.
-                next_heartbeat += self.heartbeat_interval;
-                if next_heartbeat <= now {
-                    next_heartbeat = now + self.heartbeat_interval;
-                }
-                if self.command_loop_alive.load(Ordering::Acquire) {
-                    self.heartbeat(&mut buffer);
-                }
-            }
-        }
+    pub(crate) fn new(outbox: Outbox, pending: Arc<PendingRegistry>) -> Self {
+        Self { outbox, pending }
     }
 
-    /// Serializes every message of `batch`, then sends them in order.
-    fn write_batch(
+    pub(crate) fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub(crate) fn pending(&self) -> &Arc<PendingRegistry> {
+        &self.pending
+    }
+
+    /// Publishes `body` as is.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    pub fn publish_bytes(&self, topic: ApiTopic, body: Vec<u8>) -> Result<(), Error> {
+        self.outbox.publish_bytes(topic, body)
+    }
+
+    /// Publishes `message` as UTF-8 text, as is.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    pub fn publish_str(&self, topic: ApiTopic, message: &str) -> Result<(), Error> {
+        self.publish_bytes(topic, message.as_bytes().to_vec())
+    }
+
+    /// Publishes a JSON object; keys are camelized, values untouched. On
+    /// EVENT with an emergency `kind`, it also goes out on EMERGENCY, first.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    pub fn publish_json(&self, topic: ApiTopic, message: Value) -> Result<(), Error> {
+        self.outbox.publish_json(topic, message)
+    }
+
+    /// Publishes any serializable value as JSON with camelCase keys.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`] when `message` cannot become JSON,
+    /// [`Error::NotRunning`], [`Error::QueueFull`].
+    pub fn publish<T: Serialize + ?Sized>(
         &self,
-        batch: &[Outgoing],
-        bodies: &mut Vec<u8>,
-        spans: &mut Vec<Option<Range<usize>>>,
-    ) {
-        bodies.clear();
-        spans.clear();
-        for message in batch {
-            let start = bodies.len();
-            let span = match self.serialize(message, bodies) {
-                Ok(()) => Some(start..bodies.len()),
-                Err(error) => {
-                    bodies.truncate(start);
-                    bump(&self.counters.send_errors);
-                    tracing::error!(topic = %message.topic, %error, "cannot serialize message; not published");
-                    None
-                }
-            };
-            spans.push(span);
-        }
-        for (message, span) in batch.iter().zip(spans.iter()) {
-            match (&message.body, span) {
-                (Body::Bytes(bytes), _) => {
-                    self.send(message.topic, bytes);
-                }
-                (_, Some(span)) => {
-                    self.send(message.topic, &bodies[span.clone()]);
-                }
-                (_, None) => {}
-            }
-        }
-        // A burst of large messages must not pin its memory for good.
-        bodies.clear();
-        bodies.shrink_to(BATCH * 256);
+        topic: ApiTopic,
+        message: &T,
+    ) -> Result<(), Error> {
+        self.publish_json(topic, serde_json::to_value(message)?)
     }
 
-    fn heartbeat(&self, buffer: &mut Vec<u8>) {
-        let heartbeat = HeartbeatMessage::now(&self.identifier);
-        buffer.clear();
-        if write_python_json(buffer, &heartbeat, PythonJsonFormatter::SPACED).is_ok()
-            && self.send(ApiTopic::Heartbeat, buffer)
-        {
-            bump(&self.counters.heartbeats_sent);
-            telemetry::heartbeat_sent();
-        }
+    /// Publishes an event on EVENT (and first on EMERGENCY for
+    /// `emergencyStop` and `emergencyResume`).
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    pub fn publish_event(&self, event: ApiEvent) -> Result<(), Error> {
+        self.outbox.publish_event(event)
     }
 
-    /// Appends the body of `message` to `buffer` (nothing for raw bytes,
-    /// which are sent as they are).
-    fn serialize(&self, message: &Outgoing, buffer: &mut Vec<u8>) -> serde_json::Result<()> {
-        match &message.body {
-            Body::Bytes(_) => Ok(()),
-            Body::Json(value) => {
-                write_python_json(buffer, &CamelKeys(value), PythonJsonFormatter::SPACED)
-            }
-            Body::Event(event) => write_python_json(buffer, event, PythonJsonFormatter::SPACED),
-            Body::CommandResult(response) => {
-                let sent = write_python_json(
-                    buffer,
-                    &response.clone().with_serialization_fallback(),
-                    PythonJsonFormatter::SPACED,
-                );
-                if sent.is_ok() {
-                    telemetry::pending_completed(response, message.pending.as_ref());
+    /// Publishes a COMMAND_RESULT the app addressed itself (the reference's
+    /// manual way: `command` and `nonce` copied from the request). It settles
+    /// the oldest pending command with that nonce, if any.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] or [`Error::QueueFull`].
+    pub fn publish_command_result(&self, response: ApiCommandRequestResponse) -> Result<(), Error> {
+        let settled = self.pending.take_by_nonce(response.nonce);
+        let trace = settled.as_ref().map(|(_, entry)| entry.trace());
+        self.outbox
+            .publish_command_result(response, trace)
+            .inspect_err(|_| {
+                if let Some((id, entry)) = settled {
+                    self.pending.restore(id, entry);
                 }
-                sent
-            }
-        }
+            })
     }
 
-    fn send(&self, topic: ApiTopic, body: &[u8]) -> bool {
-        match self.socket.send(topic.to_frame(), body) {
-            Ok(()) => {
-                bump(&self.counters.published);
-                telemetry::message_published(topic);
-                true
-            }
-            Err(error) => {
-                bump(&self.counters.send_errors);
-                tracing::error!(%topic, %error, "cannot send message");
-                false
-            }
+    /// Completes the oldest pending command with `nonce`: publishes
+    /// `response` on COMMAND_RESULT addressed to it.
+    ///
+    /// # Errors
+    /// [`Error::UnknownNonce`] when no command with that nonce is pending,
+    /// [`Error::NotRunning`], [`Error::QueueFull`] (the command stays pending).
+    pub fn complete_pending(
+        &self,
+        nonce: i64,
+        response: ApiCommandRequestResponse,
+    ) -> Result<(), Error> {
+        let (id, entry) = self
+            .pending
+            .take_by_nonce(nonce)
+            .ok_or(Error::UnknownNonce { nonce })?;
+        self.settle(id, entry, response)
+    }
+
+    /// Publishes the result of the pending command `id` (already taken from
+    /// the registry); it goes back there if the result cannot be queued.
+    pub(crate) fn settle(
+        &self,
+        id: u64,
+        entry: super::pending::PendingEntry,
+        response: ApiCommandRequestResponse,
+    ) -> Result<(), Error> {
+        let response = response.for_request(entry.command, entry.nonce);
+        self.outbox
+            .publish_command_result(response, Some(entry.trace()))
+            .inspect_err(|_| self.pending.restore(id, entry))
+    }
+
+    /// The commands awaiting their result, oldest first.
+    pub fn pending_commands(&self) -> Vec<PendingCommand> {
+        self.pending.list()
+    }
+
+    /// The service's counters.
+    pub fn stats(&self) -> ServiceStats {
+        self.outbox
+            .counters()
+            .snapshot(self.outbox.capacity(), self.pending.len())
+    }
+
+    /// A reader of the gauges for telemetry that holds the service's state
+    /// weakly, so exporting metrics never keeps a dropped service alive.
+    pub(crate) fn gauges(&self) -> impl Fn() -> Option<ServiceGauges> + Send + Sync + 'static {
+        let counters = Arc::downgrade(self.outbox.counters());
+        let pending = Arc::downgrade(&self.pending);
+        move || {
+            let (counters, pending) = (counters.upgrade()?, pending.upgrade()?);
+            Some(ServiceGauges {
+                queue_depth: counters.queue_depth() as u64,
+                dropped: counters.dropped.get(),
+                rejected_critical: counters.rejected_critical.get(),
+                pending_open: pending.len() as u64,
+            })
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Counters the app can read while the service runs.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::counter::Counter;
 
 /// A snapshot of the service's counters ([`crate::RpcService::stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,36 +35,36 @@ pub struct ServiceStats {
 
 /// The live counters behind [`ServiceStats`].
 #[derive(Default)]
-pub(crate) struct Counters {
+pub(crate) struct ServiceCounters {
+    /// Not a [`Counter`]: it goes down as well as up.
     pub queue_depth: AtomicUsize,
-    pub accepted: AtomicU64,
-    pub published: AtomicU64,
-    pub dropped: AtomicU64,
-    pub rejected_critical: AtomicU64,
-    pub heartbeats_sent: AtomicU64,
-    pub send_errors: AtomicU64,
-    pub requests: AtomicU64,
-    pub malformed_requests: AtomicU64,
+    pub accepted: Counter,
+    pub published: Counter,
+    pub dropped: Counter,
+    pub rejected_critical: Counter,
+    pub heartbeats_sent: Counter,
+    pub send_errors: Counter,
+    pub requests: Counter,
+    pub malformed_requests: Counter,
 }
 
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
+impl ServiceCounters {
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.queue_depth.load(Ordering::Relaxed)
+    }
 
-impl Counters {
     pub(crate) fn snapshot(&self, queue_capacity: usize, pending_open: usize) -> ServiceStats {
-        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ServiceStats {
-            queue_depth: self.queue_depth.load(Ordering::Relaxed),
+            queue_depth: self.queue_depth(),
             queue_capacity,
-            accepted: read(&self.accepted),
-            published: read(&self.published),
-            dropped: read(&self.dropped),
-            rejected_critical: read(&self.rejected_critical),
-            heartbeats_sent: read(&self.heartbeats_sent),
-            send_errors: read(&self.send_errors),
-            requests: read(&self.requests),
-            malformed_requests: read(&self.malformed_requests),
+            accepted: self.accepted.get(),
+            published: self.published.get(),
+            dropped: self.dropped.get(),
+            rejected_critical: self.rejected_critical.get(),
+            heartbeats_sent: self.heartbeats_sent.get(),
+            send_errors: self.send_errors.get(),
+            requests: self.requests.get(),
+            malformed_requests: self.malformed_requests.get(),
             pending_open,
         }
     }

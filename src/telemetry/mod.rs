@@ -13,10 +13,11 @@
 //! `pending_accepted` (from inside the delegate, so the pending span is a
 //! child of the request span), `request_answered` or `malformed_request`;
 //! later, on the publisher thread, `message_published`, `heartbeat_sent`
-//! and `pending_completed`. `service_started` registers the gauges read
-//! from the service's own counters.
-
-use crate::TelemetryOptions;
+//! and `pending_completed`. `service_started` registers the gauges, read
+//! through a closure the service hands over.
+//!
+//! A leaf: it records what it is given (wire types, durations, readings)
+//! and knows nothing of the service's internals.
 
 #[cfg(feature = "telemetry")]
 mod export;
@@ -37,6 +38,27 @@ pub const TELEMETRY_SERVICE_NAME: &str = "auto-trainer";
 /// export. Collectors that expect another header (or `Authorization`) can be
 /// given it through `OTEL_EXPORTER_OTLP_HEADERS` instead.
 pub const TELEMETRY_API_KEY_HEADER: &str = "x-api-key";
+
+/// Options of OpenTelemetry export (used with the `telemetry` feature).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryOptions {
+    /// Whether to export at all.
+    pub enable: bool,
+    /// OTLP/HTTP endpoint; when `None`, `OTEL_EXPORTER_OTLP_ENDPOINT` is used.
+    pub endpoint: Option<String>,
+    /// Sent as a header with every export when not empty.
+    pub api_key: String,
+}
+
+/// The service's gauges at one moment, read when a metric reader asks.
+#[cfg_attr(not(feature = "telemetry"), allow(dead_code))]
+pub(crate) struct ServiceGauges {
+    pub queue_depth: u64,
+    pub dropped: u64,
+    pub rejected_critical: u64,
+    pub pending_open: u64,
+}
 
 /// Keeps telemetry export running; flushes and shuts it down when dropped.
 ///

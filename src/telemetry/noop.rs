@@ -1,10 +1,8 @@
 //! The hooks without the `telemetry` feature: nothing, inlined away.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::service::pending::PendingRegistry;
-use crate::service::stats::Counters;
+use super::ServiceGauges;
 use crate::{ApiCommand, ApiCommandRequestResponse, ApiCommandRequestServiceResponse, ApiTopic};
 
 /// Held while a request is handled.
@@ -50,11 +48,10 @@ pub(crate) fn pending_completed(
 ) {
 }
 
-/// A service started with these counters.
+/// A service started; `gauges` reads its counters (`None` once it is gone).
 #[inline(always)]
 pub(crate) fn service_started(
     _identifier: &str,
-    _counters: &Arc<Counters>,
-    _pending: &Arc<PendingRegistry>,
+    _gauges: impl Fn() -> Option<ServiceGauges> + Send + Sync + 'static,
 ) {
 }

@@ -5,7 +5,6 @@
 //! and kept; [`reset_instruments`] makes the next hook pick up new ones.
 
 use std::borrow::Cow;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,8 +13,7 @@ use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, ContextGuard, InstrumentationScope, KeyValue, Value};
 
-use crate::service::pending::PendingRegistry;
-use crate::service::stats::Counters;
+use super::ServiceGauges;
 use crate::{
     ApiCommand, ApiCommandRequestErrorKind, ApiCommandRequestResponse, ApiCommandRequestResult,
     ApiCommandRequestServiceResponse, ApiTopic,
@@ -382,30 +380,29 @@ pub(crate) fn heartbeat_sent() {
 
 /// A service started: registers the instruments observed from its counters
 /// (queue depth, dropped messages, open pending commands), tagged with its
-/// identifier. They hold the counters weakly and report nothing once the
+/// identifier. `gauges` reads them, and reports nothing (`None`) once the
 /// service is gone.
 pub(crate) fn service_started(
     identifier: &str,
-    counters: &Arc<Counters>,
-    pending: &Arc<PendingRegistry>,
+    gauges: impl Fn() -> Option<ServiceGauges> + Send + Sync + 'static,
 ) {
     let meter = instruments().meter.clone();
+    let gauges = Arc::new(gauges);
     let tag = KeyValue::new(IDENTIFIER, identifier.to_owned());
 
-    let (weak, attributes) = (Arc::downgrade(counters), [tag.clone()]);
+    let (read, attributes) = (gauges.clone(), [tag.clone()]);
     meter
         .u64_observable_gauge("auto_trainer.queue.depth")
         .with_unit("{message}")
         .with_description("Messages waiting in the publishing queue")
         .with_callback(move |observer| {
-            if let Some(counters) = weak.upgrade() {
-                let depth = counters.queue_depth.load(Ordering::Relaxed);
-                observer.observe(u64::try_from(depth).unwrap_or(u64::MAX), &attributes);
+            if let Some(now) = read() {
+                observer.observe(now.queue_depth, &attributes);
             }
         })
         .build();
 
-    let weak = Arc::downgrade(counters);
+    let read = gauges.clone();
     let ordinary = [tag.clone(), KeyValue::new(MESSAGE_CLASS, "ordinary")];
     let critical = [tag.clone(), KeyValue::new(MESSAGE_CLASS, "critical")];
     meter
@@ -416,27 +413,22 @@ pub(crate) fn service_started(
              full, critical ones (emergency, command results) when even the reserve is full",
         )
         .with_callback(move |observer| {
-            if let Some(counters) = weak.upgrade() {
-                observer.observe(counters.dropped.load(Ordering::Relaxed), &ordinary);
-                observer.observe(
-                    counters.rejected_critical.load(Ordering::Relaxed),
-                    &critical,
-                );
+            if let Some(now) = read() {
+                observer.observe(now.dropped, &ordinary);
+                observer.observe(now.rejected_critical, &critical);
             }
         })
         .build();
 
-    let (weak, attributes) = (Arc::downgrade(pending), [tag]);
+    let attributes = [tag];
     meter
         .i64_observable_up_down_counter("auto_trainer.pending.open")
         .with_unit("{command}")
         .with_description("Pending commands awaiting their result")
         .with_callback(move |observer| {
-            if let Some(pending) = weak.upgrade() {
-                observer.observe(
-                    i64::try_from(pending.len()).unwrap_or(i64::MAX),
-                    &attributes,
-                );
+            if let Some(now) = gauges() {
+                let open = i64::try_from(now.pending_open).unwrap_or(i64::MAX);
+                observer.observe(open, &attributes);
             }
         })
         .build();

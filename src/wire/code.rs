@@ -158,6 +158,7 @@ macro_rules! wire_code {
 
         /// Only the known numbers, each with its name and meaning: the schema
         /// states the protocol, while deserializing still keeps unknown numbers.
+        #[cfg(feature = "schema")]
         impl schemars::JsonSchema for $name {
             fn schema_name() -> std::borrow::Cow<'static, str> {
                 std::borrow::Cow::Borrowed(stringify!($name))

@@ -1,12 +1,10 @@
 //! Command requests, the delegate's answer and the service's reply.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::code::wire_code;
-use crate::camel;
-use crate::service::pending::{CompletionHandle, PendingSlot};
+use super::keys;
 
 wire_code! {
     /// The command of a request.
@@ -67,24 +65,37 @@ wire_code! {
 /// A command request as the delegate sees it; keys of `data` are snake_case.
 ///
 /// On the wire: `{"command": int, "nonce": int, "data": any, "customCommand": int}`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+///
+/// ```
+/// use auto_trainer_api::{ApiCommand, ApiCommandRequest};
+/// use serde_json::json;
+///
+/// let request = ApiCommandRequest::new(ApiCommand::StartAcquisition)
+///     .with_nonce(7)
+///     .with_data(json!({"animal_id": "m-001"}));
+/// let wire = serde_json::to_value(&request).unwrap();
+/// assert_eq!(wire["data"], json!({"animalId": "m-001"}));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiCommandRequest {
     /// The command; a number this version does not know is kept as `Unknown`.
-    #[schemars(description = "The command, one of the catalog.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(description = "The command, one of the catalog.")
+    )]
     pub command: ApiCommand,
     /// Chosen by the client to match replies and results; 0 when absent.
     #[serde(default)]
     pub nonce: i64,
     /// Arguments of the command.
-    #[serde(default, with = "camel::keys")]
-    #[schemars(with = "Option<Value>")]
+    #[serde(default, with = "keys::camel_on_wire")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Value>"))]
     pub data: Option<Value>,
     /// A sub-command for `USER_DEFINED`; -1 when absent.
     #[serde(default = "no_custom_command")]
     pub custom_command: i64,
-    #[serde(skip)]
-    pending: PendingSlot,
 }
 
 fn no_custom_command() -> i64 {
@@ -94,13 +105,24 @@ fn no_custom_command() -> i64 {
 /// Why a request could not be read; it is answered with result
 /// UNRECOGNIZED and errorKind SYSTEM_ERROR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MalformedRequest {
+pub(crate) struct MalformedRequest {
     /// What was wrong, for the reply's `errorMessage`.
     pub message: String,
     /// The request's nonce when it could be read, else 0.
     pub nonce: i64,
     /// The request's command when it could be read.
     pub command: ApiCommand,
+}
+
+impl MalformedRequest {
+    /// A request unreadable before its nonce and command were known.
+    pub(crate) fn unread(message: String) -> Self {
+        Self {
+            message,
+            nonce: 0,
+            command: ApiCommand::None,
+        }
+    }
 }
 
 impl ApiCommandRequest {
@@ -111,7 +133,6 @@ impl ApiCommandRequest {
             nonce: 0,
             data: None,
             custom_command: -1,
-            pending: PendingSlot::default(),
         }
     }
 
@@ -134,11 +155,10 @@ impl ApiCommandRequest {
     /// A [`MalformedRequest`] naming what is wrong: an empty frame, invalid
     /// UTF-8 or JSON, not an object, no `command`, or a non-integer
     /// `command`, `nonce` or `customCommand`.
-    pub fn parse(bytes: &[u8]) -> Result<Self, MalformedRequest> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, MalformedRequest> {
         let malformed = |message: String, nonce: i64| MalformedRequest {
-            message,
             nonce,
-            command: ApiCommand::None,
+            ..MalformedRequest::unread(message)
         };
         if bytes.is_empty() {
             return Err(malformed("empty request frame".into(), 0));
@@ -147,7 +167,7 @@ impl ApiCommandRequest {
             .map_err(|e| malformed(format!("request is not valid UTF-8: {e}"), 0))?;
         let value: Value = serde_json::from_str(text)
             .map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
-        let Value::Object(mut object) = camel::to_snake_keys(value) else {
+        let Value::Object(mut object) = keys::to_snake_keys(value) else {
             return Err(malformed(
                 "request must be a JSON object with a 'command'".into(),
                 0,
@@ -182,26 +202,7 @@ impl ApiCommandRequest {
             nonce,
             data,
             custom_command,
-            pending: PendingSlot::default(),
         })
-    }
-
-    /// Accepts this request as a slow command, to be completed later.
-    ///
-    /// The service records the nonce and command; return
-    /// [`ApiCommandRequestResponse::pending_with_notification`] from the
-    /// delegate, do the work elsewhere, then call
-    /// [`CompletionHandle::complete`], which publishes the COMMAND_RESULT with
-    /// this request's command and nonce. If the delegate returns any other
-    /// result, the acceptance is withdrawn. For a request that did not come
-    /// through a running service, the handle's `complete` fails with
-    /// [`crate::Error::NotRunning`].
-    pub fn accept_pending(&self) -> CompletionHandle {
-        self.pending.accept(self.command, self.nonce)
-    }
-
-    pub(crate) fn attach_pending_slot(&mut self, slot: PendingSlot) {
-        self.pending = slot;
     }
 }
 
@@ -211,17 +212,21 @@ impl ApiCommandRequest {
 /// "errorMessage", "command", "nonce"}`. Build it with the constructors; a
 /// `command` and `nonce` set by the delegate are ignored in the immediate
 /// reply, as in the reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ApiCommandRequestResponse {
     /// The outcome.
     pub result: ApiCommandRequestResult,
     /// Command-specific result (snake_case keys here, camelCase on the wire).
-    #[serde(default, with = "camel::keys")]
-    #[schemars(
-        with = "Option<Value>",
-        description = "Command-specific result: any JSON, or null."
+    #[serde(default, with = "keys::camel_on_wire")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            with = "Option<Value>",
+            description = "Command-specific result: any JSON, or null."
+        )
     )]
     pub data: Option<Value>,
     /// Non-zero when the command reports an error.
@@ -232,7 +237,10 @@ pub struct ApiCommandRequestResponse {
     pub error_message: Option<String>,
     /// The command this answers (needed for COMMAND_RESULT).
     #[serde(default = "no_command")]
-    #[schemars(schema_with = "crate::wire::schema::echoed_command")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::wire::schema::echoed_command")
+    )]
     pub command: ApiCommand,
     /// The nonce of the request this answers (needed for COMMAND_RESULT).
     #[serde(default = "no_nonce")]
@@ -334,22 +342,29 @@ pub const DATA_SERIALIZATION_ERROR: &str =
 ///
 /// On the wire, exactly: `{"nonce", "command", "result", "data", "errorKind",
 /// "errorCode", "errorMessage"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ApiCommandRequestServiceResponse {
     /// The request's nonce (0 when it could not be read).
     pub nonce: i64,
     /// The request's command, as sent.
-    #[schemars(schema_with = "crate::wire::schema::echoed_command")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::wire::schema::echoed_command")
+    )]
     pub command: ApiCommand,
     /// The outcome.
     pub result: ApiCommandRequestResult,
     /// Command-specific result (snake_case keys here, camelCase on the wire).
-    #[serde(default, with = "camel::keys")]
-    #[schemars(
-        with = "Option<Value>",
-        description = "Command-specific result: any JSON, or null."
+    #[serde(default, with = "keys::camel_on_wire")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            with = "Option<Value>",
+            description = "Command-specific result: any JSON, or null."
+        )
     )]
     pub data: Option<Value>,
     /// Who reported an error.
@@ -366,7 +381,7 @@ impl ApiCommandRequestServiceResponse {
     /// The reply to a request, from the delegate's answer. A non-zero
     /// `error_code` makes the error kind COMMAND_ERROR; data that could not
     /// be serialized gives the reference's SYSTEM_ERROR fallback.
-    pub fn from_delegate(
+    pub(crate) fn from_delegate(
         command: ApiCommand,
         nonce: i64,
         answer: ApiCommandRequestResponse,
@@ -396,7 +411,7 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// A reply with only a result (for instance UNAVAILABLE when no delegate is set).
-    pub fn bare(command: ApiCommand, nonce: i64, result: ApiCommandRequestResult) -> Self {
+    pub(crate) fn bare(command: ApiCommand, nonce: i64, result: ApiCommandRequestResult) -> Self {
         Self {
             nonce,
             command,
@@ -409,7 +424,7 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// The EXCEPTION reply for a delegate that failed with `message`.
-    pub fn exception(command: ApiCommand, nonce: i64, message: String) -> Self {
+    pub(crate) fn exception(command: ApiCommand, nonce: i64, message: String) -> Self {
         Self {
             error_message: Some(message),
             ..Self::bare(command, nonce, ApiCommandRequestResult::Exception)
@@ -417,7 +432,7 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// The reply to a request that could not be read.
-    pub fn malformed(error: MalformedRequest) -> Self {
+    pub(crate) fn malformed(error: MalformedRequest) -> Self {
         Self {
             nonce: error.nonce,
             command: error.command,

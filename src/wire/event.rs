@@ -1,6 +1,5 @@
 //! Events: the `ApiEventKind` catalog of the reference and the EVENT message.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -256,8 +255,9 @@ wire_code! {
 }
 
 /// An EVENT message: `{"kind", "when", "index", "context"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ApiEvent {
     /// What happened.
     pub kind: ApiEventKind,
@@ -267,8 +267,8 @@ pub struct ApiEvent {
     pub index: i64,
     /// Kind-specific payload (for instance `{"reason": ...}` for
     /// `emergencyStop`); its keys are camelized on the wire.
-    #[serde(default, with = "crate::camel::keys")]
-    #[schemars(with = "Option<Value>")]
+    #[serde(default, with = "super::keys::camel_on_wire")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Value>"))]
     pub context: Option<Value>,
 }
 
@@ -277,16 +277,20 @@ impl ApiEvent {
     pub fn new(kind: ApiEventKind, context: Option<Value>) -> Self {
         Self {
             kind,
-            when: crate::clock::epoch_seconds(),
-            index: crate::clock::monotonic_nanos(),
+            when: super::clock::epoch_seconds(),
+            index: super::clock::monotonic_nanos(),
             context,
         }
     }
 }
 
 /// The state of one detector, in [`ApiSystemStatus`] or a `detectorChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename_all = "camelCase", deny_unknown_fields)
+)]
 pub struct ApiDetectorStatus {
     /// Which detector.
     pub detector_id: ApiDetectorKind,
@@ -297,8 +301,12 @@ pub struct ApiDetectorStatus {
 }
 
 /// The state of one alarm, in [`ApiSystemStatus`] or an `alarmChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename_all = "camelCase", deny_unknown_fields)
+)]
 pub struct ApiAlarmStatus {
     /// Which alarm.
     pub alarm_id: ApiAlarmKind,
@@ -309,8 +317,12 @@ pub struct ApiAlarmStatus {
 }
 
 /// Head-fixation magnet readings in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename_all = "camelCase", deny_unknown_fields)
+)]
 pub struct HeadFixStatus {
     /// Current magnet intensity (the reference names this field in camelCase already).
     #[serde(rename = "currentMagnetIntensity")]
@@ -321,8 +333,12 @@ pub struct HeadFixStatus {
 }
 
 /// Pellet-delivery position in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename_all = "camelCase", deny_unknown_fields)
+)]
 pub struct PelletStatus {
     /// X of the send position.
     pub send_x: f64,
@@ -333,8 +349,12 @@ pub struct PelletStatus {
 }
 
 /// The context of a `systemStatus` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename_all = "camelCase", deny_unknown_fields)
+)]
 pub struct ApiSystemStatus {
     /// Every alarm's state.
     pub alarms: Vec<ApiAlarmStatus>,

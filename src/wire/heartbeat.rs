@@ -1,11 +1,11 @@
 //! The HEARTBEAT message.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Published every `heartbeat_interval` while the service is serving.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct HeartbeatMessage {
     /// The device's identifier ([`crate::RpcOptions::identifier`]).
     pub identifier: String,
@@ -20,11 +20,11 @@ impl HeartbeatMessage {
     pub const LIBRARY_VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     /// A heartbeat from `identifier`, stamped now.
-    pub fn now(identifier: &str) -> Self {
+    pub(crate) fn now(identifier: &str) -> Self {
         Self {
             identifier: identifier.to_owned(),
             version: Self::LIBRARY_VERSION.to_owned(),
-            timestamp: crate::clock::epoch_seconds(),
+            timestamp: super::clock::epoch_seconds(),
         }
     }
 }

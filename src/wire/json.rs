@@ -12,7 +12,7 @@ use serde_json::ser::{CharEscape, Formatter};
 
 /// A `serde_json` formatter that writes what Python's `json.dumps` writes.
 #[derive(Debug, Clone, Copy)]
-pub struct PythonJsonFormatter {
+pub(crate) struct PythonJsonFormatter {
     item_separator: &'static [u8],
     key_separator: &'static [u8],
 }
@@ -106,16 +106,8 @@ impl Formatter for PythonJsonFormatter {
 /// Python's `repr(float)`: the shortest digits that round-trip, positional
 /// for exponents from -4 to 15, scientific with a signed two-digit exponent
 /// otherwise, and always a `.0` on whole numbers.
-///
-/// ```
-/// use auto_trainer_api::python_float_repr;
-/// assert_eq!(python_float_repr(3.0), "3.0");
-/// assert_eq!(python_float_repr(0.1), "0.1");
-/// assert_eq!(python_float_repr(1e-5), "1e-05");
-/// assert_eq!(python_float_repr(1.5e16), "1.5e+16");
-/// assert_eq!(python_float_repr(1763726400.123456), "1763726400.123456");
-/// ```
-pub fn python_float_repr(value: f64) -> String {
+#[cfg(test)]
+fn python_float_repr(value: f64) -> String {
     String::from_utf8_lossy(PythonFloat::new(value).as_bytes()).into_owned()
 }
 
@@ -337,6 +329,11 @@ mod tests {
     #[test]
     fn floats_match_python_repr() {
         for (value, python) in [
+            (3.0, "3.0"),
+            (0.1, "0.1"),
+            (1e-5, "1e-05"),
+            (1.5e16, "1.5e+16"),
+            (1763726400.123456, "1763726400.123456"),
             (0.0, "0.0"),
             (-0.0, "-0.0"),
             (1e15, "1000000000000000.0"),

@@ -1,6 +1,5 @@
 //! Typed payloads of `GET_STATUS` and `GET_CONFIGURATION`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::code::wire_code;
@@ -34,9 +33,10 @@ wire_code! {
 }
 
 /// The `data` of a successful `GET_STATUS` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct StatusResponse {
     /// What the app is doing.
     pub app_status: ApiAppStatus,
@@ -47,9 +47,10 @@ pub struct StatusResponse {
 }
 
 /// The `data` of a successful `GET_CONFIGURATION` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ConfigurationResponse {
     /// Version of the acquisition app.
     pub application_version: String,

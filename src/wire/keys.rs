@@ -33,17 +33,7 @@ fn convert_key(key: &str, convert: fn(&str) -> String, single_word: fn(&str) -> 
 
 /// A key in camelCase (`animal_id` → `animalId`), as the reference's
 /// `humps.camelize` writes ordinary keys.
-///
-/// ```
-/// use auto_trainer_api::camel_key;
-/// assert_eq!(camel_key("error_message"), "errorMessage");
-/// assert_eq!(camel_key("currentMagnetIntensity"), "currentMagnetIntensity");
-/// assert_eq!(camel_key("AnimalId"), "animalId");
-/// assert_eq!(camel_key("ID"), "ID");
-/// assert_eq!(camel_key("_private"), "_private");
-/// assert_eq!(camel_key("dataURL"), "dataURL");
-/// ```
-pub fn camel_key(key: &str) -> String {
+pub(crate) fn camel_key(key: &str) -> String {
     convert_key(
         key,
         |k| k.to_lower_camel_case(),
@@ -64,14 +54,7 @@ pub fn camel_key(key: &str) -> String {
 
 /// A key in snake_case (`customCommand` → `custom_command`), with the same
 /// exceptions as [`camel_key`].
-///
-/// ```
-/// use auto_trainer_api::snake_key;
-/// assert_eq!(snake_key("customCommand"), "custom_command");
-/// assert_eq!(snake_key("animal_id"), "animal_id");
-/// assert_eq!(snake_key("_privateKey"), "_private_key");
-/// ```
-pub fn snake_key(key: &str) -> String {
+pub(crate) fn snake_key(key: &str) -> String {
     convert_key(key, |k| k.to_snake_case(), |word| word.to_snake_case())
 }
 
@@ -169,9 +152,9 @@ impl serde::Serialize for CamelKeys<'_> {
     }
 }
 
-/// `#[serde(with = "camel::keys")]` for dynamic payloads: camelCase keys on
-/// the wire, snake_case in Rust.
-pub(crate) mod keys {
+/// `#[serde(with = "keys::camel_on_wire")]` for dynamic payloads: camelCase
+/// keys on the wire, snake_case in Rust.
+pub(crate) mod camel_on_wire {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_json::Value;
 
@@ -188,5 +171,31 @@ pub(crate) mod keys {
         Ok(Option::<Value>::deserialize(deserializer)?
             .filter(|v| !v.is_null())
             .map(super::to_snake_keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{camel_key, snake_key};
+
+    #[test]
+    fn keys_convert_as_humps_does() {
+        for (key, camel) in [
+            ("error_message", "errorMessage"),
+            ("currentMagnetIntensity", "currentMagnetIntensity"),
+            ("AnimalId", "animalId"),
+            ("ID", "ID"),
+            ("_private", "_private"),
+            ("dataURL", "dataURL"),
+        ] {
+            assert_eq!(camel_key(key), camel, "{key}");
+        }
+        for (key, snake) in [
+            ("customCommand", "custom_command"),
+            ("animal_id", "animal_id"),
+            ("_privateKey", "_private_key"),
+        ] {
+            assert_eq!(snake_key(key), snake, "{key}");
+        }
     }
 }

@@ -6,15 +6,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::{linger_ms, transport_error, StopSignal};
+use super::{linger_ms, transport_error, unique_inproc, StopSignal};
 use crate::Error;
 
 /// One libzmq context per client.
-pub(crate) struct ClientTransport {
+pub(crate) struct OperatorTransport {
     context: zmq::Context,
 }
 
-impl ClientTransport {
+impl OperatorTransport {
     pub(crate) fn new() -> Self {
         Self {
             context: zmq::Context::new(),
@@ -30,30 +30,33 @@ impl ClientTransport {
         prefixes: &[[u8; 4]],
         max_message_bytes: i64,
     ) -> Result<(SubSocket, StopSignal), Error> {
-        let socket = self.context.socket(zmq::SUB).map_err(transport_error)?;
-        socket.set_linger(0).map_err(transport_error)?;
-        socket
-            .set_maxmsgsize(max_message_bytes)
-            .map_err(transport_error)?;
+        let setup = transport_error("set up the SUB socket");
+        let socket = self.context.socket(zmq::SUB).map_err(setup)?;
+        let mut tuned = socket
+            .set_linger(0)
+            .and_then(|()| socket.set_maxmsgsize(max_message_bytes));
         if prefixes.is_empty() {
-            socket.set_subscribe(b"").map_err(transport_error)?;
+            tuned = tuned.and_then(|()| socket.set_subscribe(b""));
         }
         for prefix in prefixes {
-            socket.set_subscribe(prefix).map_err(transport_error)?;
+            tuned = tuned.and_then(|()| socket.set_subscribe(prefix));
         }
+        tuned.map_err(transport_error("set up the SUB socket"))?;
 
         // The reader must be connected before the SUB connects, or the first
         // handshake event would be dropped.
         let monitor_endpoint = unique_inproc("monitor");
         let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw()
             | zmq::SocketEvent::DISCONNECTED.to_raw();
-        socket
-            .monitor(&monitor_endpoint, i32::from(events))
-            .map_err(transport_error)?;
-        let monitor = self.context.socket(zmq::PAIR).map_err(transport_error)?;
-        monitor
-            .connect(&monitor_endpoint)
-            .map_err(transport_error)?;
+        let monitor = self
+            .context
+            .socket(zmq::PAIR)
+            .and_then(|monitor| {
+                socket.monitor(&monitor_endpoint, i32::from(events))?;
+                monitor.connect(&monitor_endpoint)?;
+                Ok(monitor)
+            })
+            .map_err(transport_error("monitor the SUB socket"))?;
 
         socket
             .connect(endpoint)
@@ -69,16 +72,16 @@ impl ClientTransport {
         ))
     }
 
-    /// A requester for `endpoint` (its REQ socket opens on first use), with
-    /// the stop signal of the thread that will own it.
-    pub(crate) fn requester(
+    /// A REQ socket for `endpoint` (opened on first use), with the stop
+    /// signal of the thread that will own it.
+    pub(crate) fn req_socket(
         &self,
         endpoint: &str,
         max_message_bytes: i64,
-    ) -> Result<(Requester, StopSignal), Error> {
+    ) -> Result<(ReqSocket, StopSignal), Error> {
         let (stop_receiver, stop) = self.stop_pair()?;
         Ok((
-            Requester {
+            ReqSocket {
                 context: self.context.clone(),
                 endpoint: endpoint.to_owned(),
                 max_message_bytes,
@@ -91,20 +94,23 @@ impl ClientTransport {
 
     fn stop_pair(&self) -> Result<(zmq::Socket, StopSignal), Error> {
         let endpoint = unique_inproc("client-stop");
-        let receiver = self.context.socket(zmq::PAIR).map_err(transport_error)?;
-        receiver.bind(&endpoint).map_err(transport_error)?;
-        let sender = self.context.socket(zmq::PAIR).map_err(transport_error)?;
-        sender.connect(&endpoint).map_err(transport_error)?;
+        let pair = || -> Result<_, zmq::Error> {
+            let receiver = self.context.socket(zmq::PAIR)?;
+            receiver.bind(&endpoint)?;
+            let sender = self.context.socket(zmq::PAIR)?;
+            sender.connect(&endpoint)?;
+            Ok((receiver, sender))
+        };
+        let (receiver, sender) = pair().map_err(transport_error("set up a stop signal"))?;
         Ok((receiver, StopSignal { socket: sender }))
     }
 }
 
-fn unique_inproc(what: &str) -> String {
-    format!("inproc://auto-trainer-api-{what}-{}", uuid::Uuid::new_v4())
-}
-
 fn connect_error(endpoint: &str, error: zmq::Error) -> Error {
-    Error::InvalidOptions(format!("cannot connect to {endpoint}: {error}"))
+    Error::Connect {
+        endpoint: endpoint.to_owned(),
+        source: Box::new(error),
+    }
 }
 
 /// Milliseconds for `zmq::poll` until `deadline` (-1 = wait forever).
@@ -151,7 +157,7 @@ impl SubSocket {
             ];
             match zmq::poll(&mut items, poll_timeout(deadline)) {
                 Err(zmq::Error::EINTR) => continue,
-                Err(e) => return Err(transport_error(e)),
+                Err(e) => return Err(transport_error("poll or receive")(e)),
                 Ok(0) => return Ok(SubEvent::Idle),
                 Ok(_) => {}
             }
@@ -167,7 +173,7 @@ impl SubSocket {
                 match self.socket.recv_multipart(zmq::DONTWAIT) {
                     Ok(frames) => return Ok(SubEvent::Message(frames)),
                     Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
-                    Err(e) => return Err(transport_error(e)),
+                    Err(e) => return Err(transport_error("poll or receive")(e)),
                 }
             }
         }
@@ -179,7 +185,7 @@ impl SubSocket {
         let frames = match self.monitor.recv_multipart(zmq::DONTWAIT) {
             Ok(frames) => frames,
             Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(None),
-            Err(e) => return Err(transport_error(e)),
+            Err(e) => return Err(transport_error("poll or receive")(e)),
         };
         let Some(id) = frames
             .first()
@@ -207,8 +213,9 @@ pub(crate) enum ReplyWait {
     Stop,
 }
 
-/// Sends requests on a REQ socket, one at a time.
-pub(crate) struct Requester {
+/// Sends requests on a REQ socket, one at a time; the socket is replaced
+/// after a lost reply (Lazy Pirate).
+pub(crate) struct ReqSocket {
     context: zmq::Context,
     endpoint: String,
     max_message_bytes: i64,
@@ -216,7 +223,7 @@ pub(crate) struct Requester {
     stop_receiver: zmq::Socket,
 }
 
-impl Requester {
+impl ReqSocket {
     /// Sends `body` and waits for the reply until `deadline`. On a timeout
     /// the REQ socket is closed (unsent frames dropped at once), and the next
     /// request opens a fresh one.
@@ -236,13 +243,15 @@ impl Requester {
     }
 
     fn open(&self) -> Result<zmq::Socket, Error> {
-        let socket = self.context.socket(zmq::REQ).map_err(transport_error)?;
-        socket
-            .set_linger(linger_ms(Duration::ZERO))
-            .map_err(transport_error)?;
-        socket
-            .set_maxmsgsize(self.max_message_bytes)
-            .map_err(transport_error)?;
+        let socket = self
+            .context
+            .socket(zmq::REQ)
+            .and_then(|socket| {
+                socket.set_linger(linger_ms(Duration::ZERO))?;
+                socket.set_maxmsgsize(self.max_message_bytes)?;
+                Ok(socket)
+            })
+            .map_err(transport_error("set up the REQ socket"))?;
         socket
             .connect(&self.endpoint)
             .map_err(|e| connect_error(&self.endpoint, e))?;
@@ -261,7 +270,7 @@ impl Requester {
         match socket.send(body, zmq::DONTWAIT) {
             Ok(()) => {}
             Err(zmq::Error::EAGAIN) => return Ok(ReplyWait::TimedOut),
-            Err(e) => return Err(transport_error(e)),
+            Err(e) => return Err(transport_error("poll or receive")(e)),
         }
         loop {
             if !self.wait(socket, zmq::POLLIN, deadline)? {
@@ -270,7 +279,7 @@ impl Requester {
             match socket.recv_multipart(zmq::DONTWAIT) {
                 Ok(frames) => return Ok(ReplyWait::Reply(frames)),
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => continue,
-                Err(e) => return Err(transport_error(e)),
+                Err(e) => return Err(transport_error("poll or receive")(e)),
             }
         }
     }
@@ -290,7 +299,7 @@ impl Requester {
             ];
             match zmq::poll(&mut items, poll_timeout(Some(deadline))) {
                 Err(zmq::Error::EINTR) => continue,
-                Err(e) => return Err(transport_error(e)),
+                Err(e) => return Err(transport_error("poll or receive")(e)),
                 Ok(0) => return Ok(false),
                 Ok(_) => {}
             }

@@ -1,18 +1,23 @@
-//! Options of the service, with the reference's defaults.
+//! Options of the device side, with the reference's defaults.
 
 use std::time::Duration;
 
-/// Default port of the PUB socket (events).
-pub const DEFAULT_SUBSCRIBER_PORT: u16 = 5556;
-/// Default port of the REP socket (commands).
-pub const DEFAULT_COMMAND_PORT: u16 = 5557;
-/// Default device identifier sent in heartbeats.
-pub const DEFAULT_IDENTIFIER: &str = "autotrainer-device";
-/// Default time between heartbeats.
-pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+use crate::validate::OptionsCheck;
+use crate::{
+    TelemetryOptions, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDENTIFIER,
+    DEFAULT_SUBSCRIBER_PORT,
+};
 
-/// Everything the library can be configured with (`ApiOptions` of the reference).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Everything the library can be configured with (`ApiOptions` of the
+/// reference). The default enables the service with [`RpcOptions::default`]
+/// and leaves telemetry off, as [`create_default_api_options`] does.
+///
+/// ```
+/// use auto_trainer_api::{create_default_api_options, ApiOptions};
+/// assert_eq!(ApiOptions::default(), create_default_api_options());
+/// assert!(ApiOptions::default().rpc.unwrap().enable);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiOptions {
     /// The command and event service; `None` or `enable == false` means no service.
     pub rpc: Option<RpcOptions>,
@@ -20,13 +25,19 @@ pub struct ApiOptions {
     pub telemetry: Option<TelemetryOptions>,
 }
 
-/// The reference's `create_default_api_options()`: rpc and telemetry options
-/// at their defaults.
-pub fn create_default_api_options() -> ApiOptions {
-    ApiOptions {
-        rpc: Some(RpcOptions::default()),
-        telemetry: Some(TelemetryOptions::default()),
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self {
+            rpc: Some(RpcOptions::default()),
+            telemetry: Some(TelemetryOptions::default()),
+        }
     }
+}
+
+/// The reference's `create_default_api_options()`: the same as
+/// [`ApiOptions::default`].
+pub fn create_default_api_options() -> ApiOptions {
+    ApiOptions::default()
 }
 
 /// Options of the ZeroMQ service. Fields are public; start from
@@ -106,31 +117,14 @@ impl RpcOptions {
     /// [`crate::Error::InvalidOptions`] for an empty identifier or bind list,
     /// a zero heartbeat interval, queue capacity or request size.
     pub fn validate(&self) -> Result<(), crate::Error> {
-        let problem = if self.identifier.is_empty() {
-            "identifier must not be empty"
-        } else if self.heartbeat_interval.is_zero() {
-            "heartbeat_interval must be greater than zero"
-        } else if self.bind_addresses.is_empty() {
-            "bind_addresses must list at least one address"
-        } else if self.queue_capacity == 0 {
-            "queue_capacity must be greater than zero"
-        } else if self.max_request_bytes == 0 {
-            "max_request_bytes must be greater than zero"
-        } else {
-            return Ok(());
-        };
-        Err(crate::Error::InvalidOptions(problem.to_owned()))
+        OptionsCheck::new()
+            .not_empty("identifier", &self.identifier)
+            .positive_duration("heartbeat_interval", self.heartbeat_interval)
+            .require(!self.bind_addresses.is_empty(), || {
+                "bind_addresses must list at least one address".to_owned()
+            })
+            .positive("queue_capacity", self.queue_capacity as u64)
+            .positive("max_request_bytes", self.max_request_bytes as u64)
+            .finish()
     }
-}
-
-/// Options of OpenTelemetry export (used with the `telemetry` feature).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TelemetryOptions {
-    /// Whether to export at all.
-    pub enable: bool,
-    /// OTLP/HTTP endpoint; when `None`, `OTEL_EXPORTER_OTLP_ENDPOINT` is used.
-    pub endpoint: Option<String>,
-    /// Sent as a header with every export when not empty.
-    pub api_key: String,
 }
