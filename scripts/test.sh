@@ -3,16 +3,18 @@
 # unit and integration tests over real ZeroMQ sockets, interop tests against
 # the Python reference (auto-trainer-api 0.9.11, installed into a venv under
 # target/ by scripts/python-test-env.sh), the examples run as processes, doc
-# tests, all without and with the `telemetry` feature.
+# tests. Twice: the device-only build (`--no-default-features`: no operator
+# client, no tokio, telemetry compiled out) and every feature.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "== Python venv with the reference implementation"
 bash scripts/python-test-env.sh
 
-echo "== tests (default features)"
-cargo test --lib --bins --tests --examples
-cargo test --doc
+# `cargo test` builds every example before it runs a test; the tests run
+# those executables (tests/common/examples.rs) instead of building them.
+echo "== tests, device-only build (--no-default-features)"
+cargo test --no-default-features --lib --tests --examples
 
-echo "== tests (--features telemetry)"
-cargo test --features telemetry --lib --bins --tests --examples
+echo "== tests, all features (client, schema, telemetry), doc tests included"
+cargo test --all-features
