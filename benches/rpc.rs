@@ -242,11 +242,11 @@ fn proc_status_kb(field: &str) -> Option<u64> {
 }
 
 /// Threads of this process, grouped by what they do, for CPU accounting.
-/// Thread names are cut to 15 bytes by Linux: both of our service's threads
-/// show as "auto-trainer-ap" (only one of them is busy in any section).
+/// Our service's threads are named `auto-trainer-commands` and
+/// `auto-trainer-publisher` (only one of them is busy in any section).
 const ROLES: [(&str, &str); 6] = [
     ("", "calling thread (main)"),
-    ("auto-trainer-ap", "our service's thread"),
+    ("auto-trainer-", "our service's thread"),
     ("bench-server", "bare server thread"),
     ("bench-client", "REQ client threads"),
     ("bench-sub", "SUB thread"),

@@ -86,6 +86,7 @@ mod counter;
 mod error;
 mod service;
 mod telemetry;
+mod threads;
 mod transport;
 mod validate;
 mod wire;

@@ -81,6 +81,7 @@ use self::requester::Call;
 use self::results::ResultBook;
 use self::stats::ClientCounters;
 use self::subscriber::Subscriber;
+use crate::threads;
 use crate::transport::operator::OperatorTransport;
 use crate::transport::StopSignal;
 use crate::{
@@ -184,26 +185,17 @@ impl DeviceClient {
             results: results.clone(),
             counters: counters.clone(),
         };
-        let sub_thread = std::thread::Builder::new()
-            .name("auto-trainer-client-sub".into())
-            .spawn(move || subscriber.run())
-            .map_err(|source| Error::Spawn {
-                thread: "client subscriber",
-                source,
-            })?;
+        let sub_thread = threads::spawn("client-sub", move || subscriber.run())?;
         let req_counters = counters.clone();
-        let req_thread = std::thread::Builder::new()
-            .name("auto-trainer-client-req".into())
-            .spawn(move || requester::run(req_socket, calls_rx, req_counters));
+        let req_thread = threads::spawn("client-req", move || {
+            requester::run(req_socket, calls_rx, req_counters)
+        });
         let req_thread = match req_thread {
             Ok(thread) => thread,
-            Err(source) => {
+            Err(error) => {
                 let _ = sub_stop.fire();
                 let _ = sub_thread.join();
-                return Err(Error::Spawn {
-                    thread: "client requester",
-                    source,
-                });
+                return Err(error);
             }
         };
 

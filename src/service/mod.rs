@@ -31,6 +31,7 @@ use self::pending::{PendingCommand, ERROR_CODE_STOPPED_WHILE_PENDING};
 use self::publish_thread::PublishThread;
 use self::publisher::Publisher;
 use self::stats::ServiceStats;
+use crate::threads;
 use crate::transport::device::{DeviceTransport, SocketTuning};
 use crate::transport::StopSignal;
 use crate::{ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Error, RpcOptions};
@@ -298,12 +299,12 @@ impl ZeroMqRpcService {
             max_request_bytes: options.max_request_bytes,
         };
         let alive = command_loop_alive.clone();
-        let command_thread = std::thread::Builder::new()
-            .name("auto-trainer-api-commands".into())
-            .spawn(move || command_thread::serve_commands(rep_socket, dispatcher, alive));
+        let command_thread = threads::spawn("commands", move || {
+            command_thread::serve_commands(rep_socket, dispatcher, alive)
+        });
         let command_thread = match command_thread {
             Ok(thread) => thread,
-            Err(source) => return Err((spawn_error("command", source), Some(queue))),
+            Err(error) => return Err((error, Some(queue))),
         };
         let publish_thread = PublishThread {
             socket: pub_socket,
@@ -313,16 +314,13 @@ impl ZeroMqRpcService {
             heartbeat_interval: options.heartbeat_interval,
             command_loop_alive,
         };
-        let publisher_thread = std::thread::Builder::new()
-            .name("auto-trainer-api-publisher".into())
-            .spawn(move || publish_thread.run());
-        let publisher_thread = match publisher_thread {
+        let publisher_thread = match threads::spawn("publisher", move || publish_thread.run()) {
             Ok(thread) => thread,
-            Err(source) => {
+            Err(error) => {
                 // The queue was dropped with the thread's closure.
                 let _ = stop_signal.fire();
                 let _ = command_thread.join();
-                return Err((spawn_error("publisher", source), None));
+                return Err((error, None));
             }
         };
         self.subscriber_port.store(pub_port, Ordering::Relaxed);
@@ -352,10 +350,6 @@ impl ZeroMqRpcService {
             }
         }
     }
-}
-
-fn spawn_error(thread: &'static str, source: std::io::Error) -> Error {
-    Error::Spawn { thread, source }
 }
 
 impl RpcService for ZeroMqRpcService {

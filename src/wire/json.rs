@@ -30,17 +30,24 @@ impl PythonJsonFormatter {
     };
 }
 
+impl PythonJsonFormatter {
+    /// Writes the separator before every item (array value or object key) but the first.
+    fn separate_items<W: ?Sized + Write>(&self, writer: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(self.item_separator)
+        }
+    }
+}
+
 impl Formatter for PythonJsonFormatter {
     fn begin_array_value<W: ?Sized + Write>(
         &mut self,
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(self.item_separator)
-        }
+        self.separate_items(writer, first)
     }
 
     fn begin_object_key<W: ?Sized + Write>(
@@ -48,11 +55,7 @@ impl Formatter for PythonJsonFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(self.item_separator)
-        }
+        self.separate_items(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
