@@ -1395,3 +1395,76 @@ mod tokio_app {
             .unwrap();
     }
 }
+
+/// The handles an app's threads hold: [`auto_trainer_api::Publisher`] and
+/// [`CompletionHandle`], and the service's lifetime when they outlive it.
+mod handles {
+    use super::*;
+
+    #[test]
+    fn a_worker_thread_publishes_and_completes_through_handles_from_the_context() {
+        let service = started(options());
+        service.set_delegate(|request: ApiCommandRequest, context: &RequestContext| {
+            let publisher = context.publisher().clone();
+            let done = context.accept_pending();
+            let again = context.accept_pending();
+            std::thread::spawn(move || {
+                let started = ApiEvent::new(ApiEventKind::AcquisitionStarted, request.data);
+                publisher
+                    .publish_event(started)
+                    .expect("publish from the worker");
+                done.complete(ApiCommandRequestResponse::success())
+                    .expect("first completion");
+                // Both handles name the same pending command.
+                assert!(matches!(
+                    again.complete(ApiCommandRequestResponse::success()),
+                    Err(Error::AlreadyCompleted { .. })
+                ));
+            });
+            ApiCommandRequestResponse::pending_with_notification()
+        });
+        let sub = joined(&service, &[EVENT, COMMAND_RESULT]);
+        let mut req = ReqClient::connect(service.command_port());
+        let reply =
+            req.request_json(&json!({"command": 100, "nonce": 31, "data": {"animalId": "m-9"}}));
+        assert_eq!(reply["result"], 201, "{reply}");
+
+        let event = sub.expect_topic(EVENT).json();
+        assert_eq!(event["kind"], 301, "{event}");
+        assert_eq!(event["context"], json!({"animalId": "m-9"}));
+        let result = sub.expect_topic(COMMAND_RESULT).json();
+        assert_eq!(
+            (result["nonce"].as_i64(), result["result"].as_i64()),
+            (Some(31), Some(100))
+        );
+        assert!(service.pending_commands().is_empty());
+    }
+
+    #[test]
+    fn dropping_the_service_stops_it_though_its_delegate_and_the_app_hold_publishers() {
+        let service = started(options());
+        let command_port = service.command_port();
+        // What used to need an Arc of the service inside its own delegate.
+        let publisher = service.publisher().clone();
+        service.set_delegate(move |_: ApiCommandRequest, _: &RequestContext| {
+            let _ = publisher.publish_json(ApiTopic::PropertyChange, json!({"asked": true}));
+            ApiCommandRequestResponse::success()
+        });
+        let held = service.publisher().clone();
+        let mut req = ReqClient::connect(command_port);
+        assert_serving(&mut req, 1);
+        assert!(held
+            .publish_event(ApiEvent::new(ApiEventKind::TunnelEnter, None))
+            .is_ok());
+
+        drop(service);
+
+        assert!(matches!(
+            held.publish_event(ApiEvent::new(ApiEventKind::TunnelExit, None)),
+            Err(Error::NotRunning)
+        ));
+        assert_eq!(held.stats().pending_open, 0);
+        // The REP socket is closed: its port can be bound again.
+        TcpListener::bind(("127.0.0.1", command_port)).expect("the command port is free");
+    }
+}
