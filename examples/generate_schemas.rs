@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! scripts/generate-schemas.sh            # rewrites proto-schema/
-//! cargo run --example generate_schemas -- <directory>
+//! cargo run --features schema --example generate_schemas -- <directory>
 //! ```
 //!
 //! `tests/schema.rs` fails when the committed files differ from this output.

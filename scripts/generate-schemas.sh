@@ -6,4 +6,4 @@ set -euo pipefail
 
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
-cargo run --quiet --example generate_schemas -- "${repo_dir}/proto-schema"
+cargo run --quiet --features schema --example generate_schemas -- "${repo_dir}/proto-schema"
