@@ -45,6 +45,19 @@
 //! - **Schemas** (cargo feature `schema`): [`wire_schemas`] generates the
 //!   JSON Schemas committed under `proto-schema/`.
 //!
+//! ## The public surface, by role
+//!
+//! | role | names |
+//! |---|---|
+//! | embed a device | [`ZeroMqRpcService`], [`RpcService`], [`RpcOptions`], [`CommandRequestDelegate`], [`RequestContext`], [`Publisher`], [`CompletionHandle`], [`PendingCommand`], [`ServiceStats`]; the reference's [`ApiOptions`], [`create_default_api_options`], [`create_api_service`] |
+//! | command a device | [`DeviceClient`], [`BlockingDeviceClient`], [`ClientOptions`], [`CommandCall`], [`MessageStream`], [`DeviceMessage`], [`RawMessage`], [`RawReason`], [`Liveness`], [`LinkState`], [`AwaitedCommand`], [`ClientStats`], [`decode_message`], [`decode_payload`] |
+//! | requests and replies | [`ApiCommand`], [`ApiCommandRequest`], [`ApiCommandRequestResponse`], [`ApiCommandRequestResult`], [`ApiCommandRequestServiceResponse`], [`ApiCommandRequestErrorKind`] |
+//! | published messages | [`ApiTopic`], [`ApiEvent`], [`ApiEventKind`], [`HeartbeatMessage`] |
+//! | payloads | [`StatusResponse`], [`ApiAppStatus`], [`ApiTrainingMode`], [`ConfigurationResponse`], [`ApiSystemStatus`], [`ApiAlarmStatus`], [`ApiAlarmKind`], [`ApiDetectorStatus`], [`ApiDetectorKind`], [`HeadFixStatus`], [`PelletStatus`] |
+//! | JSON as the reference writes it | [`to_camel_keys`], [`to_snake_keys`], [`to_python_json`] |
+//! | telemetry and schemas | [`configure_telemetry`], [`TelemetryOptions`], [`TelemetryGuard`], [`wire_schemas`], [`WireSchema`] |
+//! | errors and constants | [`Error`], [`UnknownCodeName`], `DEFAULT_*`, [`ERROR_CODE_STOPPED_WHILE_PENDING`], [`REQUEST_HARD_LIMIT_FACTOR`], [`DATA_SERIALIZATION_ERROR`], `TELEMETRY_*` |
+//!
 //! ## Embedding
 //!
 //! ```no_run
