@@ -1,0 +1,345 @@
+//! The prompt: commands typed by alias, name or number; published messages
+//! and the device's liveness printed above it as they come.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use auto_trainer_api::{
+    ApiCommand, ApiCommandRequestResult, ApiTopic, CommandCall, DeviceClient, DeviceMessage,
+};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::args::Args;
+use crate::common::prompt::{Candidates, Flow, Prompt};
+use crate::common::text::error_chain;
+use crate::format::Report;
+use crate::vocabulary::{
+    all_shown, command_names, parse_data, resolve_all_shown, resolve_command, shown_kind,
+    shown_name, Shown, ALIASES, TOPIC_WORDS,
+};
+
+/// How long the prompt keeps waiting for the result of a pending command.
+const RESULT_PATIENCE: Duration = Duration::from_secs(3600);
+
+const VERBS: &[&str] = &[
+    "help", "quit", "exit", "status", "config", "start", "stop", "estop", "resume", "ping", "send",
+    "custom", "watch", "pending", "device",
+];
+
+const HELP: &str = "\
+commands (data is optional JSON, e.g. start {\"animal_id\": \"m-001\"}):
+  status | config | start [json] | stop [json] | resume | ping
+  estop [reason]            emergency stop, with a reason text or JSON data
+  send <command> [json]     any command by name or number (send GET_STATUS, send 400)
+  custom <n> [json]         USER_DEFINED with customCommand n
+  <command> [json]          a command name or number on its own works too
+  watch [all|none|topics]   which messages to show: event emergency property result heartbeat raw
+  pending                   commands awaiting their result
+  device                    online state, identifier and counters
+  help | quit";
+
+/// Tab completion: verbs and command names first, command names after
+/// `send`, topic words after `watch`.
+fn candidates(before: &[&str]) -> Vec<String> {
+    match before {
+        [] => VERBS
+            .iter()
+            .map(|v| (*v).to_owned())
+            .chain(command_names())
+            .collect(),
+        ["send"] => ALIASES
+            .iter()
+            .map(|(a, _)| (*a).to_owned())
+            .chain(command_names())
+            .collect(),
+        ["watch", ..] => ["all", "none", "raw"]
+            .into_iter()
+            .chain(TOPIC_WORDS.iter().map(|(n, _)| *n))
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// State shared by the prompt and the tasks printing in the background.
+#[derive(Clone)]
+struct Session {
+    client: DeviceClient,
+    report: Report,
+    shown: Arc<Mutex<BTreeSet<Shown>>>,
+    /// Nonces of this console's pending commands (their results are printed
+    /// by the task awaiting them) and of results already printed.
+    mine: Arc<Mutex<HashSet<i64>>>,
+    printed: Arc<Mutex<HashSet<i64>>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Session {
+    fn print_message(&self, message: &DeviceMessage) {
+        if let DeviceMessage::CommandResult(result) = message {
+            if locked(&self.mine).contains(&result.nonce)
+                || !locked(&self.printed).insert(result.nonce)
+            {
+                return;
+            }
+        }
+        if locked(&self.shown).contains(&shown_kind(message)) {
+            self.report.message(message);
+        }
+    }
+
+    /// Prints the result of one of this console's pending commands when it arrives.
+    async fn follow(self, nonce: i64) {
+        match self.client.wait_for_result(nonce, RESULT_PATIENCE).await {
+            Ok(result) => {
+                if locked(&self.printed).insert(nonce) {
+                    self.report.result(&result);
+                }
+            }
+            Err(error) => self
+                .report
+                .error(format!("nonce {nonce}: {}", error_chain(&error))),
+        }
+        locked(&self.mine).remove(&nonce);
+    }
+}
+
+/// Splits `text` into its first word and the rest.
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], text[i..].trim()),
+        None => (text, ""),
+    }
+}
+
+fn optional(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// What a prompt line asks for.
+enum Action {
+    Call(CommandCall),
+    Quit,
+    Done,
+}
+
+fn interpret(session: &Session, line: &str) -> Result<Action, String> {
+    let (verb, rest) = split_word(line);
+    let call = |command: ApiCommand, data: &str| -> Result<Action, String> {
+        Ok(Action::Call(
+            CommandCall::new(command).maybe_data(parse_data(optional(data))?),
+        ))
+    };
+    match verb.to_ascii_lowercase().as_str() {
+        "quit" | "exit" => Ok(Action::Quit),
+        "help" | "?" => {
+            session.report.line(HELP);
+            Ok(Action::Done)
+        }
+        "estop" => {
+            let data = if rest.starts_with('{') {
+                parse_data(Some(rest))?
+            } else {
+                optional(rest).map(|reason| json!({ "reason": reason }))
+            };
+            Ok(Action::Call(
+                CommandCall::new(ApiCommand::EmergencyStop).maybe_data(data),
+            ))
+        }
+        "send" => {
+            let (name, data) = split_word(rest);
+            let command = resolve_command(name).ok_or_else(|| {
+                format!("unknown command '{name}' (try: send GET_STATUS, send 400)")
+            })?;
+            call(command, data)
+        }
+        "custom" => {
+            let (number, data) = split_word(rest);
+            let custom: i64 = number
+                .parse()
+                .map_err(|_| format!("custom needs a number, got '{number}'"))?;
+            Ok(Action::Call(
+                CommandCall::new(ApiCommand::UserDefined)
+                    .custom_command(custom)
+                    .maybe_data(parse_data(optional(data))?),
+            ))
+        }
+        "watch" => {
+            watch_topics(session, rest)?;
+            Ok(Action::Done)
+        }
+        "pending" => {
+            show_awaited(session);
+            Ok(Action::Done)
+        }
+        "device" => {
+            show_device(session);
+            Ok(Action::Done)
+        }
+        _ => {
+            let command = resolve_command(verb)
+                .ok_or_else(|| format!("unknown command '{verb}'; type 'help'"))?;
+            call(command, rest)
+        }
+    }
+}
+
+fn watch_topics(session: &Session, words: &str) -> Result<(), String> {
+    let mut shown = locked(&session.shown);
+    match words.trim().to_ascii_lowercase().as_str() {
+        "" => {}
+        "all" => *shown = all_shown(),
+        "none" => shown.clear(),
+        _ => *shown = resolve_all_shown(words.split_whitespace())?,
+    }
+    let names: Vec<String> = shown.iter().map(|s| shown_name(*s)).collect();
+    session.report.line(format!(
+        "watching: {}",
+        if names.is_empty() {
+            "nothing".to_owned()
+        } else {
+            names.join(" ")
+        }
+    ));
+    Ok(())
+}
+
+fn show_awaited(session: &Session) {
+    let awaited = session.client.awaited_commands();
+    if awaited.is_empty() {
+        session.report.line("no command is awaiting its result");
+    }
+    for command in awaited {
+        let age = command.since.elapsed().unwrap_or_default().as_secs_f64();
+        session.report.show(
+            format!("pending: {} (nonce {}), {age:.1} s", command.command, command.nonce),
+            || json!({"type": "pending", "nonce": command.nonce, "command": command.command.value(), "seconds": age}),
+        );
+    }
+}
+
+fn show_device(session: &Session) {
+    let liveness = session.client.liveness().borrow().clone();
+    session
+        .report
+        .liveness(&liveness, &session.client.options().host, true);
+    let stats = session.client.stats();
+    let text = format!(
+        "messages {} (raw {}, malformed {}, skipped {}), PUB connections {}, \
+         requests {}, replies {}, timeouts {}, invalid replies {}",
+        stats.messages_received,
+        stats.raw_messages,
+        stats.malformed_messages,
+        stats.lagged_messages,
+        stats.publisher_connections,
+        stats.requests_sent,
+        stats.replies_received,
+        stats.request_timeouts,
+        stats.invalid_replies
+    );
+    session.report.show(text, || {
+        json!({"type": "stats", "messagesReceived": stats.messages_received,
+               "rawMessages": stats.raw_messages, "malformedMessages": stats.malformed_messages,
+               "requestTimeouts": stats.request_timeouts})
+    });
+}
+
+/// Runs the prompt until `quit`, Ctrl-D, Ctrl-C or `interrupted`; returns
+/// the exit code.
+pub fn run(
+    args: &Args,
+    runtime: &tokio::runtime::Runtime,
+    client: DeviceClient,
+    report: Report,
+    mut interrupted: watch::Receiver<bool>,
+) -> u8 {
+    let mut prompt = match Prompt::open(
+        &report.output,
+        args.history.clone(),
+        Box::new(candidates) as Candidates,
+    ) {
+        Ok(prompt) => prompt,
+        Err(error) => {
+            eprintln!("remote_console: cannot open the prompt: {error}");
+            return 1;
+        }
+    };
+
+    let mut shown = all_shown();
+    shown.remove(&Shown::Topic(ApiTopic::Heartbeat.value()));
+    let session = Session {
+        client: client.clone(),
+        report: report.clone(),
+        shown: Arc::new(Mutex::new(shown)),
+        mine: Arc::default(),
+        printed: Arc::default(),
+    };
+
+    report.line(format!(
+        "remote console for {} (events on port {}, commands on port {}); type 'help'",
+        args.host, args.pub_port, args.cmd_port
+    ));
+    let printer = session.clone();
+    let mut messages = client.subscribe();
+    runtime.spawn(async move {
+        while let Some(message) = messages.recv().await {
+            printer.print_message(&message);
+        }
+    });
+    let mut liveness = client.liveness();
+    let host = args.host.clone();
+    let watcher = report.clone();
+    runtime.spawn(async move {
+        while liveness.changed().await.is_ok() {
+            let now = liveness.borrow_and_update().clone();
+            watcher.liveness(&now, &host, false);
+        }
+    });
+
+    let outcome = prompt.run("> ", |line| {
+        let call = match interpret(&session, line) {
+            Ok(Action::Call(call)) => call,
+            Ok(Action::Done) => return Flow::Continue,
+            Ok(Action::Quit) => return Flow::Quit,
+            Err(message) => {
+                report.error(message);
+                return Flow::Continue;
+            }
+        };
+        let outcome = runtime.block_on(async {
+            tokio::select! {
+                outcome = client.send(call) => Some(outcome),
+                _ = interrupted.wait_for(|i| *i) => None,
+            }
+        });
+        match outcome {
+            None => return Flow::Quit,
+            Some(Err(error)) => report.error(error_chain(&error)),
+            Some(Ok(reply)) => {
+                report.reply(&reply);
+                if reply.result == ApiCommandRequestResult::PendingWithNotification {
+                    locked(&session.mine).insert(reply.nonce);
+                    report.show(
+                        format!(
+                            "pending: the result of nonce {} will be shown when it arrives",
+                            reply.nonce
+                        ),
+                        || json!({"type": "pending", "nonce": reply.nonce}),
+                    );
+                    runtime.spawn(session.clone().follow(reply.nonce));
+                }
+            }
+        }
+        Flow::Continue
+    });
+    if let Err(error) = outcome {
+        report.error(format!("prompt: {error}"));
+    }
+    0
+}

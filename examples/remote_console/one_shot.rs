@@ -1,0 +1,130 @@
+//! The modes for scripts: `send` one command, `listen` to messages. Both
+//! return the exit code.
+
+use auto_trainer_api::{ApiCommandRequestResult, CommandCall, DeviceClient, Error};
+use tokio::sync::watch;
+
+use crate::args::{ListenArgs, SendArgs};
+use crate::common::text::error_chain;
+use crate::format::Report;
+use crate::vocabulary::{parse_data, resolve_all_shown, resolve_command, shown_kind};
+use crate::{EXIT_NO_ANSWER, EXIT_REFUSED, EXIT_USAGE};
+
+/// Sends one command and prints its reply (and with `--wait`, the result of a
+/// pending command).
+pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8 {
+    let Some(command) = resolve_command(&args.command) else {
+        eprintln!("remote_console: unknown command '{}'", args.command);
+        return EXIT_USAGE;
+    };
+    let data = match parse_data(args.data.as_deref()) {
+        Ok(data) => data,
+        Err(message) => {
+            eprintln!("remote_console: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut call = CommandCall::new(command).maybe_data(data);
+    if let Some(custom) = args.custom {
+        call = call.custom_command(custom);
+    }
+    let reply = match client.send(call).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            report.error(error_chain(&error));
+            return match error {
+                Error::RequestTimeout { .. } | Error::Transport { .. } | Error::ClientClosed => {
+                    EXIT_NO_ANSWER
+                }
+                _ => EXIT_REFUSED,
+            };
+        }
+    };
+    report.reply(&reply);
+    match args.wait.map(|wait| wait.0) {
+        Some(patience) if reply.result == ApiCommandRequestResult::PendingWithNotification => {
+            match client.wait_for_result(reply.nonce, patience).await {
+                Ok(result) => {
+                    report.result(&result);
+                    if result.result == ApiCommandRequestResult::Success {
+                        0
+                    } else {
+                        EXIT_REFUSED
+                    }
+                }
+                Err(error) => {
+                    report.error(error_chain(&error));
+                    EXIT_NO_ANSWER
+                }
+            }
+        }
+        _ if is_success(reply.result) => 0,
+        _ => EXIT_REFUSED,
+    }
+}
+
+fn is_success(result: ApiCommandRequestResult) -> bool {
+    matches!(
+        result,
+        ApiCommandRequestResult::Success
+            | ApiCommandRequestResult::Pending
+            | ApiCommandRequestResult::PendingWithNotification
+    )
+}
+
+/// Prints published messages (on the `--topic`s, or all): `--count` of
+/// them, or until Ctrl-C; gives up after `--max-wait`.
+pub async fn listen(
+    client: &DeviceClient,
+    report: &Report,
+    args: &ListenArgs,
+    mut interrupted: watch::Receiver<bool>,
+) -> u8 {
+    let shown = if args.topic.is_empty() {
+        None
+    } else {
+        match resolve_all_shown(args.topic.iter().map(String::as_str)) {
+            Ok(shown) => Some(shown),
+            Err(message) => {
+                eprintln!("remote_console: {message}");
+                return EXIT_USAGE;
+            }
+        }
+    };
+    let mut messages = client.subscribe();
+    let mut printed = 0;
+    let deadline = args
+        .max_wait
+        .map(|wait| tokio::time::Instant::now() + wait.0);
+    while args.count.is_none_or(|n| printed < n) {
+        let next = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, messages.recv())
+                    .await
+                    .ok(),
+                None => Some(messages.recv().await),
+            }
+        };
+        let message = tokio::select! {
+            m = next => m,
+            _ = interrupted.wait_for(|i| *i) => return 0,
+        };
+        match message {
+            Some(Some(message)) => {
+                if shown
+                    .as_ref()
+                    .is_none_or(|s| s.contains(&shown_kind(&message)))
+                {
+                    report.message(&message);
+                    printed += 1;
+                }
+            }
+            Some(None) => return EXIT_NO_ANSWER,
+            None => {
+                report.error(format!("only {printed} message(s) before --max-wait"));
+                return EXIT_NO_ANSWER;
+            }
+        }
+    }
+    0
+}
