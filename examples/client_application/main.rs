@@ -1,0 +1,176 @@
+//! A stand-in acquisition app that embeds the auto-trainer API service.
+//!
+//! It plays the device: answers the protocol's commands with a small state
+//! machine (idle, acquiring, emergency-stopped), publishes events, results
+//! and heartbeats, and gives the operator a prompt to publish events by hand.
+//! Start it in one terminal:
+//!
+//! ```text
+//! cargo run --example client_application
+//! cargo run --example client_application -- --bind 127.0.0.1 --heartbeat-interval 0.5
+//! ```
+//!
+//! and command it from another, with the operator console:
+//!
+//! ```text
+//! cargo run --example remote_console
+//! ```
+//!
+//! Flags (`--help` lists them): `--identifier`, `--pub-port`, `--cmd-port`,
+//! `--bind` (repeatable), `--heartbeat-interval` and `--start-delay` (seconds
+//! such as `0.5`, or texts such as `1m 30s`) and `--log-level` (a level or a tracing filter such as
+//! `info,auto_trainer_api=debug`). Defaults are the protocol's.
+//!
+//! ## Commands
+//!
+//! | command | answer |
+//! |---|---|
+//! | `NONE` | SUCCESS |
+//! | `GET_STATUS` | SUCCESS, a `StatusResponse` (app status, training mode, animal) |
+//! | `GET_CONFIGURATION` | SUCCESS, a `ConfigurationResponse` |
+//! | `START_ACQUISITION` | PENDING_WITH_NOTIFICATION; after `--start-delay` a COMMAND_RESULT SUCCESS with `{"acquisitionId", "animalId", "startedAt"}` and an `acquisitionStarted` event. FAILED when acquiring, starting, stopping or emergency-stopped |
+//! | `STOP_ACQUISITION` | the same with `acquisitionEnded`; FAILED when not acquiring |
+//! | `EMERGENCY_STOP` | SUCCESS and an `emergencyStop` event with `{"reason"}` (data `{"reason": ...}` is optional) |
+//! | `EMERGENCY_RESUME` | SUCCESS and an `emergencyResume` event with `{"reason", "stoppedForSeconds"}` when emergency-stopped; FAILED otherwise |
+//! | anything else | UNRECOGNIZED |
+//!
+//! An emergency stop wins over everything: a start or stop in progress gets a
+//! FAILED result ("interrupted by an emergency stop"), a running acquisition
+//! ends with an `acquisitionEnded` event whose reason is the emergency stop,
+//! and nothing starts again until `EMERGENCY_RESUME`.
+//!
+//! Error codes of FAILED results (the `Refusal` enum): 1 already acquiring,
+//! 2 a start is in progress, 3 a stop is in progress, 4 not acquiring,
+//! 5 emergency-stopped, 6 not emergency-stopped, 7 interrupted by an
+//! emergency stop; -1 (the library's) when the service stopped first.
+//!
+//! ## The prompt
+//!
+//! With a terminal it offers a prompt with history and tab completion:
+//! `help`, `event <kind name or number> [json context]`, `property <json>`,
+//! `estop [reason]`, `resume [reason]`, `state`, `pending`, `stats`, `quit`.
+//! Every command received and every message published is logged on one
+//! line, above the prompt; JSON is shown as the app sees it (snake_case
+//! keys), while on the wire keys are camelCase.
+//!
+//! ## Running without a terminal
+//!
+//! When stdin is not a terminal (a service manager, a pipe, `< /dev/null`)
+//! there is no prompt: it serves until SIGINT or SIGTERM. Either signal, Ctrl-C
+//! or Ctrl-D at the prompt, or `quit`, stops the service cleanly (commands
+//! still pending get their FAILED result, queued messages are flushed) and
+//! exits 0. A port already in use ends it at once with exit code 1.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod args;
+mod device;
+mod prompt;
+mod state;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::{mpsc, Arc};
+
+use auto_trainer_api::{
+    ApiCommandRequest, ApiEventKind, Error, RequestContext, RpcService, ZeroMqRpcService,
+};
+use clap::Parser;
+use tracing::{info, warn};
+
+use crate::args::Args;
+use crate::common::logging::init_logging;
+use crate::common::output::Output;
+use crate::common::text::error_chain;
+use crate::device::Device;
+use crate::prompt::{run_prompt, TerminalSettings};
+
+/// What ended the program.
+enum Shutdown {
+    Signal,
+    Prompt,
+}
+
+/// Starts the service with `args`' options, its commands answered by a
+/// device that publishes through the service's publisher.
+fn start(args: &Args) -> Result<(ZeroMqRpcService, Arc<Device>), Error> {
+    let service = ZeroMqRpcService::new(args.rpc_options());
+    let device = Arc::new(Device::new(
+        service.publisher().clone(),
+        args.identifier.clone(),
+        args.start_delay.0,
+    ));
+    let handler = device.clone();
+    service.set_delegate(
+        move |request: ApiCommandRequest, context: &RequestContext| {
+            handler.answer(&request, context)
+        },
+    );
+    service.start()?;
+    device.publish_event(ApiEventKind::ApplicationLaunched, None);
+    Ok((service, device))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let output = Output::default();
+    let ansi = std::io::stderr().is_terminal();
+    if let Err(message) = init_logging(&args.log_level, output.clone(), ansi) {
+        eprintln!("client_application: {message}");
+        return ExitCode::from(2);
+    }
+
+    // Installed before the service starts, so a signal always stops it cleanly.
+    let (shutdown, shutdown_requested) = mpsc::channel();
+    let on_signal = shutdown.clone();
+    if let Err(error) = ctrlc::set_handler(move || {
+        let _ = on_signal.send(Shutdown::Signal);
+    }) {
+        eprintln!("client_application: cannot handle SIGINT/SIGTERM: {error}");
+        return ExitCode::FAILURE;
+    }
+
+    let (service, device) = match start(&args) {
+        Ok(started) => started,
+        Err(error) => {
+            let hint = if matches!(error, Error::Bind { .. }) {
+                " (is another instance running? choose ports with --pub-port and --cmd-port)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "client_application: cannot start the API service: {}{hint}",
+                error_chain(&error)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let interactive = std::io::stdin().is_terminal();
+    let terminal = TerminalSettings::save();
+    if interactive {
+        let device = device.clone();
+        let output = output.clone();
+        let ports = (service.subscriber_port(), service.command_port());
+        std::thread::spawn(move || {
+            if let Err(error) = run_prompt(&device, &output, ports) {
+                warn!("the prompt failed: {error}; stopping");
+            }
+            let _ = shutdown.send(Shutdown::Prompt);
+        });
+    } else {
+        info!("no terminal on stdin: serving until SIGINT or SIGTERM");
+    }
+
+    let reason = shutdown_requested.recv().unwrap_or(Shutdown::Signal);
+    if interactive && matches!(reason, Shutdown::Signal) {
+        output.detach();
+        terminal.restore();
+    }
+    info!("stopping");
+    device.publish_event(ApiEventKind::ApplicationTerminating, None);
+    // Pending commands get their FAILED result, queued messages are flushed.
+    service.stop();
+    ExitCode::SUCCESS
+}
