@@ -5,13 +5,14 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::examples::{built_example, wait_child};
-use common::python::{free_port, PyProcess};
+use common::examples::{built_example, port_after, run_to_end, wait_child, Run};
+use common::python::PyProcess;
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -20,22 +21,46 @@ const EXIT: Duration = Duration::from_secs(20);
 /// The stand-in device, without a terminal (it serves until SIGTERM).
 struct Device {
     child: Child,
+    pub_port: u16,
+    cmd_port: u16,
 }
 
 impl Device {
+    /// Starts it on the given ports (0: the OS picks one) and waits until it
+    /// serves; `pub_port` and `cmd_port` are then the ports it bound.
     fn start(identifier: &str, pub_port: u16, cmd_port: u16) -> Device {
-        let child = Command::new(built_example("client_application"))
+        let mut child = Command::new(built_example("client_application"))
             .args(["--identifier", identifier, "--bind", "127.0.0.1"])
             .args(["--pub-port", &pub_port.to_string()])
             .args(["--cmd-port", &cmd_port.to_string()])
             .args(["--heartbeat-interval", "0.2", "--start-delay", "1"])
-            .args(["--log-level", "warn"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start client_application");
-        Device { child }
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let (started, started_line) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                eprintln!("[client_application] {line}");
+                if line.contains("api service started") {
+                    let _ = started.send(line);
+                }
+            }
+        });
+        // api service started identifier=... subscriber_port=N command_port=M
+        let line = started_line
+            .recv_timeout(STARTUP)
+            .expect("client_application logs that its service started");
+        let port = |label: &str| {
+            port_after(label, &line).unwrap_or_else(|| panic!("no {label}<port> in {line:?}"))
+        };
+        Device {
+            pub_port: port("subscriber_port="),
+            cmd_port: port("command_port="),
+            child,
+        }
     }
 
     /// Stops it with SIGTERM, as a service manager would, and waits.
@@ -57,43 +82,18 @@ impl Drop for Device {
     }
 }
 
-/// What a one-shot run printed and how it ended.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-}
-
 /// Runs the console with `args` and waits (bounded) for it to exit.
 fn console(args: &[&str]) -> Run {
-    let mut child = Command::new(built_example("remote_console"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start remote_console");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let Some(status) = wait_child(&mut child, EXIT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("remote_console {args:?} did not exit within {EXIT:?}");
-    };
-    Run {
-        code: status.code(),
-        stdout: reader.join().expect("reader thread"),
-    }
+    run_to_end(
+        Command::new(built_example("remote_console")).args(args),
+        EXIT,
+    )
 }
 
 #[test]
 fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
-    let (pub_port, cmd_port) = (free_port(), free_port());
-    let device = Device::start("script-rig", pub_port, cmd_port);
-    let (p, c) = (pub_port.to_string(), cmd_port.to_string());
+    let device = Device::start("script-rig", 0, 0);
+    let (p, c) = (device.pub_port.to_string(), device.cmd_port.to_string());
     let base = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "10"];
     let run = |extra: &[&str]| console(&[&base[..], extra].concat());
 
@@ -153,24 +153,19 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
 
     let unknown = run(&["send", "launch-rockets"]);
     assert_eq!(unknown.code, Some(2));
+    // A zero timeout parses, and the client's option checks refuse it.
+    let zero = console(&["--timeout", "0", "send", "status"]);
+    assert_eq!(zero.code, Some(2), "{}", zero.stdout);
     device.stop();
 
-    // Nobody home: no reply, no messages.
-    let (p2, c2) = (free_port().to_string(), free_port().to_string());
-    let nobody = [
-        "--pub-port",
-        &p2[..],
-        "--cmd-port",
-        &c2[..],
-        "--timeout",
-        "0.3",
-    ];
+    // Nobody home (the device's ports, now closed): no reply, no messages.
+    let nobody = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "0.3"];
     let lost = console(&[&nobody[..], &["send", "status"]].concat());
     assert_eq!(lost.code, Some(3));
     let silent = console(
         &[
             &nobody[..],
-            &["listen", "--count", "1", "--max-wait", "0.3"],
+            &["listen", "--count", "1", "--max-wait", "300ms"],
         ]
         .concat(),
     );
@@ -250,8 +245,8 @@ impl Prompt {
 
 #[test]
 fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
-    let (pub_port, cmd_port) = (free_port(), free_port());
-    let device = Device::start("console-rig", pub_port, cmd_port);
+    let device = Device::start("console-rig", 0, 0);
+    let (pub_port, cmd_port) = (device.pub_port, device.cmd_port);
     let mut prompt = Prompt::open(&[
         "--pub-port".into(),
         pub_port.to_string(),

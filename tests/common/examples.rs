@@ -3,69 +3,33 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use super::python::repo_dir;
-
-/// The built example `name`. The first call for each name in a test process
-/// builds it with the cargo running the tests, so the test is self-contained;
-/// later calls return the same path. Builds run one at a time.
+/// The executable of the example `name`, where `cargo test` (which builds
+/// every example before running any test) or `cargo build --examples` left
+/// it: `target/<profile>/examples/<name>`, beside this test's
+/// `target/<profile>/deps/`. Tests never build: a test started alone
+/// (`cargo test --test <name>`) runs the examples as last built.
 pub fn built_example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    // A build that panicked left nothing behind: the next caller retries.
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    built
-        .entry(name.to_owned())
-        .or_insert_with(|| build(name))
-        .clone()
-}
-
-fn build(name: &str) -> PathBuf {
-    let mut build = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--example",
-            name,
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(repo_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cannot run cargo build");
-    let stdout = build.stdout.take().expect("piped stdout");
-    // Reads to the end: cargo fails if its stdout closes early.
-    let target = name.to_owned();
-    let reader = thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-            .filter(|m| m["target"]["name"] == target.as_str())
-            .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .last()
-    });
-    let status = wait_child(&mut build, Duration::from_secs(900))
-        .unwrap_or_else(|| panic!("cargo build --example {name} took over 15 minutes"));
-    assert!(status.success(), "cargo build --example {name} failed");
-    let path = reader
-        .join()
-        .expect("reader thread")
-        .unwrap_or_else(|| panic!("cargo reported no executable for {name}"));
-    assert!(path.exists(), "{} does not exist", path.display());
-    path
+    let test = std::env::current_exe().expect("the test executable's path");
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps/");
+    let example = profile
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        example.exists(),
+        "the example {name} is not built ({} is missing): run `cargo build --examples` \
+         first (a plain `cargo test` builds them; `cargo test --test <name>` does not)",
+        example.display()
+    );
+    example
 }
 
 /// Waits up to `timeout` for `child` to exit.
@@ -80,4 +44,47 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// How a program run to its end exited, and what it printed on stdout.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+}
+
+/// Runs `command` with stdin closed and stderr inherited, and waits (up to
+/// `timeout`, else it is killed and the test fails) for it to exit.
+pub fn run_to_end(command: &mut Command, timeout: Duration) -> Run {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let Some(status) = wait_child(&mut child, timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{command:?} did not exit within {timeout:?}");
+    };
+    Run {
+        code: status.code(),
+        stdout: reader.join().expect("reader thread"),
+    }
+}
+
+/// The number after `label` in `text`, e.g. 5556 in `port_after("port=",
+/// "port=5556 ...")`.
+pub fn port_after(label: &str, text: &str) -> Option<u16> {
+    let start = text.find(label)? + label.len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
