@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::examples::{built_example, port_after, wait_child};
+use common::examples::{built_example, port_after, read_lines, wait_child};
 use common::python::{spawn_zmq_sub, PyProcess};
 use serde_json::{json, Value};
 
@@ -106,18 +104,9 @@ impl App {
             .spawn()
             .expect("cannot start client_application");
         let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[client_application] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         App {
             child,
-            stderr: rx,
+            stderr: read_lines(stderr, "client_application"),
             seen: Vec::new(),
         }
     }

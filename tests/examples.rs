@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
-use common::examples::{built_example, port_after, run_to_end, wait_child};
+use common::examples::{
+    built_example, line_containing, port_after, read_lines, run_to_end, wait_child,
+};
 
 const STARTUP: Duration = Duration::from_secs(30);
 const EXIT: Duration = Duration::from_secs(20);
@@ -25,17 +24,9 @@ fn command_device_reads_the_status_of_embed_device() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start embed_device");
-    let stdout = BufReader::new(device.stdout.take().expect("piped stdout"));
-    let (lines, printed) = mpsc::channel();
-    thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
+    let stdout = read_lines(device.stdout.take().expect("piped stdout"), "embed_device");
     // serving: events on port N, commands on port M
-    let serving = printed
-        .recv_timeout(STARTUP)
-        .expect("embed_device prints its ports");
+    let serving = line_containing(&stdout, "serving:", STARTUP);
     let port = |label: &str| {
         port_after(label, &serving)
             .unwrap_or_else(|| panic!("no {label}<port> in {serving:?}"))

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
-use common::examples::{built_example, port_after, run_to_end, wait_child, Run};
+use common::examples::{
+    built_example, line_containing, port_after, read_lines, run_to_end, wait_child, Run,
+};
 use common::python::PyProcess;
 use serde_json::{json, Value};
 
@@ -39,20 +38,12 @@ impl Device {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start client_application");
-        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let (started, started_line) = mpsc::channel();
-        thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                eprintln!("[client_application] {line}");
-                if line.contains("api service started") {
-                    let _ = started.send(line);
-                }
-            }
-        });
+        let stderr = read_lines(
+            child.stderr.take().expect("piped stderr"),
+            "client_application",
+        );
         // api service started identifier=... subscriber_port=N command_port=M
-        let line = started_line
-            .recv_timeout(STARTUP)
-            .expect("client_application logs that its service started");
+        let line = line_containing(&stderr, "api service started", STARTUP);
         let port = |label: &str| {
             port_after(label, &line).unwrap_or_else(|| panic!("no {label}<port> in {line:?}"))
         };

@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,35 @@ pub fn run_to_end(command: &mut Command, timeout: Duration) -> Run {
     Run {
         code: status.code(),
         stdout: reader.join().expect("reader thread"),
+    }
+}
+
+/// The lines of `stream` (a child's stdout or stderr), as a thread reads
+/// them to the end. Each is echoed to the test's stderr after `[label]`, so
+/// a failing test shows what the process printed.
+pub fn read_lines(stream: impl Read + Send + 'static, label: &'static str) -> Receiver<String> {
+    let (sender, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            eprintln!("[{label}] {line}");
+            // Keeps reading when nobody listens, so the child never blocks on a full pipe.
+            let _ = sender.send(line);
+        }
+    });
+    lines
+}
+
+/// The first line from `lines` that contains `needle`, waiting up to
+/// `timeout`; panics if none comes.
+pub fn line_containing(lines: &Receiver<String>, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(remaining) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no line containing {needle:?} within {timeout:?}"),
+        }
     }
 }
 
