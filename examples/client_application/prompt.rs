@@ -4,7 +4,7 @@ use auto_trainer_api::{ApiEventKind, PendingCommand, ServiceStats};
 use serde_json::Value;
 
 use crate::common::output::Output;
-use crate::common::prompt::{Candidates, Flow, Prompt};
+use crate::common::prompt::{Flow, Prompt};
 use crate::device::Device;
 
 /// The prompt's commands: name, arguments, what it does. Used for `help`
@@ -40,7 +40,7 @@ const PROMPT_COMMANDS: &[(&str, &str, &str)] = &[
 /// Reads prompt lines until `quit`, Ctrl-C or Ctrl-D. `ports` are the
 /// service's PUB and command ports.
 pub fn run_prompt(device: &Device, output: &Output, ports: (u16, u16)) -> rustyline::Result<()> {
-    let mut prompt = Prompt::open(output, None, Box::new(candidates) as Candidates)?;
+    let mut prompt = Prompt::open(output, None, candidates)?;
     let (publisher_port, command_port) = ports;
     output.line(format!(
         "{} serving on PUB port {publisher_port}, command port {command_port}. Type 'help'.",

@@ -22,7 +22,7 @@ pub enum Flow {
 }
 
 /// The words the word being typed may become, given the words before it.
-pub type Candidates = Box<dyn Fn(&[&str]) -> Vec<String>>;
+type Candidates = Box<dyn Fn(&[&str]) -> Vec<String>>;
 
 /// Completes the word before the cursor with the candidates that start with
 /// what is typed (in any case).
@@ -65,15 +65,16 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    /// Opens the prompt, completing with `candidates`, keeping its history
-    /// in the file `history` if given.
+    /// Opens the prompt, completing words with `candidates` (the words the
+    /// word being typed may become, given the words before it), keeping its
+    /// history in the file `history` if given.
     pub fn open(
         output: &Output,
         history: Option<PathBuf>,
-        candidates: Candidates,
+        candidates: impl Fn(&[&str]) -> Vec<String> + 'static,
     ) -> rustyline::Result<Self> {
         let mut editor = Editor::new()?;
-        editor.set_helper(Some(Completion(candidates)));
+        editor.set_helper(Some(Completion(Box::new(candidates))));
         if let Some(path) = &history {
             let _ = editor.load_history(path);
         }

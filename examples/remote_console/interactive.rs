@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::args::Args;
-use crate::common::prompt::{Candidates, Flow, Prompt};
+use crate::common::prompt::{Flow, Prompt};
 use crate::common::text::error_chain;
 use crate::format::Report;
 use crate::vocabulary::{
@@ -259,11 +259,7 @@ pub fn run(
     report: Report,
     mut interrupted: watch::Receiver<bool>,
 ) -> u8 {
-    let mut prompt = match Prompt::open(
-        &report.output,
-        args.history.clone(),
-        Box::new(candidates) as Candidates,
-    ) {
+    let mut prompt = match Prompt::open(&report.output, args.history.clone(), candidates) {
         Ok(prompt) => prompt,
         Err(error) => {
             eprintln!("remote_console: cannot open the prompt: {error}");
