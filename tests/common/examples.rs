@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The executable of the example `name`, where `cargo test` (which builds
 /// every example before running any test) or `cargo build --examples` left
 /// it: `target/<profile>/examples/<name>`, beside this test's
-/// `target/<profile>/deps/`. Tests never build: a test started alone
-/// (`cargo test --test <name>`) runs the examples as last built.
+/// `target/<profile>/deps/`. Tests never build; they refuse an executable
+/// that is missing or older than one of its sources.
 pub fn built_example(name: &str) -> PathBuf {
     let test = std::env::current_exe().expect("the test executable's path");
     let profile = test
@@ -24,13 +24,41 @@ pub fn built_example(name: &str) -> PathBuf {
     let example = profile
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        example.exists(),
-        "the example {name} is not built ({} is missing): run `cargo build --examples` \
-         first (a plain `cargo test` builds them; `cargo test --test <name>` does not)",
-        example.display()
-    );
+    let build_first = "run `cargo build --examples` first (a plain `cargo test` builds the \
+                       examples, but `cargo test --test <name>` and `cargo test --examples` do not)";
+    let Some(built) = modified(&example) else {
+        panic!(
+            "the example {name} is not built ({} is missing): {build_first}",
+            example.display()
+        );
+    };
+    if let Some(source) = sources(&example)
+        .into_iter()
+        .find(|s| modified(s) > Some(built))
+    {
+        panic!(
+            "the example {name} is older than {}: {build_first}",
+            source.display()
+        );
+    }
     example
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The source files of a built executable, from the dep-info file cargo
+/// writes beside it (`<name>.d`: `<executable>: <source> <source> ...`,
+/// a space inside a path escaped as `\ `).
+fn sources(executable: &Path) -> Vec<PathBuf> {
+    let dep_info = std::fs::read_to_string(executable.with_extension("d")).unwrap_or_default();
+    let listed = dep_info.split_once(": ").map_or("", |(_, sources)| sources);
+    listed
+        .replace("\\ ", "\0")
+        .split_whitespace()
+        .map(|path| PathBuf::from(path.replace('\0', " ")))
+        .collect()
 }
 
 /// Waits up to `timeout` for `child` to exit.
