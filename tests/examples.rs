@@ -1,9 +1,6 @@
 //! The teaching examples, run as processes: `command_device` asks
 //! `embed_device` for its status.
 
-// command_device is an operator: it needs the client.
-#![cfg(feature = "client")]
-
 mod common;
 
 use std::process::{Command, Stdio};
