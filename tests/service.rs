@@ -523,6 +523,59 @@ mod publishing {
 mod overflow {
     use super::*;
 
+    /// A burst as the issue measured it: 100,000 events of about 150 bytes,
+    /// published as fast as the caller can, with the default limits.
+    #[test]
+    fn the_default_queue_absorbs_a_burst_of_100_000_events() {
+        let service = started(options());
+        let context = json!({"animal_id": "m-001", "reach": 17, "note": "x".repeat(60)});
+        for index in 0..100_000 {
+            service
+                .publish_event(event(
+                    ApiEventKind::PelletSeen,
+                    index,
+                    Some(context.clone()),
+                ))
+                .unwrap_or_else(|e| panic!("event {index} refused: {e}"));
+        }
+        let stats = service.stats();
+        assert_eq!((stats.accepted, stats.dropped), (100_000, 0));
+        assert!(stats.queue_bytes <= RpcOptions::default().queue_capacity_bytes);
+        service.stop();
+        assert_eq!(service.stats().queue_bytes, 0, "all sent, nothing counted");
+    }
+
+    #[test]
+    fn the_byte_limit_drops_large_ordinary_messages_but_not_critical_ones() {
+        let mut opts = options();
+        opts.queue_capacity_bytes = 1024 * 1024;
+        let service = started(opts);
+        let large = "x".repeat(2 * 1024 * 1024);
+        assert!(matches!(
+            service.publish_bytes(ApiTopic::Event, large.clone().into_bytes()),
+            Err(Error::QueueFull {
+                topic: ApiTopic::Event
+            })
+        ));
+        assert!(matches!(
+            service.publish_json(ApiTopic::PropertyChange, json!({ "blob": large })),
+            Err(Error::QueueFull {
+                topic: ApiTopic::PropertyChange
+            })
+        ));
+        assert_eq!(service.stats().dropped, 2);
+        // A command result of the same size is critical: it is not dropped.
+        let critical = ApiCommandRequestResponse::success()
+            .with_data(&large)
+            .for_request(ApiCommand::None, 1);
+        service
+            .publish_command_result(critical)
+            .expect("critical passes");
+        assert!(service
+            .publish_bytes(ApiTopic::Event, b"{}".to_vec())
+            .is_ok());
+    }
+
     #[test]
     fn a_full_queue_drops_new_ordinary_messages_and_counts_them_while_critical_ones_use_the_reserve(
     ) {

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use self::delegate::{CommandRequestDelegate, DelegateSlot};
 use self::dispatch::{Dispatcher, REQUEST_HARD_LIMIT_FACTOR};
-use self::outbox::{Outbox, QueueItem};
+use self::outbox::{Outbox, QueueItem, QueueLimits};
 use self::pending::{PendingCommand, ERROR_CODE_STOPPED_WHILE_PENDING};
 use self::publish_thread::PublishThread;
 use self::publisher::Publisher;
@@ -237,11 +237,12 @@ impl std::fmt::Debug for ZeroMqRpcService {
 impl ZeroMqRpcService {
     /// A service with these options, not started.
     pub fn new(options: RpcOptions) -> Self {
-        let (outbox, queue) = Outbox::new(
-            options.queue_capacity,
-            options.critical_reserve,
-            Arc::default(),
-        );
+        let limits = QueueLimits {
+            capacity: options.queue_capacity,
+            capacity_bytes: options.queue_capacity_bytes,
+            critical_reserve: options.critical_reserve,
+        };
+        let (outbox, queue) = Outbox::new(limits, Arc::default());
         Self {
             subscriber_port: AtomicU16::new(options.subscriber_port),
             command_port: AtomicU16::new(options.command_port),

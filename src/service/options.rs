@@ -62,8 +62,14 @@ pub struct RpcOptions {
     pub bind_addresses: Vec<String>,
     /// Messages the publishing queue holds for ordinary topics. When it is
     /// full, a new ordinary message is dropped and counted (drop-newest);
-    /// the publish call returns [`crate::Error::QueueFull`].
+    /// the publish call returns [`crate::Error::QueueFull`]. Default 200 000,
+    /// so a burst of 100 000 events is absorbed.
     pub queue_capacity: usize,
+    /// The most memory the waiting ordinary messages may hold, estimated
+    /// from their size (text plus a fixed cost per JSON node); past it, new
+    /// ordinary messages are dropped as when the queue is full. Default
+    /// 64 MiB: a burst of 100 000 events of 150 bytes takes about 40 MiB.
+    pub queue_capacity_bytes: usize,
     /// Extra room kept for emergency messages and command results, which
     /// are never dropped for ordinary traffic. If even this room is used up,
     /// their publish call returns [`crate::Error::QueueFull`].
@@ -90,7 +96,8 @@ impl Default for RpcOptions {
             subscriber_port: DEFAULT_SUBSCRIBER_PORT,
             command_port: DEFAULT_COMMAND_PORT,
             bind_addresses: vec!["0.0.0.0".to_owned()],
-            queue_capacity: 10_000,
+            queue_capacity: 200_000,
+            queue_capacity_bytes: 64 * 1024 * 1024,
             critical_reserve: 1_000,
             max_request_bytes: 1024 * 1024,
             send_high_water_mark: 10_000,
@@ -124,6 +131,7 @@ impl RpcOptions {
                 "bind_addresses must list at least one address".to_owned()
             })
             .positive("queue_capacity", self.queue_capacity as u64)
+            .positive("queue_capacity_bytes", self.queue_capacity_bytes as u64)
             .positive("max_request_bytes", self.max_request_bytes as u64)
             .finish()
     }

@@ -1,14 +1,16 @@
 //! The publishing queue: the app's side of it. Publish calls only push here;
 //! the publisher thread owns the PUB socket and drains the queue.
 //!
-//! Overflow policy: the queue holds `queue_capacity` ordinary messages plus a
-//! `critical_reserve` that only emergency messages and command results may
-//! use. A full queue drops the new ordinary message (drop-newest), counts it
-//! and returns [`Error::QueueFull`]; a critical message is refused only when
-//! the reserve is full too, and its caller always gets the error.
+//! Overflow policy: the queue holds `queue_capacity` ordinary messages and
+//! at most `queue_capacity_bytes` of them (estimated in memory), plus a
+//! `critical_reserve` of messages that only emergency messages and command
+//! results may use. A full queue drops the new ordinary message
+//! (drop-newest), counts it and returns [`Error::QueueFull`]; a critical
+//! message is refused only when the reserve is full too, and its caller
+//! always gets the error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -33,6 +35,45 @@ pub(crate) struct Outgoing {
     pub body: Body,
     /// For a command result that settles a pending command: its telemetry.
     pub pending: Option<PendingTrace>,
+    /// What it is counted as in the queue's bytes ([`footprint`]).
+    pub size: usize,
+}
+
+impl Outgoing {
+    fn new(topic: ApiTopic, body: Body, pending: Option<PendingTrace>) -> Self {
+        let size = std::mem::size_of::<Self>()
+            + match &body {
+                Body::Bytes(bytes) => bytes.len(),
+                Body::Json(value) => footprint(value),
+                Body::Event(event) => event.context.as_ref().map_or(0, footprint),
+                Body::CommandResult(response) => {
+                    response.data.as_ref().map_or(0, footprint)
+                        + response.error_message.as_ref().map_or(0, String::len)
+                }
+            };
+        Self {
+            topic,
+            body,
+            pending,
+            size,
+        }
+    }
+}
+
+/// About how much memory a JSON value holds: its text plus a fixed cost per
+/// node, close enough to bound the queue in bytes for the price of one walk
+/// over the value (publish calls must stay cheap, so nothing is serialized).
+fn footprint(value: &Value) -> usize {
+    const NODE: usize = std::mem::size_of::<Value>();
+    NODE + match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(text) => text.len(),
+        Value::Array(items) => items.iter().map(footprint).sum(),
+        Value::Object(object) => object
+            .iter()
+            .map(|(key, value)| key.len() + NODE + footprint(value))
+            .sum(),
+    }
 }
 
 pub(crate) enum QueueItem {
@@ -42,30 +83,38 @@ pub(crate) enum QueueItem {
     Stop,
 }
 
+/// The queue's limits, from [`crate::RpcOptions`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub capacity: usize,
+    pub capacity_bytes: usize,
+    pub critical_reserve: usize,
+}
+
 struct Shared {
     accepting: AtomicBool,
-    capacity: usize,
+    limits: QueueLimits,
     counters: Arc<ServiceCounters>,
 }
 
-/// The sending side of the queue, cloned into completion handles.
+/// The sending side of the queue, cloned into completion handles. The
+/// channel itself is unbounded: the limits are enforced here, on the counts
+/// the publisher thread decrements as it sends.
 #[derive(Clone)]
 pub(crate) struct Outbox {
-    sender: SyncSender<QueueItem>,
+    sender: Sender<QueueItem>,
     shared: Arc<Shared>,
 }
 
 impl Outbox {
     pub(crate) fn new(
-        capacity: usize,
-        critical_reserve: usize,
+        limits: QueueLimits,
         counters: Arc<ServiceCounters>,
     ) -> (Self, Receiver<QueueItem>) {
-        // +1 keeps room for the Stop marker.
-        let (sender, receiver) = std::sync::mpsc::sync_channel(capacity + critical_reserve + 1);
+        let (sender, receiver) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             accepting: AtomicBool::new(false),
-            capacity,
+            limits,
             counters,
         });
         (Self { sender, shared }, receiver)
@@ -75,8 +124,8 @@ impl Outbox {
         self.shared.accepting.store(accepting, Ordering::SeqCst);
     }
 
-    pub(crate) fn capacity(&self) -> usize {
-        self.shared.capacity
+    pub(crate) fn limits(&self) -> QueueLimits {
+        self.shared.limits
     }
 
     pub(crate) fn counters(&self) -> &Arc<ServiceCounters> {
@@ -85,8 +134,25 @@ impl Outbox {
 
     /// Asks the publisher to exit once it has sent everything before this.
     pub(crate) fn send_stop(&self) {
-        // Blocks only while the queue is full; the publisher is draining it.
         let _ = self.sender.send(QueueItem::Stop);
+    }
+
+    /// Counts a message of `size` into the queue if it fits the limits.
+    /// Counted first and taken back when over, so concurrent callers can
+    /// never overshoot together (near the limit one may be refused spuriously).
+    fn reserve(&self, size: usize, critical: bool) -> bool {
+        let (counters, limits) = (&self.shared.counters, &self.shared.limits);
+        let depth = counters.queue_depth.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = counters.queue_bytes.fetch_add(size, Ordering::Relaxed) + size;
+        let fits = if critical {
+            depth <= limits.capacity + limits.critical_reserve
+        } else {
+            depth <= limits.capacity && bytes <= limits.capacity_bytes
+        };
+        if !fits {
+            counters.release(1, size);
+        }
+        fits
     }
 
     fn push(&self, message: Outgoing, critical: bool) -> Result<(), Error> {
@@ -94,42 +160,30 @@ impl Outbox {
             return Err(Error::NotRunning);
         }
         let counters = &self.shared.counters;
-        let topic = message.topic;
-        if !critical && counters.queue_depth() >= self.shared.capacity {
-            counters.dropped.bump();
+        let (topic, size) = (message.topic, message.size);
+        if !self.reserve(size, critical) {
+            if critical {
+                counters.rejected_critical.bump();
+            } else {
+                counters.dropped.bump();
+            }
             return Err(Error::QueueFull { topic });
         }
-        counters.queue_depth.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(QueueItem::Message(message)) {
+        match self.sender.send(QueueItem::Message(message)) {
             Ok(()) => {
                 counters.accepted.bump();
                 Ok(())
             }
-            Err(error) => {
-                counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                if critical {
-                    counters.rejected_critical.bump();
-                } else {
-                    counters.dropped.bump();
-                }
-                Err(match error {
-                    TrySendError::Full(_) => Error::QueueFull { topic },
-                    TrySendError::Disconnected(_) => Error::NotRunning,
-                })
+            Err(_) => {
+                counters.release(1, size);
+                Err(Error::NotRunning)
             }
         }
     }
 
     fn push_body(&self, topic: ApiTopic, body: Body) -> Result<(), Error> {
         let critical = matches!(topic, ApiTopic::Emergency | ApiTopic::CommandResult);
-        self.push(
-            Outgoing {
-                topic,
-                body,
-                pending: None,
-            },
-            critical,
-        )
+        self.push(Outgoing::new(topic, body, None), critical)
     }
 
     pub(crate) fn publish_bytes(&self, topic: ApiTopic, bytes: Vec<u8>) -> Result<(), Error> {
@@ -145,14 +199,7 @@ impl Outbox {
             .is_some_and(|kind| ApiEventKind::from_value(kind).is_emergency());
         if topic == ApiTopic::Event && emergency_kind {
             self.push_body(ApiTopic::Emergency, Body::Json(value.clone()))?;
-            return self.push(
-                Outgoing {
-                    topic,
-                    body: Body::Json(value),
-                    pending: None,
-                },
-                true,
-            );
+            return self.push(Outgoing::new(topic, Body::Json(value), None), true);
         }
         self.push_body(topic, Body::Json(value))
     }
@@ -164,11 +211,7 @@ impl Outbox {
             self.push_body(ApiTopic::Emergency, Body::Event(event.clone()))?;
         }
         self.push(
-            Outgoing {
-                topic: ApiTopic::Event,
-                body: Body::Event(event),
-                pending: None,
-            },
+            Outgoing::new(ApiTopic::Event, Body::Event(event), None),
             emergency,
         )
     }
@@ -179,11 +222,11 @@ impl Outbox {
         pending: Option<PendingTrace>,
     ) -> Result<(), Error> {
         self.push(
-            Outgoing {
-                topic: ApiTopic::CommandResult,
-                body: Body::CommandResult(response),
+            Outgoing::new(
+                ApiTopic::CommandResult,
+                Body::CommandResult(response),
                 pending,
-            },
+            ),
             true,
         )
     }

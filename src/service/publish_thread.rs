@@ -61,9 +61,8 @@ impl PublishThread {
                 }
             }
             if !batch.is_empty() {
-                self.counters
-                    .queue_depth
-                    .fetch_sub(batch.len(), Ordering::Relaxed);
+                let bytes = batch.iter().map(|message| message.size).sum();
+                self.counters.release(batch.len(), bytes);
                 self.write_batch(&batch, &mut bodies, &mut spans);
                 batch.clear();
             }

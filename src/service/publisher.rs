@@ -167,7 +167,7 @@ impl Publisher {
     pub fn stats(&self) -> ServiceStats {
         self.outbox
             .counters()
-            .snapshot(self.outbox.capacity(), self.pending.len())
+            .snapshot(self.outbox.limits().capacity, self.pending.len())
     }
 
     /// A reader of the gauges for telemetry that holds the service's state

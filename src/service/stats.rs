@@ -12,6 +12,9 @@ pub struct ServiceStats {
     pub queue_depth: usize,
     /// Room for ordinary messages ([`crate::RpcOptions::queue_capacity`]).
     pub queue_capacity: usize,
+    /// Estimated memory held by the waiting messages, in bytes (bounded for
+    /// ordinary ones by [`crate::RpcOptions::queue_capacity_bytes`]).
+    pub queue_bytes: usize,
     /// Messages accepted by publish calls.
     pub accepted: u64,
     /// Messages written to the PUB socket, heartbeats included.
@@ -36,8 +39,9 @@ pub struct ServiceStats {
 /// The live counters behind [`ServiceStats`].
 #[derive(Default)]
 pub(crate) struct ServiceCounters {
-    /// Not a [`Counter`]: it goes down as well as up.
+    /// Not [`Counter`]s: they go down as well as up.
     pub queue_depth: AtomicUsize,
+    pub queue_bytes: AtomicUsize,
     pub accepted: Counter,
     pub published: Counter,
     pub dropped: Counter,
@@ -53,10 +57,17 @@ impl ServiceCounters {
         self.queue_depth.load(Ordering::Relaxed)
     }
 
+    /// Takes `messages` totalling `bytes` out of the queue's counts.
+    pub(crate) fn release(&self, messages: usize, bytes: usize) {
+        self.queue_depth.fetch_sub(messages, Ordering::Relaxed);
+        self.queue_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self, queue_capacity: usize, pending_open: usize) -> ServiceStats {
         ServiceStats {
             queue_depth: self.queue_depth(),
             queue_capacity,
+            queue_bytes: self.queue_bytes.load(Ordering::Relaxed),
             accepted: self.accepted.get(),
             published: self.published.get(),
             dropped: self.dropped.get(),

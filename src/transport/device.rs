@@ -2,8 +2,21 @@
 
 use std::time::Duration;
 
-use super::{linger_ms, transport_error, unique_inproc, StopSignal};
+use super::{millis, transport_error, unique_inproc, StopSignal};
 use crate::Error;
+
+/// The largest frame the PUB socket reads from a peer. Subscribers only
+/// send subscriptions (a byte and a topic prefix, 4 bytes here); a peer
+/// announcing more is disconnected before libzmq buffers it.
+const PUB_MAX_INCOMING_BYTES: i64 = 4096;
+/// A connection that has not completed the ZMTP handshake by then is closed.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Every connection is sent a ZMTP PING this often and closed when nothing
+/// answers in time: a peer that went away, or one that stalls halfway
+/// through a frame (its PONG cannot come before the frame ends), is dropped
+/// with what libzmq holds for it.
+const PEER_PING_INTERVAL: Duration = Duration::from_secs(5);
+const PEER_PING_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One libzmq context per service; dropping it (after its sockets) waits up to
 /// each socket's linger for queued frames to leave.
@@ -36,10 +49,9 @@ impl DeviceTransport {
         let socket = self.new_socket(zmq::PUB)?;
         socket
             .set_sndhwm(tuning.send_high_water_mark)
-            .map_err(transport_error("set the PUB high-water mark"))?;
-        socket
-            .set_linger(linger_ms(tuning.linger))
-            .map_err(transport_error("set the PUB linger"))?;
+            .and_then(|()| socket.set_linger(millis(tuning.linger)))
+            .and_then(|()| socket.set_maxmsgsize(PUB_MAX_INCOMING_BYTES))
+            .map_err(transport_error("tune the PUB socket"))?;
         let port = bind_all(&socket, addresses, port)?;
         Ok((PubSocket { socket }, port))
     }
@@ -54,11 +66,9 @@ impl DeviceTransport {
     ) -> Result<(RepSocket, StopSignal, u16), Error> {
         let socket = self.new_socket(zmq::REP)?;
         socket
-            .set_linger(linger_ms(tuning.linger))
-            .map_err(transport_error("set the REP linger"))?;
-        socket
-            .set_maxmsgsize(tuning.max_frame_bytes)
-            .map_err(transport_error("set the REP size limit"))?;
+            .set_linger(millis(tuning.linger))
+            .and_then(|()| socket.set_maxmsgsize(tuning.max_frame_bytes))
+            .map_err(transport_error("tune the REP socket"))?;
         let port = bind_all(&socket, addresses, port)?;
 
         // The stop signal comes in through the REP socket itself: a one-frame
@@ -88,10 +98,19 @@ impl DeviceTransport {
         ))
     }
 
+    /// A socket that drops peers which do not finish their handshake or
+    /// stop answering pings.
     fn new_socket(&self, kind: zmq::SocketType) -> Result<zmq::Socket, Error> {
-        self.context
+        let socket = self
+            .context
             .socket(kind)
-            .map_err(transport_error("create a socket"))
+            .map_err(transport_error("create a socket"))?;
+        socket
+            .set_handshake_ivl(millis(HANDSHAKE_TIMEOUT))
+            .and_then(|()| socket.set_heartbeat_ivl(millis(PEER_PING_INTERVAL)))
+            .and_then(|()| socket.set_heartbeat_timeout(millis(PEER_PING_TIMEOUT)))
+            .map_err(transport_error("set the peer timeouts"))?;
+        Ok(socket)
     }
 }
 

@@ -24,8 +24,9 @@ pub(crate) fn transport_error(action: &'static str) -> impl FnOnce(zmq::Error) -
     }
 }
 
-fn linger_ms(linger: Duration) -> i32 {
-    i32::try_from(linger.as_millis()).unwrap_or(i32::MAX)
+/// A socket option's milliseconds.
+fn millis(duration: Duration) -> i32 {
+    i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// An in-process endpoint no other socket uses.

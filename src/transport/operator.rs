@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{linger_ms, transport_error, unique_inproc, StopSignal};
+use super::{millis, transport_error, unique_inproc, StopSignal};
 use crate::Error;
 
 /// One libzmq context per client.
@@ -247,7 +247,7 @@ impl ReqSocket {
             .context
             .socket(zmq::REQ)
             .and_then(|socket| {
-                socket.set_linger(linger_ms(Duration::ZERO))?;
+                socket.set_linger(millis(Duration::ZERO))?;
                 socket.set_maxmsgsize(self.max_message_bytes)?;
                 Ok(socket)
             })

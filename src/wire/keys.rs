@@ -65,6 +65,12 @@ type KeyCache = RefCell<HashMap<Box<str>, Rc<str>>>;
 
 /// Above this many keys a cache starts afresh, so odd traffic cannot grow it without bound.
 const KEY_CACHE_LIMIT: usize = 4096;
+/// Only keys up to this long are cached: protocol and app keys are short,
+/// while a peer can send keys of any length. With both limits a cache holds
+/// at most 4,096 × (64 + 64 × 4) bytes of text (a converted key is at most
+/// four times longer, in the worst case of heck's word splitting), about
+/// 1.3 MiB per thread and direction, whatever the traffic.
+const KEY_CACHE_MAX_KEY_BYTES: usize = 64;
 
 thread_local! {
     static CAMEL_KEYS: KeyCache = RefCell::new(HashMap::new());
@@ -73,6 +79,9 @@ thread_local! {
 
 /// `convert(key)`, from `cache` when it was converted before on this thread.
 fn cached(cache: &'static LocalKey<KeyCache>, key: &str, convert: fn(&str) -> String) -> Rc<str> {
+    if key.len() > KEY_CACHE_MAX_KEY_BYTES {
+        return convert(key).into();
+    }
     cache.with(|cache| {
         if let Some(hit) = cache.borrow().get(key) {
             return hit.clone();
@@ -176,7 +185,20 @@ pub(crate) mod camel_on_wire {
 
 #[cfg(test)]
 mod tests {
-    use super::{camel_key, snake_key};
+    use super::*;
+
+    #[test]
+    fn long_keys_are_converted_but_never_cached() {
+        let long = "peer_chosen_".repeat(10_000);
+        let converted = to_camel_keys(serde_json::json!({ long.clone(): 1, "animal_id": 2 }));
+        assert_eq!(converted[camel_key(&long)], 1);
+        assert_eq!(converted["animalId"], 2);
+        CAMEL_KEYS.with(|cache| {
+            let cache = cache.borrow();
+            assert!(cache.contains_key("animal_id"));
+            assert!(cache.keys().all(|key| key.len() <= KEY_CACHE_MAX_KEY_BYTES));
+        });
+    }
 
     #[test]
     fn keys_convert_as_humps_does() {
