@@ -20,11 +20,51 @@ pub(crate) struct Dispatcher {
     pub delegate: Arc<DelegateSlot>,
     pub publisher: Publisher,
     pub max_request_bytes: usize,
+    pub warnings: WarningBudget,
+}
+
+/// Malformed requests are logged at WARN at most [`Self::PER_WINDOW`] times
+/// per [`Self::WINDOW`]; the rest at DEBUG, and the next WARN says how many
+/// were left out. A peer sending garbage cannot flood the app's log (a log
+/// that is not read fast enough would stall the command loop).
+pub(crate) struct WarningBudget {
+    window_started: Instant,
+    spent: u32,
+    suppressed: u64,
+}
+
+impl WarningBudget {
+    const PER_WINDOW: u32 = 5;
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+    pub(crate) fn new() -> Self {
+        Self {
+            window_started: Instant::now(),
+            spent: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(warnings left out since the last one)` when this one may be
+    /// logged at WARN.
+    fn take(&mut self) -> Option<u64> {
+        if self.window_started.elapsed() >= Self::WINDOW {
+            self.window_started = Instant::now();
+            self.spent = 0;
+        }
+        if self.spent < Self::PER_WINDOW {
+            self.spent += 1;
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
 }
 
 impl Dispatcher {
     /// The reply bytes for one request's frames.
-    pub(crate) fn reply_to(&self, frames: &[Vec<u8>]) -> Vec<u8> {
+    pub(crate) fn reply_to(&mut self, frames: &[Vec<u8>]) -> Vec<u8> {
         let counters = self.publisher.outbox().counters();
         counters.requests.bump();
         let _trace = telemetry::request_started();
@@ -32,7 +72,17 @@ impl Dispatcher {
             Ok(request) => self.answer(request),
             Err(error) => {
                 counters.malformed_requests.bump();
-                tracing::warn!(nonce = error.nonce, reason = %error.message, "malformed command request");
+                match self.warnings.take() {
+                    Some(not_logged) => tracing::warn!(
+                        nonce = error.nonce,
+                        reason = %error.message,
+                        similar_not_logged = not_logged,
+                        "malformed command request"
+                    ),
+                    None => {
+                        tracing::debug!(nonce = error.nonce, reason = %error.message, "malformed command request")
+                    }
+                }
                 telemetry::malformed_request(&error.message);
                 ApiCommandRequestServiceResponse::malformed(error)
             }
@@ -129,4 +179,25 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "the command delegate panicked".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WarningBudget;
+
+    #[test]
+    fn the_warning_budget_logs_a_few_per_window_and_counts_the_rest() {
+        let mut budget = WarningBudget::new();
+        for _ in 0..WarningBudget::PER_WINDOW {
+            assert_eq!(budget.take(), Some(0));
+        }
+        assert_eq!(
+            (budget.take(), budget.take(), budget.take()),
+            (None, None, None)
+        );
+        // The next window: the first warning says how many were left out.
+        budget.window_started -= WarningBudget::WINDOW;
+        assert_eq!(budget.take(), Some(3));
+        assert_eq!(budget.take(), Some(0));
+    }
 }

@@ -16,7 +16,7 @@ pub(crate) mod publish_thread;
 pub(crate) mod publisher;
 pub(crate) mod stats;
 
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,8 +24,9 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 use serde_json::Value;
 
+use self::command_thread::CommandLoopState;
 use self::delegate::{CommandRequestDelegate, DelegateSlot};
-use self::dispatch::{Dispatcher, REQUEST_HARD_LIMIT_FACTOR};
+use self::dispatch::{Dispatcher, WarningBudget, REQUEST_HARD_LIMIT_FACTOR};
 use self::outbox::{Outbox, QueueItem, QueueLimits};
 use self::pending::{PendingCommand, ERROR_CODE_STOPPED_WHILE_PENDING};
 use self::publish_thread::PublishThread;
@@ -293,15 +294,16 @@ impl ZeroMqRpcService {
             Err(error) => return Err((error, Some(queue))),
         };
 
-        let command_loop_alive = Arc::new(AtomicBool::new(true));
+        let command_loop = Arc::new(CommandLoopState::new());
         let dispatcher = Dispatcher {
             delegate: self.delegate.clone(),
             publisher: self.publisher.clone(),
             max_request_bytes: options.max_request_bytes,
+            warnings: WarningBudget::new(),
         };
-        let alive = command_loop_alive.clone();
+        let state = command_loop.clone();
         let command_thread = threads::spawn("commands", move || {
-            command_thread::serve_commands(rep_socket, dispatcher, alive)
+            command_thread::serve_commands(rep_socket, dispatcher, state)
         });
         let command_thread = match command_thread {
             Ok(thread) => thread,
@@ -313,7 +315,8 @@ impl ZeroMqRpcService {
             counters: self.publisher.outbox().counters().clone(),
             identifier: options.identifier.clone(),
             heartbeat_interval: options.heartbeat_interval,
-            command_loop_alive,
+            command_loop,
+            stall_limit: options.command_stall_limit,
         };
         let publisher_thread = match threads::spawn("publisher", move || publish_thread.run()) {
             Ok(thread) => thread,

@@ -52,6 +52,11 @@ pub struct RpcOptions {
     pub identifier: String,
     /// Time between heartbeats.
     pub heartbeat_interval: Duration,
+    /// A heartbeat means "serving": while the command thread has spent longer
+    /// than this on one request (a delegate that blocks), heartbeats are
+    /// withheld, so operators see the device go offline, until it answers.
+    /// Default 5 s.
+    pub command_stall_limit: Duration,
     /// TCP port of the PUB socket; 0 picks a free port (see
     /// [`crate::RpcService::subscriber_port`]).
     pub subscriber_port: u16,
@@ -93,6 +98,7 @@ impl Default for RpcOptions {
             enable: true,
             identifier: DEFAULT_IDENTIFIER.to_owned(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            command_stall_limit: Duration::from_secs(5),
             subscriber_port: DEFAULT_SUBSCRIBER_PORT,
             command_port: DEFAULT_COMMAND_PORT,
             bind_addresses: vec!["0.0.0.0".to_owned()],
@@ -127,6 +133,7 @@ impl RpcOptions {
         OptionsCheck::new()
             .not_empty("identifier", &self.identifier)
             .positive_duration("heartbeat_interval", self.heartbeat_interval)
+            .positive_duration("command_stall_limit", self.command_stall_limit)
             .require(!self.bind_addresses.is_empty(), || {
                 "bind_addresses must list at least one address".to_owned()
             })

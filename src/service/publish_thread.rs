@@ -1,13 +1,13 @@
 //! The publisher thread: the one owner of the PUB socket. It drains the
 //! queue, serializes each message, writes its two frames, and sends the
-//! heartbeat while the command loop is alive.
+//! heartbeat while the command loop serves.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::command_thread::CommandLoopState;
 use super::outbox::{Body, Outgoing, QueueItem};
 use super::stats::ServiceCounters;
 use crate::telemetry;
@@ -22,8 +22,10 @@ pub(crate) struct PublishThread {
     pub counters: Arc<ServiceCounters>,
     pub identifier: String,
     pub heartbeat_interval: Duration,
-    /// Cleared when the command loop ends: no heartbeat without a server.
-    pub command_loop_alive: Arc<AtomicBool>,
+    /// No heartbeat without a server: none once the command loop ended, nor
+    /// while it has been stuck on one request for longer than `stall_limit`.
+    pub command_loop: Arc<CommandLoopState>,
+    pub stall_limit: Duration,
 }
 
 /// At most this many queued messages are serialized before any is sent.
@@ -39,6 +41,7 @@ impl PublishThread {
         let mut spans = Vec::with_capacity(BATCH);
         let mut next_heartbeat = Instant::now() + self.heartbeat_interval;
         let mut running = true;
+        let mut withheld = false;
         while running {
             let wait = next_heartbeat.saturating_duration_since(Instant::now());
             match self.queue.recv_timeout(wait) {
@@ -74,9 +77,7 @@ impl PublishThread {
                 if next_heartbeat <= now {
                     next_heartbeat = now + self.heartbeat_interval;
                 }
-                if self.command_loop_alive.load(Ordering::Acquire) {
-                    self.heartbeat(&mut buffer);
-                }
+                self.heartbeat_if_serving(&mut buffer, &mut withheld);
             }
         }
     }
@@ -117,6 +118,27 @@ impl PublishThread {
         // A burst of large messages must not pin its memory for good.
         bodies.clear();
         bodies.shrink_to(BATCH * 256);
+    }
+
+    /// Sends a heartbeat if the command loop serves; withholds it (counted,
+    /// logged once per stall) while the loop is stuck on one request.
+    fn heartbeat_if_serving(&self, buffer: &mut Vec<u8>, withheld: &mut bool) {
+        if !self.command_loop.is_alive() {
+            // Stopping, or the socket failed (logged there): no server.
+        } else if !self.command_loop.is_stalled(self.stall_limit) {
+            if std::mem::take(withheld) {
+                tracing::info!("the command loop serves again; heartbeats resume");
+            }
+            self.heartbeat(buffer);
+        } else {
+            self.counters.heartbeats_withheld.bump();
+            if !std::mem::replace(withheld, true) {
+                tracing::warn!(
+                    stall_limit = ?self.stall_limit,
+                    "the command loop is stuck on one request; heartbeats withheld"
+                );
+            }
+        }
     }
 
     fn heartbeat(&self, buffer: &mut Vec<u8>) {

@@ -26,6 +26,9 @@ pub struct ServiceStats {
     pub rejected_critical: u64,
     /// Heartbeats sent.
     pub heartbeats_sent: u64,
+    /// Heartbeats not sent because the command loop was stuck on one request
+    /// for longer than [`crate::RpcOptions::command_stall_limit`].
+    pub heartbeats_withheld: u64,
     /// Messages that could not be serialized or sent.
     pub send_errors: u64,
     /// Command requests received.
@@ -47,6 +50,7 @@ pub(crate) struct ServiceCounters {
     pub dropped: Counter,
     pub rejected_critical: Counter,
     pub heartbeats_sent: Counter,
+    pub heartbeats_withheld: Counter,
     pub send_errors: Counter,
     pub requests: Counter,
     pub malformed_requests: Counter,
@@ -73,6 +77,7 @@ impl ServiceCounters {
             dropped: self.dropped.get(),
             rejected_critical: self.rejected_critical.get(),
             heartbeats_sent: self.heartbeats_sent.get(),
+            heartbeats_withheld: self.heartbeats_withheld.get(),
             send_errors: self.send_errors.get(),
             requests: self.requests.get(),
             malformed_requests: self.malformed_requests.get(),
