@@ -729,3 +729,49 @@ fn the_rust_client_commands_the_example() {
     app.terminate();
     assert!(app.wait_exit(EXIT).success());
 }
+
+/// A log nobody reads (a paused terminal, a stuck log shipper) fills the
+/// stderr pipe; the app must keep answering, emergency stops included.
+#[test]
+fn a_log_nobody_reads_never_stalls_the_command_loop() {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = Command::new(built_example("client_application"))
+        .args(app_args(&[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start client_application");
+    // Read up to the line with the ports, then never again.
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    while !line.contains("api service started") {
+        line.clear();
+        let read = stderr.read_line(&mut line).expect("read stderr");
+        assert!(read > 0, "client_application ended before serving");
+    }
+    let ports = Ports::after("subscriber_port=", "command_port=", &line);
+
+    // Each answered command logs a line of ~150 bytes: 3,000 of them are
+    // several times what a pipe holds (64 KiB on Linux).
+    let mut req = common::zmq_client::ReqClient::with_timeout(ports.command, WAIT);
+    for nonce in 0..3_000 {
+        let (request, expected) = if nonce % 3 == 0 {
+            (format!("not json {nonce}"), UNRECOGNIZED)
+        } else {
+            (json!({"command": 400, "nonce": nonce}).to_string(), SUCCESS)
+        };
+        let reply = req
+            .try_request(request.as_bytes())
+            .unwrap_or_else(|| panic!("no reply to request {nonce}: the command loop stalled"));
+        let reply = common::zmq_client::parse_json(&reply);
+        assert_eq!(reply["result"], expected, "request {nonce}: {reply}");
+    }
+    let stop = req.request_json(&json!({"command": 200, "nonce": 9_999}));
+    assert_eq!(stop["result"], SUCCESS, "{stop}");
+
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stderr);
+}

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::common::text::{error_chain, response_text};
 use crate::state::{Acquisition, Refusal, State, Transition};
+use crate::timer::Timer;
 
 /// The device publishes through a [`Publisher`]; the service (owned by
 /// `main`) holds the device only through its command handler.
@@ -25,18 +26,27 @@ pub struct Device {
     state: Mutex<State>,
     transition_delay: Duration,
     next_ticket: AtomicU64,
+    timer: Timer,
 }
 
 impl Device {
     /// An idle device whose starts and stops take `transition_delay`.
-    pub fn new(publisher: Publisher, identifier: String, transition_delay: Duration) -> Self {
-        Device {
+    ///
+    /// # Errors
+    /// When its timer thread cannot start.
+    pub fn new(
+        publisher: Publisher,
+        identifier: String,
+        transition_delay: Duration,
+    ) -> std::io::Result<Self> {
+        Ok(Device {
             publisher,
             identifier,
             state: Mutex::new(State::Idle),
             transition_delay,
             next_ticket: AtomicU64::new(0),
-        }
+            timer: Timer::start()?,
+        })
     }
 
     pub fn identifier(&self) -> &str {
@@ -170,11 +180,12 @@ impl Device {
         finish: fn(&Device, u64),
     ) -> Transition {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        let device = Arc::clone(self);
-        let delay = self.transition_delay;
-        std::thread::spawn(move || {
-            std::thread::sleep(delay);
-            finish(&device, ticket);
+        // Weak: a transition still due must not keep a stopped device alive.
+        let device = Arc::downgrade(self);
+        self.timer.after(self.transition_delay, move || {
+            if let Some(device) = device.upgrade() {
+                finish(&device, ticket);
+            }
         });
         Transition {
             ticket,

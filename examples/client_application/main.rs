@@ -68,6 +68,7 @@ mod args;
 mod device;
 mod prompt;
 mod state;
+mod timer;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -96,11 +97,16 @@ enum Shutdown {
 /// device that publishes through the service's publisher.
 fn start(args: &Args) -> Result<(ZeroMqRpcService, Arc<Device>), Error> {
     let service = ZeroMqRpcService::new(args.rpc_options());
-    let device = Arc::new(Device::new(
+    let device = Device::new(
         service.publisher().clone(),
         args.identifier.clone(),
         args.start_delay.0,
-    ));
+    )
+    .map_err(|source| Error::Spawn {
+        thread: "timer",
+        source,
+    })?;
+    let device = Arc::new(device);
     let handler = device.clone();
     service.set_delegate(
         move |request: ApiCommandRequest, context: &RequestContext| {
@@ -116,10 +122,14 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let output = Output::default();
     let ansi = std::io::stderr().is_terminal();
-    if let Err(message) = init_logging(&args.log_level, output.clone(), ansi) {
-        eprintln!("client_application: {message}");
-        return ExitCode::from(2);
-    }
+    // Kept to the end of main: it writes the last lines.
+    let _logging = match init_logging(&args.log_level, output.clone(), ansi) {
+        Ok(logging) => logging,
+        Err(message) => {
+            eprintln!("client_application: {message}");
+            return ExitCode::from(2);
+        }
+    };
 
     // Installed before the service starts, so a signal always stops it cleanly.
     let (shutdown, shutdown_requested) = mpsc::channel();

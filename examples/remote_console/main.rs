@@ -75,10 +75,14 @@ fn main() -> ExitCode {
         output: Output::default(),
         json: args.json,
     };
-    if let Err(message) = init_logging(&args.log_level, report.output.clone(), false) {
-        eprintln!("remote_console: {message}");
-        return ExitCode::from(EXIT_USAGE);
-    }
+    // Kept to the end of main: it writes the last lines.
+    let _logging = match init_logging(&args.log_level, report.output.clone(), false) {
+        Ok(logging) => logging,
+        Err(message) => {
+            eprintln!("remote_console: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
 
     let mut options =
         ClientOptions::new(args.host.clone()).with_ports(args.pub_port, args.cmd_port);
