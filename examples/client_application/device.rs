@@ -14,7 +14,7 @@ use auto_trainer_api::{
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use crate::common::text::{error_chain, response_text};
+use crate::common::text::{error_chain, json_text, response_text};
 use crate::state::{Acquisition, Refusal, State, Transition};
 use crate::timer::Timer;
 
@@ -101,7 +101,7 @@ impl Device {
         let data = request
             .data
             .as_ref()
-            .map(|d| format!(" data={d}"))
+            .map(|d| format!(" data={}", json_text(d)))
             .unwrap_or_default();
         info!(
             "command {} nonce={}{data} -> {}",

@@ -25,9 +25,23 @@ pub fn outcome_text(result: impl Display, error: Option<String>, data: Option<&V
         text += &format!(" [{error}]");
     }
     if let Some(data) = data {
-        text += &format!(" {data}");
+        text += &format!(" {}", json_text(data));
     }
     text
+}
+
+/// Longer JSON is cut here in one-line texts: a peer's request can be
+/// hundreds of KiB, and a log line that long helps nobody.
+const LONGEST_JSON_TEXT: usize = 1000;
+
+/// `value` as compact JSON, cut after [`LONGEST_JSON_TEXT`] characters with
+/// a note of its full length.
+pub fn json_text(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(LONGEST_JSON_TEXT) {
+        None => text,
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
 }
 
 /// The outcome of a response (a delegate's answer or a COMMAND_RESULT).

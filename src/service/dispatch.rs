@@ -14,7 +14,7 @@ use crate::{ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestService
 
 /// How many times [`crate::RpcOptions::max_request_bytes`] libzmq accepts
 /// before it closes a connection instead of reading the frame.
-pub const REQUEST_HARD_LIMIT_FACTOR: usize = 4;
+pub const REQUEST_HARD_LIMIT_FACTOR: usize = 2;
 
 pub(crate) struct Dispatcher {
     pub delegate: Arc<DelegateSlot>,

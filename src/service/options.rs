@@ -82,6 +82,8 @@ pub struct RpcOptions {
     /// Largest request the service reads; a longer one gets an error reply.
     /// libzmq closes the connection of a peer that sends a frame longer than
     /// [`crate::REQUEST_HARD_LIMIT_FACTOR`] times this, before reading it.
+    /// Default 256 KiB: commands are small, and what a peer can make libzmq
+    /// hold grows with this (see the README's reliability section).
     pub max_request_bytes: usize,
     /// Messages libzmq keeps per subscriber before dropping for that
     /// subscriber (ZMQ_SNDHWM); a stalled subscriber costs at most this many.
@@ -105,7 +107,7 @@ impl Default for RpcOptions {
             queue_capacity: 200_000,
             queue_capacity_bytes: 64 * 1024 * 1024,
             critical_reserve: 1_000,
-            max_request_bytes: 1024 * 1024,
+            max_request_bytes: 256 * 1024,
             send_high_water_mark: 10_000,
             linger: Duration::from_secs(1),
         }

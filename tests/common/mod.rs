@@ -1,3 +1,4 @@
 pub mod examples;
 pub mod python;
 pub mod zmq_client;
+pub mod zmtp;
