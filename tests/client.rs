@@ -18,7 +18,7 @@ use auto_trainer_api::{
     DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason, RequestContext,
     RpcOptions, RpcService, StatusResponse, ZeroMqRpcService,
 };
-use common::python::{free_port, spawn_reference_service, PyProcess};
+use common::python::{start_reference_service, PyProcess, ReferenceService};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -658,7 +658,9 @@ async fn late_and_mismatched_replies_are_never_taken_for_the_answer() {
 async fn malformed_published_messages_are_delivered_raw_and_counted() {
     let mut publisher = PyProcess::spawn("zmq_peer", &["pub", "--endpoint", "tcp://127.0.0.1:0"]);
     let pub_port = port_of(&publisher.expect_ready(STARTUP)["endpoint"]);
-    let mut options = client_options(pub_port, free_port());
+    // No command is sent: the command port is one nothing speaks ZMTP on.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut options = client_options(pub_port, silent.local_addr().unwrap().port());
     options.heartbeat_interval = Some(Duration::from_secs(60));
     let client = DeviceClient::connect(options).unwrap();
     let mut stream = client.subscribe();
@@ -732,7 +734,7 @@ async fn malformed_published_messages_are_delivered_raw_and_counted() {
 // Against the Python reference service
 // ---------------------------------------------------------------------------
 
-fn start_reference(pub_port: u16, cmd_port: u16) -> PyProcess {
+fn start_reference() -> ReferenceService {
     let answers = json!({
         "400": {"result": 100, "data": {"app_status": 0, "training_mode": 0, "animal_id": "m1"}},
         "300": {"result": 100, "data": {"cage_name": "c1"}},
@@ -742,21 +744,21 @@ fn start_reference(pub_port: u16, cmd_port: u16) -> PyProcess {
         "210": {"raise": "stuck"},
         "99999": {"result": 0},
     });
-    let service = spawn_reference_service(
-        pub_port,
-        cmd_port,
+    start_reference_service(
         "0.3",
         Some(&answers),
         &["--identifier", "python-rig"],
-    );
-    service.expect_ready(STARTUP);
-    service
+        STARTUP,
+    )
 }
 
 #[tokio::test]
 async fn the_client_commands_and_follows_the_python_reference_service() {
-    let (pub_port, cmd_port) = (free_port(), free_port());
-    let mut reference = start_reference(pub_port, cmd_port);
+    let ReferenceService {
+        process: mut reference,
+        pub_port,
+        cmd_port,
+    } = start_reference();
     let client = DeviceClient::connect(client_options(pub_port, cmd_port)).unwrap();
     let mut stream = client.subscribe();
     wait_online(&client, "python-rig").await;

@@ -17,7 +17,7 @@ use auto_trainer_api::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiTopic,
     RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
 };
-use common::python::{free_port, spawn_reference_service, spawn_zmq_sub, PyProcess};
+use common::python::{spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService};
 use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
 use serde_json::{json, Value};
 
@@ -40,15 +40,6 @@ fn unhex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-fn two_free_ports() -> (u16, u16) {
-    loop {
-        let (a, b) = (free_port(), free_port());
-        if a != b {
-            return (a, b);
-        }
-    }
-}
-
 /// The reference service in its own process.
 struct Reference {
     process: PyProcess,
@@ -59,9 +50,11 @@ struct Reference {
 impl Reference {
     /// Starts it with `answers` (see reference_service.py) and extra arguments.
     fn start(answers: Option<&Value>, extra: &[&str]) -> Self {
-        let (pub_port, cmd_port) = two_free_ports();
-        let process = spawn_reference_service(pub_port, cmd_port, "3600", answers, extra);
-        process.expect_ready(STARTUP);
+        let ReferenceService {
+            process,
+            pub_port,
+            cmd_port,
+        } = start_reference_service("3600", answers, extra, STARTUP);
         Self {
             process,
             pub_port,

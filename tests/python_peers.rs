@@ -6,21 +6,20 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::python::{free_port, spawn_reference_service, spawn_zmq_sub, PyProcess};
+use common::python::{spawn_zmq_sub, start_reference_service, PyProcess};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
 
-fn start_reference(pub_port: u16, cmd_port: u16, answers: &Value) -> PyProcess {
-    let service = spawn_reference_service(
-        pub_port,
-        cmd_port,
+/// The reference service, ready: the process and its PUB and REP ports.
+fn start_reference(answers: &Value) -> (PyProcess, u16, u16) {
+    let service = start_reference_service(
         "0.5",
         Some(answers),
         &["--identifier", "python-peers"],
+        STARTUP,
     );
-    service.expect_ready(STARTUP);
-    service
+    (service.process, service.pub_port, service.cmd_port)
 }
 
 fn stop(mut process: PyProcess, stop_line: Option<Value>) {
@@ -36,14 +35,9 @@ fn stop(mut process: PyProcess, stop_line: Option<Value>) {
 
 #[test]
 fn reference_answers_get_status_through_raw_req() {
-    let (pub_port, cmd_port) = (free_port(), free_port());
-    let service = start_reference(
-        pub_port,
-        cmd_port,
-        &json!({
-            "400": {"result": 100, "data": {"app_status": 0, "training_mode": 0, "animal_id": "m1"}}
-        }),
-    );
+    let (service, _, cmd_port) = start_reference(&json!({
+        "400": {"result": 100, "data": {"app_status": 0, "training_mode": 0, "animal_id": "m1"}}
+    }));
 
     let endpoint = format!("tcp://127.0.0.1:{cmd_port}");
     let mut req = PyProcess::spawn(
@@ -106,8 +100,7 @@ fn reference_answers_get_status_through_raw_req() {
 
 #[test]
 fn reference_publishes_events_to_raw_sub() {
-    let (pub_port, cmd_port) = (free_port(), free_port());
-    let mut service = start_reference(pub_port, cmd_port, &json!({}));
+    let (mut service, pub_port, _) = start_reference(&json!({}));
 
     let endpoint = format!("tcp://127.0.0.1:{pub_port}");
     let sub = spawn_zmq_sub(&endpoint, 1, 20, &[4001]);

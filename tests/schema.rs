@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::*;
-use common::python::{free_port, repo_dir, spawn_reference_service, PyProcess};
+use common::python::{repo_dir, start_reference_service, ReferenceService};
 use common::zmq_client::{parse_json, Published, ReqClient, SubCollector};
 use serde_json::{json, Value};
 
@@ -480,7 +480,7 @@ fn every_message_of_our_service_matches_the_schemas() {
     service.stop();
 }
 
-fn start_reference(pub_port: u16, cmd_port: u16) -> PyProcess {
+fn start_reference() -> ReferenceService {
     let status = serde_json::to_value(sample_status()).unwrap();
     let configuration = serde_json::to_value(sample_configuration()).unwrap();
     let answers = json!({
@@ -493,22 +493,22 @@ fn start_reference(pub_port: u16, cmd_port: u16) -> PyProcess {
         "210": {"result": 200, "data": {"reason_text": "cleared"}},
         "0": {"result": 0},
     });
-    let service = spawn_reference_service(
-        pub_port,
-        cmd_port,
+    start_reference_service(
         "0.2",
         Some(&answers),
         &["--identifier", "schema-reference"],
-    );
-    service.expect_ready(Duration::from_secs(60));
-    service
+        Duration::from_secs(60),
+    )
 }
 
 #[test]
 fn every_message_of_the_python_reference_matches_the_schemas() {
     let schemas = Schemas::load();
-    let (pub_port, cmd_port) = (free_port(), free_port());
-    let mut reference = start_reference(pub_port, cmd_port);
+    let ReferenceService {
+        process: mut reference,
+        pub_port,
+        cmd_port,
+    } = start_reference();
 
     let sub = SubCollector::connect(pub_port, &[]);
     sub.recv_topic(ApiTopic::Heartbeat.value(), WAIT)

@@ -139,6 +139,8 @@ mod lifecycle {
 
     #[test]
     fn a_command_port_in_use_is_a_bind_error_from_start_and_start_can_be_retried() {
+        // A port of ours, released: its bind on retry shows the failed start
+        // released it (an ephemeral port is not handed out again at once).
         let fixed_pub_port = common::python::free_port();
         let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
         let cmd_port = taken.local_addr().unwrap().port();

@@ -272,21 +272,29 @@ impl Drop for PyProcess {
     }
 }
 
-/// Starts the real Python reference service (tests/python/reference_service.py)
-/// on the given ports, its delegate answering from `answers` when given, with
-/// `extra` arguments after the common ones. Does not wait for it to be ready.
-pub fn spawn_reference_service(
-    pub_port: u16,
-    cmd_port: u16,
+/// The real Python reference service (tests/python/reference_service.py),
+/// ready, on ports the OS picked.
+pub struct ReferenceService {
+    pub process: PyProcess,
+    pub pub_port: u16,
+    pub cmd_port: u16,
+}
+
+/// Starts the reference service on ports the OS picks (no port is chosen
+/// here and released, so none can be taken meanwhile), its delegate
+/// answering from `answers` when given, with `extra` arguments after the
+/// common ones, and waits up to `ready_within` until both ports accept.
+pub fn start_reference_service(
     heartbeat_interval: &str,
     answers: Option<&Value>,
     extra: &[&str],
-) -> PyProcess {
+    ready_within: Duration,
+) -> ReferenceService {
     let mut args = vec![
         "--pub-port".to_owned(),
-        pub_port.to_string(),
+        "0".to_owned(),
         "--cmd-port".to_owned(),
-        cmd_port.to_string(),
+        "0".to_owned(),
         "--heartbeat-interval".to_owned(),
         heartbeat_interval.to_owned(),
     ];
@@ -295,5 +303,17 @@ pub fn spawn_reference_service(
         args.push(temp_json_file("answers", answers).display().to_string());
     }
     args.extend(extra.iter().map(|a| (*a).to_owned()));
-    PyProcess::spawn("reference_service", &args)
+    let process = PyProcess::spawn("reference_service", &args);
+    let ready = process.expect_ready(ready_within);
+    let port = |key: &str| {
+        ready[key]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no {key} in the reference's ready line: {ready}"))
+    };
+    ReferenceService {
+        pub_port: port("pub_port"),
+        cmd_port: port("cmd_port"),
+        process,
+    }
 }

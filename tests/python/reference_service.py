@@ -2,7 +2,7 @@
 """Runs the REAL reference service (`auto-trainer-api` 0.9.11) as a process.
 
 Usage:
-  reference_service.py --pub-port P --cmd-port C [--identifier ID]
+  reference_service.py --pub-port P --cmd-port C [--identifier ID]   (0: the OS picks)
                        [--heartbeat-interval SECONDS] [--answers FILE]
                        [--ready-timeout SECONDS] [--log-level LEVEL]
 
@@ -20,7 +20,7 @@ Without --answers at all, the same. With --no-delegate no delegate is
 registered (the reference then answers UNAVAILABLE).
 
 Stdout, one JSON object per line, flushed:
-  {"ready": true, "pub_port": P, "cmd_port": C}   both ports accept TCP
+  {"ready": true, "pub_port": P, "cmd_port": C}   both (bound) ports accept TCP
   {"request": {"command", "nonce", "custom_command", "data"}}  per request
   {"sent": bool}                  after each send_* line (the return value)
   {"stopped": true}               just before exiting
@@ -43,6 +43,8 @@ import socket
 import sys
 import threading
 import time
+
+import zmq
 
 from autotrainer.api import (
     ApiCommandReqeustResult,
@@ -110,6 +112,11 @@ def make_delegate(answers):
         )
 
     return delegate
+
+
+def bound_port(zmq_socket):
+    endpoint = zmq_socket.getsockopt(zmq.LAST_ENDPOINT).decode()
+    return int(endpoint.rsplit(":", 1)[1])
 
 
 def port_accepts(port, timeout=0.2):
@@ -215,8 +222,13 @@ def main(argv=None):
     deadline = time.monotonic() + args.ready_timeout
     while True:
         bound = service._pub_socket is not None and service._cmd_socket is not None
-        if bound and port_accepts(args.pub_port) and port_accepts(args.cmd_port):
-            break
+        if bound:
+            # Port 0 lets the OS pick: the reference binds its host address,
+            # then 127.0.0.1, so the last endpoint is the loopback one.
+            pub_port = bound_port(service._pub_socket)
+            cmd_port = bound_port(service._cmd_socket)
+            if port_accepts(pub_port) and port_accepts(cmd_port):
+                break
         thread = service._thread
         if not bound and thread is not None and not thread.is_alive():
             emit({"error": "the reference service failed to start (ports in use?)"})
@@ -226,7 +238,7 @@ def main(argv=None):
             runner.stop_and_exit(1)
         time.sleep(0.02)
 
-    emit({"ready": True, "pub_port": args.pub_port, "cmd_port": args.cmd_port})
+    emit({"ready": True, "pub_port": pub_port, "cmd_port": cmd_port})
 
     for obj in stdin_objects():
         try:
