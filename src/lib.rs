@@ -150,6 +150,17 @@ pub use telemetry::{
 #[cfg(feature = "schema")]
 pub use wire::schema::{wire_schemas, WireSchema};
 
+/// Entry points for the fuzz targets in `fuzz/`. Compiled only by `cargo fuzz`
+/// (`--cfg fuzzing`), so a normal build exposes nothing new.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The service's request parser; `Err` holds the reply's `errorMessage`.
+    pub fn parse_request(bytes: &[u8]) -> Result<crate::ApiCommandRequest, String> {
+        crate::ApiCommandRequest::parse(bytes).map_err(|error| error.message)
+    }
+}
+
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(all(doctest, feature = "client"))]
 #[doc = include_str!("../README.md")]
