@@ -444,3 +444,20 @@ impl ApiCommandRequestServiceResponse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_read_exactly_as_python_wrote_them() {
+        // Python's repr: the shortest text that reads back as the same float.
+        let request =
+            ApiCommandRequest::parse(br#"{"command": 0, "data": [1.3720000000180881e+28, 0.1]}"#)
+                .expect("a valid request");
+        assert_eq!(
+            request.data,
+            Some(serde_json::json!([1.3720000000180881e28_f64, 0.1]))
+        );
+    }
+}
