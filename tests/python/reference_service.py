@@ -115,8 +115,11 @@ def make_delegate(answers):
 
 
 def bound_port(zmq_socket):
+    """The port of the socket's last bind, or None while it has none yet
+    (the service thread creates a socket, then binds it)."""
     endpoint = zmq_socket.getsockopt(zmq.LAST_ENDPOINT).decode()
-    return int(endpoint.rsplit(":", 1)[1])
+    port = endpoint.rsplit(":", 1)[-1]
+    return int(port) if port.isdigit() else None
 
 
 def port_accepts(port, timeout=0.2):
@@ -227,7 +230,7 @@ def main(argv=None):
             # then 127.0.0.1, so the last endpoint is the loopback one.
             pub_port = bound_port(service._pub_socket)
             cmd_port = bound_port(service._cmd_socket)
-            if port_accepts(pub_port) and port_accepts(cmd_port):
+            if pub_port and cmd_port and port_accepts(pub_port) and port_accepts(cmd_port):
                 break
         thread = service._thread
         if not bound and thread is not None and not thread.is_alive():
