@@ -574,6 +574,12 @@ mod overflow {
         service
             .publish_command_result(critical)
             .expect("critical passes");
+        // Once the publisher sent it, the bytes are free again.
+        let deadline = Instant::now() + WAIT;
+        while service.stats().queue_bytes > 0 {
+            assert!(Instant::now() < deadline, "{:?}", service.stats());
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(service
             .publish_bytes(ApiTopic::Event, b"{}".to_vec())
             .is_ok());
