@@ -125,6 +125,15 @@ fn recording_delegate() -> (
     (delegate, rx)
 }
 
+/// Waits (bounded) until `done` holds for the service's counters.
+fn wait_for_stats(service: &ZeroMqRpcService, what: &str, done: impl Fn(&ServiceStats) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done(&service.stats()) {
+        assert!(Instant::now() < deadline, "{what}: {:?}", service.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A well-formed GET_STATUS round trip that must succeed.
 fn assert_serving(req: &mut ReqClient, nonce: i64) {
     let reply = req.request_json(&json!({"command": 400, "nonce": nonce}));
@@ -575,11 +584,7 @@ mod overflow {
             .publish_command_result(critical)
             .expect("critical passes");
         // Once the publisher sent it, the bytes are free again.
-        let deadline = Instant::now() + WAIT;
-        while service.stats().queue_bytes > 0 {
-            assert!(Instant::now() < deadline, "{:?}", service.stats());
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_stats(&service, "the queue drained", |s| s.queue_bytes == 0);
         assert!(service
             .publish_bytes(ApiTopic::Event, b"{}".to_vec())
             .is_ok());
@@ -777,19 +782,6 @@ mod heartbeat {
             .recv_topic(HEARTBEAT, Duration::from_millis(500))
             .is_none());
         assert_eq!(service.stats().heartbeats_sent, sent);
-    }
-
-    /// Waits (bounded) until `done` holds for the service's counters.
-    fn wait_for_stats(
-        service: &ZeroMqRpcService,
-        what: &str,
-        done: impl Fn(&ServiceStats) -> bool,
-    ) {
-        let deadline = Instant::now() + WAIT;
-        while !done(&service.stats()) {
-            assert!(Instant::now() < deadline, "{what}: {:?}", service.stats());
-            std::thread::sleep(Duration::from_millis(5));
-        }
     }
 
     #[test]
