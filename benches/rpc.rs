@@ -802,7 +802,6 @@ fn our_delivery(count: u64, kind: ApiEventKind, context: &Value) -> (Delivery, u
     let mut options = RpcOptions::loopback();
     options.send_high_water_mark = 0; // no libzmq drops either: every event counts
     let service = start_service(options);
-    let capacity = service.stats().queue_capacity;
     let subscriber = CountingSubscriber::spawn(
         &loopback_endpoint(service.subscriber_port()),
         ApiTopic::Event,
@@ -813,21 +812,10 @@ fn our_delivery(count: u64, kind: ApiEventKind, context: &Value) -> (Delivery, u
     let before = subscriber.count();
     let cpu_before = cpu_by_role();
     let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < count {
-        let event = ApiEvent::new(kind, Some(context.clone()));
-        match service.publish_event(event) {
-            Ok(()) => sent += 1,
-            Err(_) => std::thread::sleep(Duration::from_micros(100)), // counted in stats().dropped
-        }
-        // Paced to what the publisher sustains, so the queue never overflows.
-        // Sleeping (not spinning) leaves the CPU to the publisher on a small machine.
-        if sent.is_multiple_of(128) && service.stats().queue_depth > capacity * 3 / 4 {
-            while service.stats().queue_depth > capacity / 2 {
-                std::thread::sleep(Duration::from_micros(100));
-            }
-        }
-    }
+    // Paced on the queue's depth, so it never overflows.
+    let most_queued = service.stats().queue_capacity as u64 * 3 / 4;
+    let queued = |_| service.stats().queue_depth as u64;
+    publish_paced(&service, count, (kind, context), most_queued, &queued);
     let calls = start.elapsed();
     let (arrived, last) = subscriber.wait_for(before + count);
     let cpu = cpu_spent(cpu_before, cpu_by_role());
@@ -841,6 +829,32 @@ fn our_delivery(count: u64, kind: ApiEventKind, context: &Value) -> (Delivery, u
         cpu,
     };
     (delivery, dropped)
+}
+
+/// Publishes `count` events, paced to what the pipeline sustains: once
+/// more than `most_waiting` events wait (`waiting(sent)`, given the events
+/// this call has sent), the caller sleeps (leaving the CPU to the publisher
+/// on a small machine) until two thirds of that wait.
+fn publish_paced(
+    service: &ZeroMqRpcService,
+    count: u64,
+    (kind, context): (ApiEventKind, &Value),
+    most_waiting: u64,
+    waiting: &dyn Fn(u64) -> u64,
+) {
+    let mut sent = 0u64;
+    while sent < count {
+        let event = ApiEvent::new(kind, Some(context.clone()));
+        match service.publish_event(event) {
+            Ok(()) => sent += 1,
+            Err(_) => std::thread::sleep(Duration::from_micros(100)), // counted in stats().dropped
+        }
+        if sent.is_multiple_of(128) && waiting(sent) > most_waiting {
+            while waiting(sent) > most_waiting * 2 / 3 {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    }
 }
 
 /// What the bare libzmq publisher sends.
