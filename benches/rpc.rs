@@ -475,6 +475,25 @@ impl BareReplier {
     }
 }
 
+/// A REQ socket connected to `endpoint`.
+fn req_socket(context: &zmq::Context, endpoint: &str) -> zmq::Socket {
+    let socket = context.socket(zmq::REQ).expect("REQ socket");
+    socket.set_linger(0).expect("linger");
+    socket.connect(endpoint).expect("connect REQ");
+    socket
+}
+
+/// `trips` round trips on `socket`, each timed.
+fn time_round_trips(socket: &zmq::Socket, reply: &mut zmq::Message, trips: usize) -> Samples {
+    let mut samples = Samples(Vec::with_capacity(trips));
+    for _ in 0..trips {
+        let sent = Instant::now();
+        round_trip(socket, reply);
+        samples.push(sent.elapsed());
+    }
+    samples
+}
+
 /// One request and its reply on a REQ socket.
 fn round_trip(socket: &zmq::Socket, reply: &mut zmq::Message) {
     socket.send(REQUEST, 0).expect("send request");
@@ -495,9 +514,7 @@ fn run_clients(
     let barrier = Arc::new(Barrier::new(clients));
     let threads: Vec<_> = (0..clients)
         .map(|_| {
-            let socket = context.socket(zmq::REQ).expect("REQ socket");
-            socket.set_linger(0).expect("linger");
-            socket.connect(endpoint).expect("connect REQ");
+            let socket = req_socket(context, endpoint);
             let barrier = barrier.clone();
             let client = std::thread::Builder::new().name("bench-client".into());
             let spawned = client.spawn(move || {
@@ -506,13 +523,8 @@ fn run_clients(
                     round_trip(&socket, &mut reply);
                 }
                 barrier.wait();
-                let mut samples = Samples(Vec::with_capacity(trips));
                 let start = Instant::now();
-                for _ in 0..trips {
-                    let sent = Instant::now();
-                    round_trip(&socket, &mut reply);
-                    samples.push(sent.elapsed());
-                }
+                let samples = time_round_trips(&socket, &mut reply, trips);
                 let end = Instant::now();
                 // Read here: the thread's CPU time goes with it when it ends.
                 (samples, start, end, own_cpu_ns())
@@ -557,9 +569,7 @@ fn command_round_trips(config: &Config, summary: &mut Vec<String>) {
     // The bare server answers with exactly the bytes our service answers.
     let context = zmq::Context::new();
     let our_reply = {
-        let socket = context.socket(zmq::REQ).expect("REQ socket");
-        socket.set_linger(0).expect("linger");
-        socket.connect(&ours).expect("connect");
+        let socket = req_socket(&context, &ours);
         let mut reply = zmq::Message::new();
         round_trip(&socket, &mut reply);
         reply.to_vec()
@@ -1313,9 +1323,7 @@ fn spawn_heavy_peer(
     answered: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
-    let socket = context.socket(zmq::REQ).expect("REQ socket");
-    socket.set_linger(0).expect("linger");
-    socket.connect(endpoint).expect("connect REQ");
+    let socket = req_socket(context, endpoint);
     let peer = std::thread::Builder::new().name("bench-client".into());
     let spawned = peer.spawn(move || {
         let mut reply = zmq::Message::new();
@@ -1337,11 +1345,8 @@ struct Operator {
 
 impl Operator {
     fn connect(context: &zmq::Context, endpoint: &str) -> Self {
-        let socket = context.socket(zmq::REQ).expect("REQ socket");
-        socket.set_linger(0).expect("linger");
-        socket.connect(endpoint).expect("connect REQ");
         let mut operator = Self {
-            socket,
+            socket: req_socket(context, endpoint),
             reply: zmq::Message::new(),
             nonce: 0,
         };
