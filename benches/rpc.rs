@@ -50,16 +50,21 @@
 //!    commands (4 REQ clients, GET_STATUS) and 10,000,000 ~150-byte events
 //!    (paced to keep at most 5,000 on their way, so neither the queue nor
 //!    libzmq drops any) through one service with 2 SUBs reading every event,
-//!    in 10 steps. It prints the process's RSS (VmRSS) after each step, start,
-//!    middle and end with their ratios, and every count; the target is an
-//!    end within 10% of the middle. `--soak-scale F` scales both counts.
+//!    in 10 steps, the 4 clients connected throughout. It prints the
+//!    process's RSS (VmRSS) after each step; start (before the first step),
+//!    middle and end (medians of steps 4-6 and 8-10: glibc's per-thread
+//!    arenas swing single readings by about a megabyte) with their ratios;
+//!    and every count. The target is an end within 10% of the middle.
+//!    `--soak-scale F` scales both counts. With `MALLOC_ARENA_MAX=1` in the
+//!    environment the readings stay within a few hundred kB of each other,
+//!    which tells the allocator's swings from a leak.
 //!
 //! Misses are reported, never asserted: this is a measurement.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -304,6 +309,11 @@ fn proc_status_kb(field: &str) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// This process's resident memory now, in MB.
+fn rss_mb() -> f64 {
+    proc_status_kb("VmRSS").unwrap_or(0) as f64 / 1024.0
 }
 
 /// Threads of this process, grouped by what they do, for CPU accounting.
@@ -1517,11 +1527,6 @@ const SOAK_STEPS: usize = 10;
 /// slow growth of memory.
 const SOAK_MOST_IN_FLIGHT: u64 = 5_000;
 
-/// This process's resident memory now, in MB.
-fn rss_mb() -> f64 {
-    proc_status_kb("VmRSS").unwrap_or(0) as f64 / 1024.0
-}
-
 fn soak(config: &Config, summary: &mut Vec<String>) {
     let scaled = |count: f64, parts: usize| {
         ((count * config.soak_scale) / parts as f64)
@@ -1564,26 +1569,24 @@ fn soak(config: &Config, summary: &mut Vec<String>) {
         config.soak_scale,
     );
     let context = zmq::Context::new();
+    let clients = SoakClients::spawn(&context, &endpoint, trips_per_client);
     let mut rss = vec![rss_mb()];
     println!("   start: RSS {:.1} MB", rss[0]);
     let start = Instant::now();
     let (mut answered, mut published) = (0u64, 0u64);
     for step in 1..=SOAK_STEPS {
-        let (mut trips, rate, _) = std::thread::scope(|scope| {
-            let clients =
-                scope.spawn(|| run_clients(&context, &endpoint, SOAK_CLIENTS, trips_per_client, 0));
-            let in_flight = |sent: u64| (published + sent).saturating_sub(slowest_received());
-            let event = (kind, &event_context);
-            publish_paced(
-                &service,
-                step_events,
-                event,
-                SOAK_MOST_IN_FLIGHT,
-                &in_flight,
-            );
-            clients.join().expect("soak clients")
-        });
-        answered += rate.count;
+        clients.start_step();
+        let in_flight = |sent: u64| (published + sent).saturating_sub(slowest_received());
+        let event = (kind, &event_context);
+        publish_paced(
+            &service,
+            step_events,
+            event,
+            SOAK_MOST_IN_FLIGHT,
+            &in_flight,
+        );
+        let mut trips = clients.finish_step();
+        answered += trips.0.len() as u64;
         published += step_events;
         // Every reading is taken once the subscribers have caught up.
         for (subscriber, before) in subscribers.iter().zip(&received_before) {
@@ -1599,6 +1602,7 @@ fn soak(config: &Config, summary: &mut Vec<String>) {
         );
     }
     let elapsed = start.elapsed().as_secs_f64();
+    clients.join();
     let received: Vec<u64> = subscribers
         .iter()
         .zip(&received_before)
@@ -1610,10 +1614,21 @@ fn soak(config: &Config, summary: &mut Vec<String>) {
         subscriber.stop();
     }
 
-    let (first, middle, end) = (rss[0], rss[SOAK_STEPS / 2], rss[SOAK_STEPS]);
+    // The median of three steps' readings: the allocator's per-thread arenas
+    // make single readings swing by about a megabyte either way.
+    let around = |step: usize| {
+        let mut three = [rss[step - 1], rss[step], rss[step + 1]];
+        three.sort_by(f64::total_cmp);
+        three[1]
+    };
+    let (first, middle, end) = (rss[0], around(SOAK_STEPS / 2), around(SOAK_STEPS - 1));
     println!(
-        "   RSS start {first:.1} MB, middle {middle:.1} MB, end {end:.1} MB: end/start {:.2}x, \
-         middle/start {:.2}x, end/middle {:.3}x; peak (VmHWM) {:.1} MB",
+        "   RSS start {first:.1} MB, middle {middle:.1} MB (median of steps {}-{}), end {end:.1} MB \
+         (median of steps {}-{SOAK_STEPS}): end/start {:.2}x, middle/start {:.2}x, end/middle {:.3}x; \
+         peak (VmHWM) {:.1} MB",
+        SOAK_STEPS / 2 - 1,
+        SOAK_STEPS / 2 + 1,
+        SOAK_STEPS - 2,
         end / first,
         middle / first,
         end / middle,
@@ -1635,4 +1650,61 @@ fn soak(config: &Config, summary: &mut Vec<String>) {
         format!("{:.3}x", end / middle),
         end <= middle * SOAK_RSS_GROWTH_LIMIT,
     );
+}
+
+/// The soak's REQ clients, each on its own thread and connected for the
+/// whole soak (as an operator's console is): at each step they make their
+/// share of the step's round trips and send back the times.
+struct SoakClients {
+    step: Arc<Barrier>,
+    results: mpsc::Receiver<Samples>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl SoakClients {
+    fn spawn(context: &zmq::Context, endpoint: &str, trips_per_step: usize) -> Self {
+        let step = Arc::new(Barrier::new(SOAK_CLIENTS + 1));
+        let (sender, results) = mpsc::channel();
+        let threads = (0..SOAK_CLIENTS)
+            .map(|_| {
+                let socket = req_socket(context, endpoint);
+                let (step, sender) = (step.clone(), sender.clone());
+                let client = std::thread::Builder::new().name("bench-client".into());
+                let spawned = client.spawn(move || {
+                    let mut reply = zmq::Message::new();
+                    for _ in 0..SOAK_STEPS {
+                        step.wait();
+                        let samples = time_round_trips(&socket, &mut reply, trips_per_step);
+                        sender.send(samples).expect("send a step's times");
+                    }
+                });
+                spawned.expect("spawn a soak client")
+            })
+            .collect();
+        Self {
+            step,
+            results,
+            threads,
+        }
+    }
+
+    /// Starts a step: every client begins its round trips.
+    fn start_step(&self) {
+        self.step.wait();
+    }
+
+    /// Waits for the step's round trips; returns their times.
+    fn finish_step(&self) -> Samples {
+        let mut pooled = Samples::default();
+        for _ in 0..SOAK_CLIENTS {
+            pooled.extend(self.results.recv().expect("a soak client's times"));
+        }
+        pooled
+    }
+
+    fn join(self) {
+        for thread in self.threads {
+            thread.join().expect("soak client");
+        }
+    }
 }
