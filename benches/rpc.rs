@@ -3,11 +3,11 @@
 //! on 127.0.0.1, printed as one table with a PASS/MISS summary.
 //!
 //! ```text
-//! cargo bench --bench rpc                  # full run (sections 1-5), about 2 min once built
-//! BENCH_QUICK=1 cargo bench --bench rpc    # or `-- --quick`: CI smoke run (1-5), about 20 s
+//! cargo bench --bench rpc                  # full run (sections 1-5), about 1.5 min once built
+//! BENCH_QUICK=1 cargo bench --bench rpc    # or `-- --quick`: CI smoke run (1-5), about 15 s
 //! scripts/bench.sh                         # full run, kept in target/bench-results.txt
 //! cargo bench --bench rpc -- --section 3   # only section 3 (repeatable)
-//! cargo bench --bench rpc -- --soak        # only the soak (section 6), about 2 min
+//! cargo bench --bench rpc -- --soak        # only the soak (section 6), about 1.5 min
 //! cargo bench --bench rpc -- --soak --soak-scale 0.1   # a tenth of the soak, to try it
 //! ```
 //!
