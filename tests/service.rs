@@ -1173,7 +1173,8 @@ mod requests {
         service.stop();
     }
 
-    /// How fast is the benchmark's business (section 1); this only prints it.
+    /// 200 sequential requests are each answered; their speed is printed (the
+    /// benchmark, section 1, is where it is measured).
     #[test]
     fn sequential_round_trips_are_served() {
         const ROUND_TRIPS: u32 = 200;
