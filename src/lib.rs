@@ -20,8 +20,9 @@
 //!   the reference's exact bytes.
 //! - **The device side** (`service`): [`ZeroMqRpcService`], built from
 //!   [`RpcOptions`] (or [`create_api_service`] from [`ApiOptions`]),
-//!   implements [`RpcService`]: a PUB socket for events and heartbeats, a REP
-//!   socket whose requests go to your [`CommandRequestDelegate`] together
+//!   implements [`RpcService`]: a PUB socket for events and heartbeats, a
+//!   command socket (REP on the wire) whose requests go to your
+//!   [`CommandRequestDelegate`] together
 //!   with a [`RequestContext`]. A slow command is accepted through the
 //!   context and answers `PENDING_WITH_NOTIFICATION`; its
 //!   [`CompletionHandle`] later publishes the COMMAND_RESULT matched by
@@ -35,8 +36,10 @@
 //!   heartbeats. [`BlockingDeviceClient`] wraps it for code without an async
 //!   runtime. Without the feature, no tokio is compiled.
 //! - **Threads**: publish calls push into a bounded queue and return; one
-//!   publisher thread owns the PUB socket; one command thread owns the REP
-//!   socket. All libzmq code is in one private module, `transport`.
+//!   publisher thread owns the PUB socket; one command thread owns the
+//!   command socket, reads requests ahead and answers emergencies first; a
+//!   reader thread parses large requests meanwhile. All libzmq code is in one
+//!   private module, `transport`.
 //! - **Telemetry** (cargo feature `telemetry`, off by default):
 //!   [`configure_telemetry`] exports OpenTelemetry spans and metrics of
 //!   requests, pending commands and published messages over OTLP/HTTP, as

@@ -1,8 +1,10 @@
 //! A flood of malformed requests mixed with well-formed ones, pipelined into
 //! the REP socket of a real service on 127.0.0.1 through one DEALER socket.
-//! Unlike a REQ socket, a DEALER would see a missing or a second reply: the
-//! REP socket answers one request at a time, in order, so the n-th reply
-//! belongs to the n-th request.
+//! Unlike a REQ socket, a DEALER would see a missing or a second reply. The
+//! service answers one request at a time, in order, except that an
+//! emergency (EMERGENCY_STOP, EMERGENCY_RESUME) read ahead is answered
+//! before the requests that came before it: so each reply belongs to the
+//! oldest request in flight, or to an emergency sent later that overtook it.
 //!
 //! The requests come from a seeded xorshift generator; the seed is printed
 //! and `MALFORMED_FLOOD_SEED=<seed>` replays a failing run.
@@ -38,6 +40,8 @@ const REPLY_KEYS: [&str; 7] = [
     "result",
 ];
 const SUCCESS: i64 = 100;
+/// EMERGENCY_STOP and EMERGENCY_RESUME: answered ahead of other requests.
+const EMERGENCY_COMMANDS: [i64; 2] = [200, 210];
 const UNRECOGNIZED: i64 = 0;
 const SYSTEM_ERROR: i64 = 1;
 
@@ -126,6 +130,9 @@ struct Expected {
     nonce: i64,
     /// `Some(command)` for a request the delegate must see.
     accepted: Option<i64>,
+    /// One frame whose top-level `command` reads EMERGENCY_STOP or
+    /// EMERGENCY_RESUME, malformed elsewhere or not.
+    claims_emergency: bool,
     preview: String,
 }
 
@@ -156,6 +163,10 @@ impl Generator {
             })
             .collect::<Vec<_>>()
             .join(" | ");
+        let claims_emergency = matches!(&frames[..], [frame] if EMERGENCY_COMMANDS.iter().any(|command| {
+            let claim = format!(r#""command": {command}"#);
+            frame.windows(claim.len()).any(|window| window == claim.as_bytes())
+        }));
         Request {
             frames,
             expected: Expected {
@@ -163,6 +174,7 @@ impl Generator {
                 class,
                 nonce: reply_nonce,
                 accepted,
+                claims_emergency,
                 preview,
             },
         }
@@ -410,6 +422,24 @@ fn seed() -> u64 {
     }
 }
 
+/// The request in flight that `reply` answers: the oldest, unless a later
+/// request that claims to be an emergency carries the reply's nonce (the
+/// service answers those first, malformed or not). Nonces are unique but
+/// for 0, the nonce of every unreadable request, whose replies are alike.
+/// Returns it, and whether it overtook older requests.
+fn take_answered(in_flight: &mut VecDeque<Expected>, reply: &Value) -> (Expected, bool) {
+    let oldest = in_flight.front().expect("a request in flight");
+    if reply["nonce"] != oldest.nonce {
+        let overtaking = in_flight
+            .iter()
+            .position(|expected| expected.claims_emergency && reply["nonce"] == expected.nonce);
+        if let Some(later) = overtaking {
+            return (in_flight.remove(later).expect("in flight"), true);
+        }
+    }
+    (in_flight.pop_front().expect("in flight"), false)
+}
+
 /// Checks `reply` against what its request expects.
 fn check_reply(reply: &Value, expected: &Expected, seed: u64) {
     let context = || {
@@ -486,6 +516,7 @@ fn a_flood_of_malformed_requests_gets_one_error_reply_each_and_the_service_keeps
     };
     let mut in_flight: VecDeque<Expected> = VecDeque::with_capacity(IN_FLIGHT);
     let (mut sent, mut answered, mut malformed, mut accepted) = (0, 0, 0_u64, 0_u64);
+    let mut overtaken = 0_usize;
     let mut per_class = BTreeMap::<Class, usize>::new();
     let started = Instant::now();
     while answered < REQUESTS {
@@ -500,19 +531,23 @@ fn a_flood_of_malformed_requests_gets_one_error_reply_each_and_the_service_keeps
             in_flight.push_back(request.expected);
             sent += 1;
         }
-        let expected = in_flight.pop_front().expect("a request in flight");
         let body = receive(&dealer, REPLY_WAIT).unwrap_or_else(|| {
+            let oldest = in_flight.front().expect("a request in flight");
             panic!(
                 "no reply within {REPLY_WAIT:?} to request #{} ({:?}, seed {seed}): {:?}",
-                expected.index, expected.class, expected.preview
+                oldest.index, oldest.class, oldest.preview
             )
         });
-        check_reply(&parse_json(&body), &expected, seed);
+        let reply = parse_json(&body);
+        let (expected, overtook) = take_answered(&mut in_flight, &reply);
+        overtaken += usize::from(overtook);
+        check_reply(&reply, &expected, seed);
         answered += 1;
     }
     println!(
         "malformed_flood: {REQUESTS} requests ({malformed} malformed, {accepted} well-formed) \
-         answered in {:.1?}; per class: {per_class:?}",
+         answered in {:.1?} ({overtaken} emergencies answered ahead of earlier requests); \
+         per class: {per_class:?}",
         started.elapsed()
     );
 

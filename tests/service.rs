@@ -939,6 +939,118 @@ mod requests {
         service.stop();
     }
 
+    /// Requests over 16 KiB are read on the service's reader thread; they
+    /// must reach the delegate and be refused exactly as small ones are.
+    #[test]
+    fn large_requests_are_read_like_small_ones() {
+        let service = started(options());
+        let (delegate, seen) = recording_delegate();
+        service.set_delegate(delegate);
+        let mut req = ReqClient::connect(service.command_port());
+
+        let data: serde_json::Map<String, Value> = (0..5000)
+            .map(|i| (format!("sensorReading{i}"), json!(i)))
+            .collect();
+        let request = json!({"command": 99999, "nonce": 31, "customCommand": 2, "data": data});
+        assert!(serde_json::to_vec(&request).unwrap().len() > 64 * 1024);
+        let reply = req.request_json(&request);
+        assert_eq!(
+            (&reply["nonce"], &reply["result"]),
+            (&json!(31), &json!(100))
+        );
+        let seen_request = seen.recv_timeout(WAIT).expect("the delegate saw it");
+        let seen_data = seen_request
+            .data
+            .expect("data")
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert_eq!(seen_data.len(), 5000);
+        assert_eq!(seen_data["sensor_reading4999"], 4999);
+
+        let max = RpcOptions::loopback().max_request_bytes;
+        let oversized = format!(
+            r#"{{"command": 400, "nonce": 32, "data": "{}"}}"#,
+            "x".repeat(max)
+        );
+        let reply = parse_json(&req.request(oversized.as_bytes()));
+        assert_eq!(
+            (&reply["result"], &reply["errorKind"]),
+            (&json!(0), &json!(1)),
+            "{reply}"
+        );
+        let message = format!("exceeds the maximum of {max} bytes");
+        assert!(
+            reply["errorMessage"].as_str().unwrap().contains(&message),
+            "{reply}"
+        );
+
+        let garbage = format!(
+            r#"{{"command": 400, "nonce": 33, "data": "{}"#,
+            "y".repeat(20_000)
+        );
+        let reply = parse_json(&req.request(garbage.as_bytes()));
+        assert!(
+            reply["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("not valid JSON"),
+            "{reply}"
+        );
+
+        assert_serving(&mut req, 34);
+        let stats = service.stats();
+        assert_eq!((stats.requests, stats.malformed_requests), (4, 2));
+        service.stop();
+    }
+
+    /// One DEALER peer pipelines a large request, a small one and an
+    /// emergency stop: each gets one reply; the small one waits for the
+    /// large one ahead of it (order is kept), the emergency need not.
+    #[test]
+    fn requests_keep_their_order_around_a_large_one_and_each_gets_one_reply() {
+        let service = started(options());
+        let (delegate, seen) = recording_delegate();
+        service.set_delegate(delegate);
+        let context = zmq::Context::new();
+        let dealer = context.socket(zmq::DEALER).unwrap();
+        dealer.set_linger(0).unwrap();
+        dealer.set_rcvtimeo(5000).unwrap();
+        dealer
+            .connect(&format!("tcp://127.0.0.1:{}", service.command_port()))
+            .unwrap();
+
+        let large = json!({"command": 300, "nonce": 1, "data": {"padding": "z".repeat(100_000)}});
+        let requests = [
+            serde_json::to_vec(&large).unwrap(),
+            br#"{"command": 400, "nonce": 2}"#.to_vec(),
+            br#"{"command": 200, "nonce": 3}"#.to_vec(),
+        ];
+        for request in &requests {
+            dealer.send_multipart([&b""[..], &request[..]], 0).unwrap();
+        }
+        let mut answered = Vec::new();
+        for _ in 0..requests.len() {
+            let frames = dealer.recv_multipart(0).expect("a reply");
+            assert_eq!(frames.len(), 2, "delimiter and reply");
+            let reply = parse_json(&frames[1]);
+            assert_eq!(reply["result"], 100, "{reply}");
+            answered.push(reply["nonce"].as_i64().unwrap());
+        }
+        let in_order: Vec<i64> = answered.iter().copied().filter(|&n| n != 3).collect();
+        assert_eq!(in_order, [1, 2], "answered in the order {answered:?}");
+        assert_eq!(
+            dealer.poll(zmq::POLLIN, 300).unwrap(),
+            0,
+            "a second reply came"
+        );
+        let delegate_saw: Vec<i64> = (0..3)
+            .map(|_| seen.recv_timeout(WAIT).unwrap().nonce)
+            .collect();
+        assert_eq!(delegate_saw, answered);
+        service.stop();
+    }
+
     #[test]
     fn an_uppercase_unicode_escape_is_valid_json_and_reaches_the_delegate_decoded() {
         let service = started(options());

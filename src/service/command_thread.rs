@@ -1,14 +1,22 @@
-//! The command thread: the one owner of the REP socket. One reply per
-//! request, until the stop signal. What it is doing is shared with the
-//! publisher thread, so that a heartbeat means "serving".
+//! The command thread: the one owner of the command socket. One reply per
+//! request, until the stop signal. It reads requests ahead, so that an
+//! emergency is answered before the requests other peers sent earlier. What
+//! it is doing is shared with the publisher thread, so that a heartbeat
+//! means "serving".
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::dispatch::Dispatcher;
-use crate::transport::device::{Incoming, RepSocket};
+use super::dispatch::{read_request, Dispatcher};
+use crate::threads;
+use crate::transport::device::{CommandSocket, Doorbell, Incoming, Request};
 use crate::wire::clock::monotonic_nanos;
+use crate::wire::command::MalformedRequest;
+use crate::{ApiCommand, ApiCommandRequest};
 
 /// Whether the command loop serves: it runs, and is not stuck on one request.
 pub(crate) struct CommandLoopState {
@@ -38,9 +46,245 @@ impl CommandLoopState {
     }
 }
 
+/// Requests larger than this are read (parsed, keys converted) on the
+/// reader thread, so the command thread stays free to answer an emergency
+/// meanwhile. Smaller ones cost less to read (well under a millisecond)
+/// than to hand over.
+const READ_INLINE_MAX_BYTES: usize = 16 * 1024;
+
+/// An answer that took longer than this (200 µs) may have let other
+/// requests arrive: the next one is chosen among all that did.
+const LOOK_AHEAD_AFTER_NANOS: i64 = 200_000;
+
+/// Requests read ahead of the one being answered, in arrival order.
+/// Emergencies leave first; the rest in order. libzmq hands out one message
+/// per connection in turn, so with every waiting request read and the large
+/// ones read on another thread, an emergency waits only for the delegate
+/// call in progress, not for one request per peer.
+pub(crate) struct Inbox {
+    queued: VecDeque<Queued>,
+    bytes: usize,
+    limit_bytes: usize,
+    max_request_bytes: usize,
+    /// `None` when its thread could not be started: then everything is read here.
+    reader: Option<Reader>,
+    next_ticket: u64,
+}
+
+struct Queued {
+    route: Request,
+    bytes: usize,
+    reading: Reading,
+}
+
+/// Where a request's reading stands.
+enum Reading {
+    /// Small: read on the command thread when answered. Whether it is an
+    /// emergency is judged once, when a choice is to be made.
+    Here { emergency: Option<bool> },
+    /// On the reader thread.
+    Away { ticket: u64 },
+    /// Read by the reader thread.
+    Read(Result<ApiCommandRequest, MalformedRequest>),
+}
+
+impl Queued {
+    /// Whether it can be answered now.
+    fn is_ready(&self) -> bool {
+        !matches!(self.reading, Reading::Away { .. })
+    }
+
+    fn is_emergency(&mut self) -> bool {
+        match &mut self.reading {
+            Reading::Here { emergency } => *emergency.get_or_insert_with(|| {
+                matches!(&self.route.body[..], [frame] if ApiCommandRequest::is_emergency(frame))
+            }),
+            Reading::Away { .. } => false,
+            Reading::Read(read) => read.as_ref().is_ok_and(|request| {
+                matches!(
+                    request.command,
+                    ApiCommand::EmergencyStop | ApiCommand::EmergencyResume
+                )
+            }),
+        }
+    }
+}
+
+/// The reader thread and the channels to and from it.
+struct Reader {
+    jobs: Option<Sender<(u64, Vec<Vec<u8>>)>>,
+    done: Receiver<(u64, Result<ApiCommandRequest, MalformedRequest>)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reader {
+    fn start(doorbell: Doorbell, max_request_bytes: usize) -> Result<Self, crate::Error> {
+        let (jobs, to_read) = mpsc::channel::<(u64, Vec<Vec<u8>>)>();
+        let (read, done) = mpsc::channel();
+        let thread = threads::spawn("reader", move || {
+            for (ticket, frames) in to_read {
+                let request = read_request(&frames, max_request_bytes);
+                drop(frames);
+                if read.send((ticket, request)).is_err() {
+                    break;
+                }
+                if let Err(error) = doorbell.ring() {
+                    tracing::error!(%error, "the reader thread cannot wake the command thread");
+                    break;
+                }
+            }
+        })?;
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Reader {
+    /// Ends the thread once it has read the request in hand.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Inbox {
+    /// Requests read ahead at most: a count that keeps the choice cheap.
+    const LIMIT_REQUESTS: usize = 256;
+    /// Bytes read ahead at most, in requests of the largest size.
+    pub(crate) const LIMIT_LARGEST_REQUESTS: usize = 32;
+
+    /// An inbox that stops reading ahead at [`Self::LIMIT_REQUESTS`]
+    /// requests or [`Self::LIMIT_LARGEST_REQUESTS`] × `max_request_bytes`
+    /// bytes (what is not read waits in libzmq, within its per-connection
+    /// bound), and reads large requests on a thread of its own that rings
+    /// `doorbell` for each one read.
+    pub(crate) fn new(max_request_bytes: usize, doorbell: Option<Doorbell>) -> Self {
+        let reader = doorbell.and_then(|doorbell| {
+            Reader::start(doorbell, max_request_bytes)
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "no reader thread: large requests are read on the command thread")
+                })
+                .ok()
+        });
+        Self {
+            queued: VecDeque::new(),
+            bytes: 0,
+            limit_bytes: max_request_bytes.saturating_mul(Self::LIMIT_LARGEST_REQUESTS),
+            max_request_bytes,
+            reader,
+            next_ticket: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.queued.len() >= Self::LIMIT_REQUESTS || self.bytes >= self.limit_bytes
+    }
+
+    fn push(&mut self, mut request: Request) {
+        let bytes = request.len();
+        let reading = match &self.reader {
+            Some(Reader {
+                jobs: Some(jobs), ..
+            }) if bytes > READ_INLINE_MAX_BYTES => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                match jobs.send((ticket, std::mem::take(&mut request.body))) {
+                    Ok(()) => Reading::Away { ticket },
+                    // The reader thread ended (it cannot, but then read the request here).
+                    Err(mpsc::SendError((_, body))) => {
+                        request.body = body;
+                        Reading::Here { emergency: None }
+                    }
+                }
+            }
+            _ => Reading::Here { emergency: None },
+        };
+        self.bytes += bytes;
+        self.queued.push_back(Queued {
+            route: request,
+            bytes,
+            reading,
+        });
+    }
+
+    /// Takes in what the reader thread has read; with `wait`, waits for at
+    /// least one (there must be one on the way).
+    fn collect(&mut self, wait: bool) {
+        let Some(reader) = &self.reader else { return };
+        let mut next = None;
+        if wait {
+            match reader.done.recv() {
+                Ok(read) => next = Some(read),
+                Err(mpsc::RecvError) => return self.reader_lost(),
+            }
+        }
+        while let Some((ticket, read)) = next.take().or_else(|| reader.done.try_recv().ok()) {
+            if let Some(queued) = self
+                .queued
+                .iter_mut()
+                .find(|queued| matches!(queued.reading, Reading::Away { ticket: t } if t == ticket))
+            {
+                queued.reading = Reading::Read(read);
+            }
+        }
+    }
+
+    /// The reader thread ended (it does not, unless it panicked): the
+    /// requests it held get an error reply, and the rest are read here.
+    #[cold]
+    fn reader_lost(&mut self) {
+        tracing::error!("the reader thread ended; large requests are read on the command thread");
+        self.reader = None;
+        for queued in &mut self.queued {
+            if let Reading::Away { .. } = queued.reading {
+                queued.reading = Reading::Read(Err(MalformedRequest::unread(
+                    "the request was lost by the service's reader thread".into(),
+                )));
+            }
+        }
+    }
+
+    /// The position of the next request to answer: the first emergency
+    /// that can be answered, else the oldest request if it can be.
+    fn next_ready(&mut self) -> Option<usize> {
+        if self.queued.len() > 1 {
+            if let Some(position) = self
+                .queued
+                .iter_mut()
+                .position(|queued| queued.is_ready() && queued.is_emergency())
+            {
+                return Some(position);
+            }
+        }
+        self.queued
+            .front()
+            .filter(|queued| queued.is_ready())
+            .map(|_| 0)
+    }
+
+    /// The next request to answer (see [`Self::next_ready`]), with its
+    /// reading done, or `None` if none can be answered yet.
+    fn pop(&mut self) -> Option<(Request, Result<ApiCommandRequest, MalformedRequest>)> {
+        let position = self.next_ready()?;
+        let queued = self.queued.remove(position)?;
+        self.bytes -= queued.bytes;
+        let read = match queued.reading {
+            Reading::Read(read) => read,
+            _ => read_request(&queued.route.body, self.max_request_bytes),
+        };
+        Some((queued.route, read))
+    }
+}
+
 pub(crate) fn serve_commands(
-    socket: RepSocket,
+    socket: CommandSocket,
     mut dispatcher: Dispatcher,
+    mut inbox: Inbox,
     state: Arc<CommandLoopState>,
 ) {
     // Cleared however this thread ends (a panic included), which stops the heartbeat.
@@ -52,21 +296,121 @@ pub(crate) fn serve_commands(
     }
     let guard = AliveGuard(state);
     let busy_since = &guard.0.busy_since;
+    // Whether to read what else has arrived before answering. Looking costs
+    // a system call when nothing has (about a tenth of a quick command's
+    // round trip), so it is done only when others may be waiting: after an
+    // answer that took a while, or while requests are queued.
+    let mut look_ahead = false;
     loop {
-        match socket.next() {
-            Ok(Incoming::Request(frames)) => {
-                busy_since.store(monotonic_nanos(), Ordering::Release);
-                let reply = dispatcher.reply_to(&frames);
-                busy_since.store(-1, Ordering::Release);
-                if let Err(error) = socket.reply(&reply) {
-                    tracing::error!(%error, "cannot send a reply");
-                }
-            }
-            Ok(Incoming::Stop) => break,
-            Err(error) => {
-                tracing::error!(%error, "command socket failed; command loop ends");
+        // Read what has arrived; wait only when nothing can be answered.
+        while !inbox.is_full() {
+            let can_answer = inbox.next_ready().is_some();
+            if can_answer && !look_ahead && inbox.queued.len() == 1 {
                 break;
             }
+            match socket.next(!can_answer) {
+                Ok(Some(Incoming::Request(request))) => inbox.push(request),
+                Ok(Some(Incoming::Doorbell)) => inbox.collect(false),
+                Ok(None) => break,
+                Ok(Some(Incoming::Stop)) => return,
+                Err(error) => {
+                    tracing::error!(%error, "command socket failed; command loop ends");
+                    return;
+                }
+            }
         }
+        let Some((request, read)) = inbox.pop() else {
+            // Full, and the requests that can go next are on the reader thread.
+            inbox.collect(true);
+            continue;
+        };
+        let started = monotonic_nanos();
+        busy_since.store(started, Ordering::Release);
+        let reply = dispatcher.reply(read);
+        busy_since.store(-1, Ordering::Release);
+        if let Err(error) = socket.reply(request, &reply) {
+            tracing::error!(%error, "cannot send a reply");
+        }
+        look_ahead = monotonic_nanos().saturating_sub(started) > LOOK_AHEAD_AFTER_NANOS;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Inbox, Request};
+
+    fn request(text: &str) -> Request {
+        Request::detached(vec![text.as_bytes().to_vec()])
+    }
+
+    /// The requests' texts in the order the inbox gives them out.
+    fn drain(inbox: &mut Inbox) -> Vec<String> {
+        std::iter::from_fn(|| inbox.pop())
+            .map(|(request, _)| String::from_utf8_lossy(&request.body[0]).into_owned())
+            .collect()
+    }
+
+    const ARRIVALS: [&str; 6] = [
+        r#"{"command": 400, "nonce": 1}"#,
+        r#"{"command": 99999, "nonce": 2, "data": {"command": 200}}"#,
+        r#"{"command": 200, "nonce": 3}"#,
+        "not json",
+        r#"{"nonce": 5, "command": 210}"#,
+        r#"{"command": 300, "nonce": 6}"#,
+    ];
+
+    #[test]
+    fn emergencies_leave_first_and_the_rest_in_arrival_order() {
+        let mut inbox = Inbox::new(1024, None);
+        for text in ARRIVALS {
+            inbox.push(request(text));
+        }
+        let [a, b, stop, d, resume, f] = ARRIVALS;
+        assert_eq!(drain(&mut inbox), [stop, resume, a, b, d, f]);
+        assert_eq!(inbox.bytes, 0);
+    }
+
+    #[test]
+    fn a_large_request_being_read_elsewhere_holds_back_later_ones_but_not_emergencies() {
+        let mut inbox = Inbox::new(1 << 20, None);
+        let large = format!(
+            r#"{{"command": 300, "nonce": 0, "data": "{}"}}"#,
+            "x".repeat(super::READ_INLINE_MAX_BYTES)
+        );
+        inbox.push(request(&large));
+        // As if it had been handed to the reader thread.
+        inbox.queued[0].reading = super::Reading::Away { ticket: 0 };
+        for text in ARRIVALS {
+            inbox.push(request(text));
+        }
+        let [_, _, stop, _, resume, _] = ARRIVALS;
+        assert_eq!(drain(&mut inbox), [stop, resume]);
+        assert_eq!(inbox.queued.len(), 5);
+
+        let read = super::read_request(&[large.into_bytes()], 1 << 20);
+        inbox.queued[0].reading = super::Reading::Read(read);
+        let [a, b, _, d, _, f] = ARRIVALS;
+        let texts = drain(&mut inbox);
+        assert_eq!(texts[1..], [a, b, d, f]);
+        assert!(texts[0].starts_with(r#"{"command": 300"#));
+    }
+
+    #[test]
+    fn reading_ahead_stops_at_the_byte_or_count_limit() {
+        let mut by_bytes = Inbox::new(10, None);
+        let large = "x".repeat(10 * Inbox::LIMIT_LARGEST_REQUESTS - 1);
+        by_bytes.push(request(&large));
+        assert!(!by_bytes.is_full());
+        by_bytes.push(request("y"));
+        assert!(by_bytes.is_full());
+        by_bytes.pop();
+        assert!(!by_bytes.is_full());
+
+        let mut by_count = Inbox::new(usize::MAX, None);
+        for _ in 0..Inbox::LIMIT_REQUESTS {
+            assert!(!by_count.is_full());
+            by_count.push(request("{}"));
+        }
+        assert!(by_count.is_full());
     }
 }

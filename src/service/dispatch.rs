@@ -1,5 +1,6 @@
-//! Turns one request into exactly one reply: parse, call the delegate
-//! (panics caught), track a pending command, serialize the reply.
+//! Turns one request into exactly one reply: read it ([`read_request`]),
+//! call the delegate (panics caught), track a pending command, serialize
+//! the reply.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -19,7 +20,6 @@ pub const REQUEST_HARD_LIMIT_FACTOR: usize = 2;
 pub(crate) struct Dispatcher {
     pub delegate: Arc<DelegateSlot>,
     pub publisher: Publisher,
-    pub max_request_bytes: usize,
     pub warnings: WarningBudget,
 }
 
@@ -63,12 +63,14 @@ impl WarningBudget {
 }
 
 impl Dispatcher {
-    /// The reply bytes for one request's frames.
-    pub(crate) fn reply_to(&mut self, frames: &[Vec<u8>]) -> Vec<u8> {
+    /// The reply bytes for a request read by [`read_request`] (on the
+    /// command thread or the reader thread): the delegate's answer, or the
+    /// error reply.
+    pub(crate) fn reply(&mut self, read: Result<ApiCommandRequest, MalformedRequest>) -> Vec<u8> {
         let counters = self.publisher.outbox().counters();
         counters.requests.bump();
         let _trace = telemetry::request_started();
-        let reply = match self.read(frames) {
+        let reply = match read {
             Ok(request) => self.answer(request),
             Err(error) => {
                 counters.malformed_requests.bump();
@@ -95,23 +97,6 @@ impl Dispatcher {
             tracing::error!(%error, "cannot serialize a reply");
             br#"{"nonce":0,"command":0,"result":0,"data":null,"errorKind":1,"errorCode":0,"errorMessage":"An error occurred serializing the response."}"#.to_vec()
         })
-    }
-
-    fn read(&self, frames: &[Vec<u8>]) -> Result<ApiCommandRequest, MalformedRequest> {
-        let [frame] = frames else {
-            return Err(MalformedRequest::unread(format!(
-                "a request must be one frame, got {}",
-                frames.len()
-            )));
-        };
-        if frame.len() > self.max_request_bytes {
-            return Err(MalformedRequest::unread(format!(
-                "request of {} bytes exceeds the maximum of {} bytes",
-                frame.len(),
-                self.max_request_bytes
-            )));
-        }
-        ApiCommandRequest::parse(frame)
     }
 
     fn answer(&self, request: ApiCommandRequest) -> ApiCommandRequestServiceResponse {
@@ -163,6 +148,28 @@ impl Dispatcher {
             _ => {}
         }
     }
+}
+
+/// Reads a request from its frames: one frame of at most
+/// `max_request_bytes`, parsed. Needs nothing of the service, so large
+/// requests can be read on another thread.
+pub(crate) fn read_request(
+    frames: &[Vec<u8>],
+    max_request_bytes: usize,
+) -> Result<ApiCommandRequest, MalformedRequest> {
+    let [frame] = frames else {
+        return Err(MalformedRequest::unread(format!(
+            "a request must be one frame, got {}",
+            frames.len()
+        )));
+    };
+    if frame.len() > max_request_bytes {
+        return Err(MalformedRequest::unread(format!(
+            "request of {} bytes exceeds the maximum of {max_request_bytes} bytes",
+            frame.len(),
+        )));
+    }
+    ApiCommandRequest::parse(frame)
 }
 
 /// Drops a panic payload without letting a `Drop` that panics too unwind out

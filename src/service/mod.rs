@@ -3,7 +3,9 @@
 //! Threads: the app's threads only push into a bounded queue ([`outbox`])
 //! through a [`Publisher`]; the publisher thread ([`publish_thread`]) owns
 //! the PUB socket and the heartbeat; the command thread ([`command_thread`])
-//! owns the REP socket and calls the delegate ([`dispatch`]). No tokio
+//! owns the command socket, answers emergencies first and calls the
+//! delegate ([`dispatch`]), with a reader thread that parses large
+//! requests. No tokio
 //! runtime is needed, and an app that runs one can embed the service as well.
 
 pub(crate) mod command_thread;
@@ -24,7 +26,7 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 use serde_json::Value;
 
-use self::command_thread::CommandLoopState;
+use self::command_thread::{CommandLoopState, Inbox};
 use self::delegate::{CommandRequestDelegate, DelegateSlot};
 use self::dispatch::{Dispatcher, WarningBudget, REQUEST_HARD_LIMIT_FACTOR};
 use self::outbox::{Outbox, QueueItem, QueueLimits};
@@ -286,24 +288,25 @@ impl ZeroMqRpcService {
             let addresses = &options.bind_addresses;
             let publisher =
                 transport.bind_publisher(addresses, options.subscriber_port, &tuning)?;
-            let replier = transport.bind_replier(addresses, options.command_port, &tuning)?;
-            Ok((publisher, replier))
+            let commands = transport.bind_commands(addresses, options.command_port, &tuning)?;
+            Ok((publisher, commands))
         });
-        let ((pub_socket, pub_port), (rep_socket, stop_signal, cmd_port)) = match bound {
-            Ok(bound) => bound,
-            Err(error) => return Err((error, Some(queue))),
-        };
+        let ((pub_socket, pub_port), (command_socket, stop_signal, doorbell, cmd_port)) =
+            match bound {
+                Ok(bound) => bound,
+                Err(error) => return Err((error, Some(queue))),
+            };
 
         let command_loop = Arc::new(CommandLoopState::new());
         let dispatcher = Dispatcher {
             delegate: self.delegate.clone(),
             publisher: self.publisher.clone(),
-            max_request_bytes: options.max_request_bytes,
             warnings: WarningBudget::new(),
         };
+        let inbox = Inbox::new(options.max_request_bytes, Some(doorbell));
         let state = command_loop.clone();
         let command_thread = threads::spawn("commands", move || {
-            command_thread::serve_commands(rep_socket, dispatcher, state)
+            command_thread::serve_commands(command_socket, dispatcher, inbox, state)
         });
         let command_thread = match command_thread {
             Ok(thread) => thread,

@@ -1,4 +1,5 @@
-//! The device side's sockets: PUB for published messages, REP for commands.
+//! The device side's sockets: PUB for published messages, a ROUTER that
+//! answers as a REP for commands.
 
 use std::time::Duration;
 
@@ -56,46 +57,66 @@ impl DeviceTransport {
         Ok((PubSocket { socket }, port))
     }
 
-    /// Binds a REP socket on every address at `port`, with the in-process
-    /// socket its [`StopSignal`] wakes. Returns the socket, the signal and the port.
-    pub(crate) fn bind_replier(
+    /// Binds the command socket (a ROUTER that behaves as a REP on the
+    /// wire, see [`CommandSocket`]) on every address at `port`, with the
+    /// in-process sockets that wake it: its [`StopSignal`] and its
+    /// [`Doorbell`]. Returns the socket, the signal, the doorbell and the port.
+    pub(crate) fn bind_commands(
         &self,
         addresses: &[String],
         port: u16,
         tuning: &SocketTuning,
-    ) -> Result<(RepSocket, StopSignal, u16), Error> {
-        let socket = self.new_socket(zmq::REP)?;
+    ) -> Result<(CommandSocket, StopSignal, Doorbell, u16), Error> {
+        let socket = self.new_socket(zmq::ROUTER)?;
         socket
             .set_linger(millis(tuning.linger))
             .and_then(|()| socket.set_maxmsgsize(tuning.max_frame_bytes))
-            .map_err(transport_error("tune the REP socket"))?;
+            .and_then(|()| socket.set_rcvhwm(COMMAND_RECEIVE_HIGH_WATER_MARK))
+            .map_err(transport_error("tune the command socket"))?;
         let port = bind_all(&socket, addresses, port)?;
 
-        // The stop signal comes in through the REP socket itself: a one-frame
-        // request from an in-process REQ whose routing id is a random token
-        // (routing ids never reach network peers), sent as the frame. The
-        // command thread then blocks in a single recv; polling the REP and a
-        // separate stop socket cost about four more system calls per command
-        // (measured in benches/rpc.rs, section 1).
-        let endpoint = unique_inproc("stop");
+        // The stop signal and the doorbell come in through the command socket
+        // itself, from in-process sockets whose routing ids are random
+        // tokens (network peers cannot guess them). The command thread then
+        // blocks in a single recv; polling the socket and separate in-process
+        // sockets cost about four more system calls per command (measured in
+        // benches/rpc.rs, section 1).
+        let endpoint = unique_inproc("commands");
         socket
             .bind(&endpoint)
-            .map_err(transport_error("bind the stop endpoint"))?;
+            .map_err(transport_error("bind the in-process endpoint"))?;
         let stop_token = uuid::Uuid::new_v4().as_bytes().to_vec();
-        let stop_sender = self.new_socket(zmq::REQ)?;
-        let setup = transport_error("set up the stop signal");
-        stop_sender
-            .set_linger(0)
-            .and_then(|()| stop_sender.set_identity(&stop_token))
-            .and_then(|()| stop_sender.connect(&endpoint))
-            .map_err(setup)?;
+        let stop_sender = self.in_process_peer(zmq::REQ, &stop_token, &endpoint)?;
+        let doorbell_token = uuid::Uuid::new_v4().as_bytes().to_vec();
+        let doorbell = self.in_process_peer(zmq::DEALER, &doorbell_token, &endpoint)?;
         Ok((
-            RepSocket { socket, stop_token },
+            CommandSocket {
+                socket,
+                stop_token,
+                doorbell_token,
+            },
             StopSignal {
                 socket: stop_sender,
             },
+            Doorbell { socket: doorbell },
             port,
         ))
+    }
+
+    /// A socket of `kind` with routing id `token`, connected to `endpoint`.
+    fn in_process_peer(
+        &self,
+        kind: zmq::SocketType,
+        token: &[u8],
+        endpoint: &str,
+    ) -> Result<zmq::Socket, Error> {
+        let socket = self.new_socket(kind)?;
+        socket
+            .set_linger(0)
+            .and_then(|()| socket.set_identity(token))
+            .and_then(|()| socket.connect(endpoint))
+            .map_err(transport_error("connect an in-process socket"))?;
+        Ok(socket)
     }
 
     /// A socket that drops peers which do not finish their handshake or
@@ -170,38 +191,138 @@ impl PubSocket {
 
 /// What the command socket delivered.
 pub(crate) enum Incoming {
-    /// A request: its frames (a well-behaved REQ sends exactly one).
-    Request(Vec<Vec<u8>>),
+    /// A request, with the route its reply takes.
+    Request(Request),
+    /// The [`Doorbell`] rang.
+    Doorbell,
     /// The service is stopping.
     Stop,
 }
 
-/// The REP socket, owned by the command thread, and the frame its
-/// [`StopSignal`] sends.
-pub(crate) struct RepSocket {
-    socket: zmq::Socket,
-    stop_token: Vec<u8>,
+/// One request as a REP socket would deliver it: the frames after the
+/// empty delimiter (a well-behaved REQ sends exactly one), and the routing
+/// frames up to and including the delimiter, which address the reply.
+pub(crate) struct Request {
+    route: Vec<zmq::Message>,
+    /// The request's frames.
+    pub body: Vec<Vec<u8>>,
 }
 
-impl RepSocket {
-    /// Waits, without any polling interval, for a request or the stop signal.
-    pub(crate) fn next(&self) -> Result<Incoming, Error> {
+impl Request {
+    /// Splits a message read from the ROUTER as libzmq's REP does: routing
+    /// frames up to the first empty frame that has more after it. A message
+    /// without one is not a request (REP discards it too).
+    fn from_frames(mut frames: Vec<zmq::Message>) -> Option<Self> {
+        let delimiter = frames
+            .iter()
+            .take(frames.len().saturating_sub(1))
+            .position(|frame| frame.is_empty())?;
+        let body = frames
+            .split_off(delimiter + 1)
+            .iter()
+            .map(|frame| frame.to_vec())
+            .collect();
+        Some(Self {
+            route: frames,
+            body,
+        })
+    }
+
+    /// A request from nowhere with these frames, for tests of what is done
+    /// with requests.
+    #[cfg(test)]
+    pub(crate) fn detached(body: Vec<Vec<u8>>) -> Self {
+        Self {
+            route: Vec::new(),
+            body,
+        }
+    }
+
+    /// The request's size in bytes, its frames together.
+    pub(crate) fn len(&self) -> usize {
+        self.body.iter().map(Vec::len).sum()
+    }
+}
+
+/// How many complete requests libzmq queues per connection before it stops
+/// reading that connection. A REQ peer has one in flight; a DEALER that
+/// pipelines more waits on TCP, so a connection holds at most this many
+/// requests (and one unfinished frame) in memory.
+const COMMAND_RECEIVE_HIGH_WATER_MARK: i32 = 4;
+
+/// The command socket, owned by the command thread, and the routing ids of
+/// its [`StopSignal`] and [`Doorbell`].
+///
+/// It is a ROUTER that keeps REP's wire behaviour (each request answered
+/// once, on its route; messages without a delimiter discarded), so that the
+/// command thread can read requests ahead and answer an emergency before
+/// requests that arrived earlier from other peers.
+pub(crate) struct CommandSocket {
+    socket: zmq::Socket,
+    stop_token: Vec<u8>,
+    doorbell_token: Vec<u8>,
+}
+
+impl CommandSocket {
+    /// The next request or the stop signal: waits for one without any
+    /// polling interval when `wait`, else returns `None` when nothing has
+    /// arrived.
+    pub(crate) fn next(&self, wait: bool) -> Result<Option<Incoming>, Error> {
+        let flags = if wait { 0 } else { zmq::DONTWAIT };
         loop {
-            match self.socket.recv_multipart(0) {
-                Ok(frames) if frames.len() == 1 && frames[0] == self.stop_token => {
-                    return Ok(Incoming::Stop)
-                }
-                Ok(frames) => return Ok(Incoming::Request(frames)),
+            let frames = match self.recv_message(flags) {
+                Ok(frames) => frames,
                 Err(zmq::Error::EINTR) => continue,
+                Err(zmq::Error::EAGAIN) if !wait => return Ok(None),
                 Err(e) => return Err(transport_error("receive a request")(e)),
+            };
+            match frames.first() {
+                Some(id) if id[..] == self.stop_token[..] => return Ok(Some(Incoming::Stop)),
+                Some(id) if id[..] == self.doorbell_token[..] => {
+                    return Ok(Some(Incoming::Doorbell))
+                }
+                _ => {}
+            }
+            if let Some(request) = Request::from_frames(frames) {
+                return Ok(Some(Incoming::Request(request)));
             }
         }
     }
 
-    /// Sends the reply to the request just received.
-    pub(crate) fn reply(&self, body: &[u8]) -> Result<(), Error> {
+    /// All frames of one message (libzmq delivers them together).
+    fn recv_message(&self, flags: i32) -> Result<Vec<zmq::Message>, zmq::Error> {
+        let mut frames = vec![self.socket.recv_msg(flags)?];
+        while self.socket.get_rcvmore()? {
+            frames.push(self.socket.recv_msg(0)?);
+        }
+        Ok(frames)
+    }
+
+    /// Sends the reply to `request` on its route. A peer gone meanwhile
+    /// misses it, as with REP.
+    pub(crate) fn reply(&self, request: Request, body: &[u8]) -> Result<(), Error> {
+        let send = || -> Result<(), zmq::Error> {
+            for frame in request.route {
+                self.socket.send(frame, zmq::SNDMORE)?;
+            }
+            self.socket.send(body, 0)
+        };
+        send().map_err(transport_error("send a reply"))
+    }
+}
+
+/// Wakes the command thread from another thread (owned by that thread):
+/// its recv returns [`Incoming::Doorbell`].
+pub(crate) struct Doorbell {
+    socket: zmq::Socket,
+}
+
+impl Doorbell {
+    /// Rings once. Rings that the command thread has not read yet wait in
+    /// libzmq (a few bytes each); a ring is never lost.
+    pub(crate) fn ring(&self) -> Result<(), Error> {
         self.socket
-            .send(body, 0)
-            .map_err(transport_error("send a reply"))
+            .send_multipart([&b""[..], &b""[..]], 0)
+            .map_err(transport_error("ring the doorbell"))
     }
 }

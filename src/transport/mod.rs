@@ -2,7 +2,7 @@
 //! engine could be swapped in by rewriting this one module.
 //!
 //! [`device`] has the device side's sockets: a PUB socket (owned by the
-//! publisher thread) and a REP socket paired with an in-process stop signal
+//! publisher thread) and a command socket (REP on the wire) paired with an in-process stop signal
 //! (owned by the command thread). [`operator`] has the operator side's: a SUB
 //! socket with a connection monitor and a REQ socket reopened when a reply
 //! is lost. Each socket is owned by one thread, and a [`StopSignal`] wakes
@@ -41,7 +41,7 @@ pub(crate) struct StopSignal {
 
 impl StopSignal {
     /// Sends the socket's routing id as the one frame: the stop token of a
-    /// REP's signal (see [`device::DeviceTransport::bind_replier`]); empty
+    /// command socket's signal (see [`device::DeviceTransport::bind_commands`]); empty
     /// for a PAIR.
     pub(crate) fn fire(&self) -> Result<(), Error> {
         let frame = self

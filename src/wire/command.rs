@@ -148,6 +148,26 @@ impl ApiCommandRequest {
         self
     }
 
+    /// Whether `bytes` are a request for an emergency command
+    /// (EMERGENCY_STOP or EMERGENCY_RESUME), judged from its top-level
+    /// `command` alone: a pass over the text that builds nothing, far
+    /// cheaper than [`Self::parse`]. Anything unreadable is no emergency.
+    pub(crate) fn is_emergency(bytes: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct CommandOnly {
+            command: i64,
+        }
+        // A derived struct would read `[200]` too; a request is an object.
+        let is_object = bytes.trim_ascii_start().starts_with(b"{");
+        is_object
+            && serde_json::from_slice::<CommandOnly>(bytes).is_ok_and(|request| {
+                matches!(
+                    ApiCommand::from_value(request.command),
+                    ApiCommand::EmergencyStop | ApiCommand::EmergencyResume
+                )
+            })
+    }
+
     /// Reads a request from its wire bytes. Keys are converted to snake_case;
     /// values are untouched.
     ///
@@ -448,6 +468,37 @@ impl ApiCommandRequestServiceResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emergencies_are_told_from_the_command_alone() {
+        let emergency = [
+            &br#"{"command": 200, "nonce": 7}"#[..],
+            br#"{"data": {"command": 400}, "nonce": 1, "command": 210}"#,
+        ];
+        let other = [
+            &br#"{"command": 400, "data": {"command": 200}}"#[..],
+            br#"{"command": "200"}"#,
+            br#"{"command": 200, "command": 200}"#,
+            br#"{"nonce": 200}"#,
+            br#"[200]"#,
+            br#"{"command": 200"#,
+            b"",
+        ];
+        for bytes in emergency {
+            assert!(
+                ApiCommandRequest::is_emergency(bytes),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        for bytes in other {
+            assert!(
+                !ApiCommandRequest::is_emergency(bytes),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
 
     #[test]
     fn floats_are_read_exactly_as_python_wrote_them() {
