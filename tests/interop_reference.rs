@@ -4,7 +4,9 @@
 //! (`tests/python/zmq_peer.py`) and raw `zmq` sockets.
 //!
 //! Where the reference does not damage a value, the bytes must be identical;
-//! where it does, they must differ exactly as PROTOCOL.md's defects say.
+//! where it does, they must differ exactly as the numbered defects of
+//! `proto-schema/README.md` ("Deliberate differences from the Python
+//! reference") say.
 
 mod common;
 
