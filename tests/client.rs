@@ -52,10 +52,12 @@ fn device_delegate(
             let done = context.accept_pending();
             let animal = request.data.clone().unwrap_or(Value::Null);
             std::thread::spawn(move || {
-                let _ = done.complete(
+                // A failure shows here, and as the missing result in the test.
+                done.complete(
                     ApiCommandRequestResponse::success()
                         .with_data(&json!({"acquisition_id": "a-1", "request_data": animal})),
-                );
+                )
+                .expect("the START's result is queued");
             });
             ApiCommandRequestResponse::pending_with_notification()
         }
@@ -683,8 +685,10 @@ async fn malformed_published_messages_are_delivered_raw_and_counted() {
             liveness.wait_for(|l| l.state == LinkState::Online),
         )
         .await;
-        if waited.is_ok() {
-            break;
+        match waited {
+            Ok(Ok(_)) => break,
+            Ok(Err(closed)) => panic!("the liveness channel closed while joining: {closed}"),
+            Err(_) => {} // not online yet: publish another heartbeat
         }
     }
 

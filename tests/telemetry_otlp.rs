@@ -123,20 +123,24 @@ fn spans_and_metrics_reach_an_otlp_http_receiver() {
     let guard = configure_telemetry(&options).expect("telemetry configured");
 
     let service = ZeroMqRpcService::new(RpcOptions::loopback());
-    service.set_delegate(|request: ApiCommandRequest, context: &RequestContext| {
-        match request.command {
+    // What the START's `complete` returned, for the test to check.
+    let (completed_tx, completed) = std::sync::mpsc::channel();
+    let completed_tx = std::sync::Mutex::new(completed_tx);
+    service.set_delegate(
+        move |request: ApiCommandRequest, context: &RequestContext| match request.command {
             ApiCommand::GetStatus => ApiCommandRequestResponse::success(),
             ApiCommand::StartAcquisition => {
                 let done = context.accept_pending();
+                let completed = completed_tx.lock().unwrap().clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(20));
-                    let _ = done.complete(ApiCommandRequestResponse::success());
+                    let _ = completed.send(done.complete(ApiCommandRequestResponse::success()));
                 });
                 ApiCommandRequestResponse::pending_with_notification()
             }
             _ => ApiCommandRequestResponse::unrecognized(),
-        }
-    });
+        },
+    );
     service.start().expect("start");
 
     let context = zmq::Context::new();
@@ -155,6 +159,10 @@ fn spans_and_metrics_reach_an_otlp_http_receiver() {
             .unwrap();
         client.recv_bytes(0).expect("a reply in time");
     }
+    completed
+        .recv_timeout(TIMEOUT)
+        .expect("the START was completed")
+        .expect("its result was queued");
     service
         .publish_event(ApiEvent::new(ApiEventKind::ApplicationLaunched, None))
         .unwrap();
