@@ -457,7 +457,8 @@ fn a_port_in_use_ends_it_at_once_with_a_clear_message() {
     let taken_port = taken.local_addr().expect("addr").port();
     let mut app = App::spawn(&app_args_with_pub_port(taken_port, &[]));
     let status = app.wait_exit(EXIT);
-    assert!(!status.success(), "exit status {status}");
+    // README.md and the example's documentation: a port in use exits 1.
+    assert_eq!(status.code(), Some(1), "exit status {status}");
     let log = app.rest_of_stderr(WAIT);
     assert!(log.contains("cannot start the API service"), "{log}");
     assert!(log.contains(&taken_port.to_string()), "{log}");
