@@ -482,23 +482,35 @@ impl Terminal {
         let ready = driver.expect_ready(STARTUP);
         let pid = ready["pid"].as_u64().expect("pid") as u32;
         let mut terminal = Terminal { driver, pid };
+        // The prompt itself comes after the banner: `ready` waits for it.
         let banner = terminal.expect("Type 'help'", STARTUP);
-        terminal.expect("device> ", WAIT);
         // <identifier> serving on PUB port N, command port M. Type 'help'.
         let ports = Ports::after("PUB port ", "command port ", &banner);
         (terminal, ports)
     }
 
-    /// Types `line` and Enter.
+    /// Waits for the prompt drawn after the previous match. rustyline asks
+    /// the terminal for the cursor position before drawing it and reads the
+    /// answer from the keyboard input, so keys typed before the prompt is
+    /// drawn could be eaten.
+    fn ready(&mut self) {
+        self.expect("device> ", WAIT);
+    }
+
+    /// Types `line` and Enter at the next prompt, and waits until the line
+    /// is echoed and ended, so that the next `ready` finds a later prompt.
     fn send(&mut self, line: &str) {
+        self.ready();
         self.driver.send_line(&json!({ "send": line }));
         self.driver
             .wait_for(WAIT, |v| v.get("sent").is_some())
             .expect("pty_drive typed the line");
+        self.expect(&format!("{line}\n"), WAIT);
     }
 
-    /// Types raw bytes (control keys, Tab).
+    /// Types raw bytes (control keys, Tab) at the next prompt.
     fn send_raw(&mut self, bytes: &[u8]) {
+        self.ready();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         self.driver.send_line(&json!({ "send_hex": hex }));
         self.driver
