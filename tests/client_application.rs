@@ -690,6 +690,11 @@ fn the_rust_client_commands_the_example() {
         .send_command(ApiCommand::GetStatus, None)
         .expect("GET_STATUS");
     assert_eq!(status.result, ApiCommandRequestResult::Success);
+    assert_eq!(
+        status.data,
+        Some(json!({"app_status": 0, "training_mode": 100, "animal_id": ""})),
+        "idle, manual, no animal; snake_case on the client side"
+    );
 
     let start = client
         .send_command(
