@@ -320,10 +320,10 @@ fn serves_every_command_without_a_terminal() {
     assert_failed(&req.command(210, 7), 6, "not emergency-stopped");
 
     // START: pending at once, then the result and the event after the delay.
+    // (What a start or stop in progress refuses is checked with a delay long
+    // enough to be sure it is still in progress: see the next test.)
     let start = req.send(json!({"command": 100, "nonce": 11, "data": {"animalId": "m-7"}}));
     assert_eq!(start["result"], PENDING_WITH_NOTIFICATION, "{start}");
-    assert_failed(&req.command(100, 12), 2, "starting");
-    assert_failed(&req.command(110, 13), 2, "starting");
     let result = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 11);
     assert_eq!(result["result"], SUCCESS, "{result}");
     assert_eq!(result["command"], 100, "{result}");
@@ -350,7 +350,6 @@ fn serves_every_command_without_a_terminal() {
 
     // STOP: the same pattern.
     assert_eq!(req.command(110, 21)["result"], PENDING_WITH_NOTIFICATION);
-    assert_failed(&req.command(110, 22), 3, "stopping");
     let stopped = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 21);
     assert_eq!(stopped["result"], SUCCESS, "{stopped}");
     assert_eq!(stopped["command"], 110, "{stopped}");
@@ -386,11 +385,46 @@ fn serves_every_command_without_a_terminal() {
     );
     sub.expect(EVENT, WAIT, |b| b["kind"] == 102);
 
-    // An emergency stop during a start fails the start.
-    assert_eq!(req.command(100, 41)["result"], PENDING_WITH_NOTIFICATION);
-    assert_eq!(req.command(200, 42)["result"], SUCCESS);
-    let interrupted = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 41);
+    // Each command was logged on one line.
+    app.expect_log("command START_ACQUISITION nonce=11", WAIT);
+
+    app.terminate();
+    assert!(app.wait_exit(EXIT).success());
+    let log = app.rest_of_stderr(WAIT);
+    assert!(log.contains("api service stopped"), "{log}");
+}
+
+/// How long starts and stops take in the next test: far longer than a few
+/// requests, so a start or stop is certainly still in progress when the
+/// requests that follow it arrive.
+const LONG_TRANSITION: Duration = Duration::from_secs(30);
+
+/// A start or stop in progress refuses what would conflict with it, and an
+/// emergency stop fails it. The timer of a start failed that way still runs
+/// later and must find its start superseded: publish nothing, start nothing.
+#[test]
+fn a_transition_in_progress_refuses_conflicts_and_an_emergency_stop_supersedes_it() {
+    let (mut app, ports) = App::start(&app_args(&[
+        "--heartbeat-interval",
+        "0.2",
+        "--start-delay",
+        &LONG_TRANSITION.as_secs().to_string(),
+    ]));
+    let sub = Subscriber::join(&ports);
+    let mut req = Requester::connect(&ports);
+
+    // A start in progress refuses another start and a stop.
+    let first = req.send(json!({"command": 100, "nonce": 11, "data": {"animalId": "m-11"}}));
+    assert_eq!(first["result"], PENDING_WITH_NOTIFICATION, "{first}");
+    assert_failed(&req.command(100, 12), 2, "starting");
+    assert_failed(&req.command(110, 13), 2, "starting");
+    assert_eq!(req.command(400, 14)["data"]["appStatus"], 0);
+
+    // An emergency stop fails it, and nothing starts until EMERGENCY_RESUME.
+    assert_eq!(req.command(200, 15)["result"], SUCCESS);
+    let interrupted = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 11);
     assert_eq!(interrupted["result"], FAILED, "{interrupted}");
+    assert_eq!(interrupted["command"], 100, "{interrupted}");
     assert_eq!(interrupted["errorCode"], 7, "{interrupted}");
     assert!(
         interrupted["errorMessage"]
@@ -399,15 +433,68 @@ fn serves_every_command_without_a_terminal() {
             .contains("emergency stop"),
         "{interrupted}"
     );
-    assert_eq!(req.command(210, 43)["result"], SUCCESS);
-    // The start's timer later finds its start superseded: no acquisition.
-    assert_eq!(req.command(400, 44)["data"]["appStatus"], 0);
+    assert_failed(&req.command(100, 16), 5, "EMERGENCY_RESUME");
+    assert_eq!(req.command(210, 17)["result"], SUCCESS);
+    assert_eq!(req.command(400, 18)["data"]["appStatus"], 0);
 
-    // Each command was logged on one line.
-    app.expect_log("command START_ACQUISITION nonce=11", WAIT);
+    // A second start. Its timer is due after the first start's (the app's
+    // timer runs jobs in deadline order), so by the time its result is out,
+    // the first start's timer has run too. That timer must have published
+    // nothing: between the interruption's result and the second start's
+    // result come only the resume's events.
+    let second = req.send(json!({"command": 100, "nonce": 19, "data": {"animalId": "m-19"}}));
+    assert_eq!(second["result"], PENDING_WITH_NOTIFICATION, "{second}");
+    let mut between = Vec::new();
+    let result = loop {
+        let (topic, body) = sub.next_non_heartbeat(LONG_TRANSITION + WAIT);
+        if topic == COMMAND_RESULT && body["nonce"] == 19 {
+            break body;
+        }
+        between.push((topic, body));
+    };
+    let kinds: Vec<(u64, &Value)> = between.iter().map(|(t, b)| (*t, &b["kind"])).collect();
+    assert_eq!(
+        kinds,
+        [(EMERGENCY, &json!(102)), (EVENT, &json!(102))],
+        "{between:?}"
+    );
+    assert_eq!(result["result"], SUCCESS, "{result}");
+    assert_eq!(result["data"]["animalId"], "m-19", "{result}");
+    let acquisition_id = result["data"]["acquisitionId"].clone();
+    // The one acquisition that started is the second start's.
+    let (topic, started) = sub.next_non_heartbeat(WAIT);
+    assert_eq!((topic, &started["kind"]), (EVENT, &json!(301)), "{started}");
+    assert_eq!(started["context"]["acquisitionId"], acquisition_id);
+    let status = req.command(400, 20);
+    assert_eq!(status["data"]["appStatus"], 100, "{status}");
+    assert_eq!(status["data"]["animalId"], "m-19", "{status}");
 
+    // A running acquisition refuses a start; a stop in progress refuses a
+    // stop and a start.
+    assert_failed(&req.command(100, 21), 1, "already");
+    assert_eq!(req.command(110, 22)["result"], PENDING_WITH_NOTIFICATION);
+    assert_failed(&req.command(110, 23), 3, "stopping");
+    assert_failed(&req.command(100, 24), 3, "stopping");
+
+    // An emergency stop fails the stop and ends the acquisition.
+    let stop = req.send(json!({"command": 200, "nonce": 25, "data": {"reason": "door open"}}));
+    assert_eq!(stop["result"], SUCCESS, "{stop}");
+    let interrupted = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 22);
+    assert_eq!(interrupted["result"], FAILED, "{interrupted}");
+    assert_eq!(interrupted["command"], 110, "{interrupted}");
+    assert_eq!(interrupted["errorCode"], 7, "{interrupted}");
+    let ended = sub.expect(EVENT, WAIT, |b| b["kind"] == 305);
+    assert_eq!(ended["context"]["acquisitionId"], acquisition_id, "{ended}");
+    assert_eq!(
+        ended["context"]["reason"], "emergency stop: door open",
+        "{ended}"
+    );
+    assert_eq!(req.command(400, 26)["data"]["appStatus"], 0);
+
+    // The stop's timer is still due; stopping the app does not wait for it.
     app.terminate();
-    assert!(app.wait_exit(EXIT).success());
+    let status = app.wait_exit(EXIT);
+    assert!(status.success(), "exit status {status}");
     let log = app.rest_of_stderr(WAIT);
     assert!(log.contains("api service stopped"), "{log}");
 }
