@@ -14,6 +14,9 @@ use common::examples::{
 use common::python::PyProcess;
 use serde_json::{json, Value};
 
+/// The stand-in device's GET_STATUS data when idle, as the console shows it.
+const IDLE: &str = r#"SUCCESS {"app_status":0,"training_mode":100,"animal_id":""}"#;
+
 const STARTUP: Duration = Duration::from_secs(30);
 const EXIT: Duration = Duration::from_secs(20);
 
@@ -81,21 +84,87 @@ fn console(args: &[&str]) -> Run {
     )
 }
 
+/// The nonce in `reply to COMMAND (nonce N): ...`, the first line of `stdout`.
+fn reply_nonce(stdout: &str, command: &str) -> i64 {
+    let prefix = format!("reply to {command} (nonce ");
+    stdout
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|nonce| nonce.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix:?}<nonce>) at the start of {stdout:?}"))
+}
+
+/// `listen` without `--count`, in the background: it prints until SIGTERM.
+struct Listener {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Listener {
+    /// Starts it and waits until it prints a heartbeat of `identifier`: from
+    /// then on it receives everything the device publishes.
+    fn join(args: &[&str], identifier: &str) -> Listener {
+        let mut child = Command::new(built_example("remote_console"))
+            .args(args)
+            .arg("listen")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start remote_console listen");
+        let lines = read_lines(child.stdout.take().expect("piped stdout"), "listen");
+        let listener = Listener { child, lines };
+        listener.expect(&format!("HEARTBEAT {identifier} (version "));
+        listener
+    }
+
+    /// The next line that starts with `start` (earlier lines are skipped).
+    fn expect(&self, start: &str) -> String {
+        let deadline = std::time::Instant::now() + EXIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(start) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("listen printed no line starting with {start:?}"),
+            }
+        }
+    }
+
+    /// Stops it with SIGTERM; it must exit 0.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = wait_child(&mut self.child, EXIT).expect("listen exits");
+        assert_eq!(status.code(), Some(0), "listen exited with {status}");
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
     let device = Device::start("script-rig", 0, 0);
     let (p, c) = (device.pub_port.to_string(), device.cmd_port.to_string());
     let base = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "10"];
     let run = |extra: &[&str]| console(&[&base[..], extra].concat());
+    let idle = IDLE.strip_prefix("SUCCESS ").unwrap();
 
     let status = run(&["send", "status"]);
     assert_eq!(status.code, Some(0), "{}", status.stdout);
-    assert!(
-        status.stdout.starts_with("reply to GET_STATUS (nonce "),
-        "{}",
-        status.stdout
+    let nonce = reply_nonce(&status.stdout, "GET_STATUS");
+    assert_eq!(
+        status.stdout,
+        format!("reply to GET_STATUS (nonce {nonce}): SUCCESS {idle}\n")
     );
-    assert!(status.stdout.contains("): SUCCESS"), "{}", status.stdout);
 
     let json_status = run(&["--json", "send", "400"]);
     assert_eq!(json_status.code, Some(0));
@@ -103,25 +172,44 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
     assert_eq!(reply["type"], "reply");
     assert_eq!(reply["resultName"], "SUCCESS");
     assert_eq!(reply["commandName"], "GET_STATUS");
-    assert!(reply["data"].get("app_status").is_some(), "{reply}");
+    assert_eq!(reply["errorCode"], 0, "{reply}");
+    assert_eq!(
+        reply["data"],
+        serde_json::from_str::<Value>(idle).unwrap(),
+        "{reply}"
+    );
 
+    // With --wait: the reply, then the result, and the exit code by the result.
     let start = run(&["send", "start", r#"{"animal_id": "m-001"}"#, "--wait", "10"]);
     assert_eq!(start.code, Some(0), "{}", start.stdout);
-    assert!(
-        start.stdout.contains("PENDING_WITH_NOTIFICATION"),
-        "{}",
-        start.stdout
+    let nonce = reply_nonce(&start.stdout, "START_ACQUISITION");
+    let lines: Vec<&str> = start.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", start.stdout);
+    assert_eq!(
+        lines[0],
+        format!("reply to START_ACQUISITION (nonce {nonce}): PENDING_WITH_NOTIFICATION")
     );
+    let result_start = format!("result of START_ACQUISITION (nonce {nonce}): SUCCESS {{");
+    assert!(lines[1].starts_with(&result_start), "{}", start.stdout);
     assert!(
-        start.stdout.contains("result of START_ACQUISITION (nonce "),
+        lines[1].contains(r#""animal_id":"m-001""#),
         "{}",
         start.stdout
     );
 
     let again = run(&["send", "START_ACQUISITION"]);
     assert_eq!(again.code, Some(1), "a refused command: {}", again.stdout);
-    assert!(again.stdout.contains("FAILED"), "{}", again.stdout);
+    let nonce = reply_nonce(&again.stdout, "START_ACQUISITION");
+    assert_eq!(
+        again.stdout,
+        format!(
+            "reply to START_ACQUISITION (nonce {nonce}): \
+             FAILED [COMMAND_ERROR 1: an acquisition is already running]\n"
+        )
+    );
 
+    // A listener that has joined sees the pending stop's result and event.
+    let listener = Listener::join(&base, "script-rig");
     let stop = run(&["send", "stop"]);
     assert_eq!(
         stop.code,
@@ -129,30 +217,75 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
         "PENDING counts as success: {}",
         stop.stdout
     );
+    let nonce = reply_nonce(&stop.stdout, "STOP_ACQUISITION");
+    assert_eq!(
+        stop.stdout,
+        format!("reply to STOP_ACQUISITION (nonce {nonce}): PENDING_WITH_NOTIFICATION\n")
+    );
+    let result = listener.expect("COMMAND_RESULT ");
+    let result_start = format!("COMMAND_RESULT STOP_ACQUISITION (nonce {nonce}): SUCCESS {{");
+    assert!(result.starts_with(&result_start), "{result}");
+    assert!(result.contains(r#""animal_id":"m-001""#), "{result}");
+    let ended = listener.expect("EVENT ");
+    assert!(
+        ended.starts_with("EVENT acquisitionEnded (305) {"),
+        "{ended}"
+    );
+    assert!(ended.contains(r#""reason":"STOP_ACQUISITION""#), "{ended}");
+    listener.stop();
 
+    // The device is idle now and publishes only heartbeats.
+    let heartbeat = format!(
+        "HEARTBEAT script-rig (version {})",
+        env!("CARGO_PKG_VERSION")
+    );
     let listen = run(&["listen", "--count", "2"]);
     assert_eq!(listen.code, Some(0));
-    assert_eq!(listen.stdout.lines().count(), 2, "{}", listen.stdout);
+    let lines: Vec<&str> = listen.stdout.lines().collect();
+    assert_eq!(lines, [heartbeat.as_str(); 2], "{}", listen.stdout);
 
     let heartbeats = run(&["--json", "listen", "--count", "2", "--topic", "heartbeat"]);
     assert_eq!(heartbeats.code, Some(0));
-    for line in heartbeats.stdout.lines() {
+    let lines: Vec<&str> = heartbeats.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", heartbeats.stdout);
+    for line in lines {
         let message: Value = serde_json::from_str(line).expect("JSON line");
         assert_eq!(message["type"], "heartbeat", "{message}");
+        assert_eq!(message["topic"], 1001, "{message}");
         assert_eq!(message["message"]["identifier"], "script-rig");
+        assert_eq!(message["message"]["version"], env!("CARGO_PKG_VERSION"));
     }
 
     let unknown = run(&["send", "launch-rockets"]);
     assert_eq!(unknown.code, Some(2));
+    assert_eq!(unknown.stdout, "", "nothing was sent");
+    assert!(
+        unknown.stderr.contains("unknown command 'launch-rockets'"),
+        "{}",
+        unknown.stderr
+    );
     // A zero timeout parses, and the client's option checks refuse it.
     let zero = console(&["--timeout", "0", "send", "status"]);
     assert_eq!(zero.code, Some(2), "{}", zero.stdout);
+    assert_eq!(zero.stdout, "", "nothing was sent");
+    assert!(
+        zero.stderr
+            .contains("request_timeout must be greater than zero"),
+        "{}",
+        zero.stderr
+    );
     device.stop();
 
     // Nobody home (the device's ports, now closed): no reply, no messages.
     let nobody = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "0.3"];
     let lost = console(&[&nobody[..], &["send", "status"]].concat());
     assert_eq!(lost.code, Some(3));
+    assert!(
+        lost.stdout
+            .starts_with("error: no reply to GET_STATUS (nonce "),
+        "{}",
+        lost.stdout
+    );
     let silent = console(
         &[
             &nobody[..],
@@ -161,6 +294,10 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
         .concat(),
     );
     assert_eq!(silent.code, Some(3));
+    assert_eq!(
+        silent.stdout,
+        "error: only 0 message(s) before --max-wait\n"
+    );
 }
 
 /// The prompt in a pseudo-terminal.

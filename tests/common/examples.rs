@@ -75,35 +75,43 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// How a program run to its end exited, and what it printed on stdout.
+/// How a program run to its end exited, and what it printed.
 pub struct Run {
     pub code: Option<i32>,
     pub stdout: String,
+    pub stderr: String,
 }
 
-/// Runs `command` with stdin closed and stderr inherited, and waits (up to
-/// `timeout`, else it is killed and the test fails) for it to exit.
+/// Runs `command` with stdin closed, and waits (up to `timeout`, else it is
+/// killed and the test fails) for it to exit. Its stderr is collected, and
+/// echoed to the test's stderr so a failing test shows it.
 pub fn run_to_end(command: &mut Command, timeout: Duration) -> Run {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
+    let read_all = |mut stream: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("piped stderr")));
     let Some(status) = wait_child(&mut child, timeout) else {
         let _ = child.kill();
         let _ = child.wait();
         panic!("{command:?} did not exit within {timeout:?}");
     };
+    let stderr = stderr.join().expect("stderr reader thread");
+    eprint!("{stderr}");
     Run {
         code: status.code(),
-        stdout: reader.join().expect("reader thread"),
+        stdout: stdout.join().expect("stdout reader thread"),
+        stderr,
     }
 }
 
