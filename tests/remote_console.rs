@@ -355,6 +355,18 @@ impl Prompt {
         answer["output"].as_str().unwrap_or("").to_owned()
     }
 
+    /// Waits for `reply to <command> (nonce N): <outcome>` on one line.
+    fn expect_reply(&mut self, command: &str, outcome: &str) {
+        self.expect(&format!("reply to {command} (nonce "));
+        let end = format!("): {outcome}");
+        let nonce = self.expect(&end);
+        let nonce = nonce.strip_suffix(&end).unwrap_or_default();
+        assert!(
+            !nonce.is_empty() && nonce.chars().all(|c| c.is_ascii_digit()),
+            "the reply to {command} is not {outcome}: {nonce:?}"
+        );
+    }
+
     fn output(&mut self) -> String {
         self.ask(json!({"output": true}))["output"]
             .as_str()
@@ -387,13 +399,11 @@ fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
     prompt.expect("device console-rig is online");
 
     prompt.type_line("status");
-    prompt.expect("reply to GET_STATUS (nonce ");
-    prompt.expect("): SUCCESS");
+    prompt.expect_reply("GET_STATUS", IDLE);
 
     // A pending command: listed by `pending`, its result shown on arrival.
     prompt.type_line(r#"start {"animal_id": "m-001"}"#);
-    prompt.expect("reply to START_ACQUISITION (nonce ");
-    prompt.expect("PENDING_WITH_NOTIFICATION");
+    prompt.expect_reply("START_ACQUISITION", "PENDING_WITH_NOTIFICATION");
     prompt.type_line("pending");
     prompt.expect("pending: START_ACQUISITION (nonce ");
     prompt.expect_both(
@@ -407,13 +417,14 @@ fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
         "EMERGENCY emergencyStop (101)",
     );
     prompt.type_line("resume");
-    prompt.expect("reply to EMERGENCY_RESUME (nonce ");
+    prompt.expect_reply("EMERGENCY_RESUME", "SUCCESS");
 
     // By number, custom commands, unknown words.
     prompt.type_line("send 400");
-    prompt.expect("reply to GET_STATUS (nonce ");
+    prompt.expect_reply("GET_STATUS", IDLE);
+    // The stand-in device knows no custom commands.
     prompt.type_line(r#"custom 5 {"valve_id": 2}"#);
-    prompt.expect("reply to USER_DEFINED (nonce ");
+    prompt.expect_reply("USER_DEFINED", "UNRECOGNIZED");
     prompt.type_line("launch");
     prompt.expect("error: unknown command 'launch'");
 
@@ -421,11 +432,12 @@ fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
     prompt.ready();
     prompt.keys("636f6e6609"); // "conf" + Tab
     prompt.keys("0d");
-    prompt.expect("reply to GET_CONFIGURATION (nonce ");
+    prompt.expect_reply("GET_CONFIGURATION", "SUCCESS {");
+    prompt.expect(r#""device_id":"console-rig""#);
     prompt.ready();
     prompt.keys("1b5b41"); // Up
     prompt.keys("0d");
-    prompt.expect("reply to GET_CONFIGURATION (nonce ");
+    prompt.expect_reply("GET_CONFIGURATION", "SUCCESS {");
 
     // Heartbeats are hidden until watched.
     prompt.type_line("watch heartbeat");
@@ -445,12 +457,28 @@ fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
     let device = Device::start("console-rig-2", pub_port, cmd_port);
     prompt.expect("device console-rig-2 is online");
     prompt.type_line("ping");
-    prompt.expect("reply to NONE (nonce ");
+    prompt.expect_reply("NONE", "SUCCESS");
 
     // Lines printed while the prompt is open start on a line of their own
     // (rustyline clears the prompt first: "> " is left once escapes and
     // carriage returns are stripped).
     let output = prompt.output();
+    // Replies and results that came in either order with an event.
+    for (start, end) in [
+        (
+            "result of START_ACQUISITION (nonce ",
+            r#"SUCCESS {"acquisition_id":"#,
+        ),
+        ("reply to EMERGENCY_STOP (nonce ", "): SUCCESS"),
+    ] {
+        assert!(
+            output.lines().any(|l| {
+                let l = l.trim_start_matches("> ");
+                l.starts_with(start) && l.contains(end)
+            }),
+            "no line {start}...{end}:\n{output}"
+        );
+    }
     for line in [
         "EVENT acquisitionStarted (301)",
         "device console-rig is offline",
