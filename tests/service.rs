@@ -1496,6 +1496,96 @@ mod pending {
         service.stop();
     }
 
+    /// `complete` on a full queue returns [`Error::QueueFull`], and the
+    /// command stays pending: listed, completable again once there is room,
+    /// and then published once.
+    ///
+    /// The queue is made full without a subscriber's help: room for one
+    /// ordinary message and no critical reserve; a large message that the
+    /// publisher thread takes and then spends a while serializing, and a
+    /// small one that waits behind it. Should the publisher still be faster
+    /// than the test, the next attempt uses a fresh pending command.
+    #[test]
+    fn completing_on_a_full_queue_leaves_the_command_pending_and_it_can_be_completed_again() {
+        const ATTEMPTS: i64 = 20;
+        let mut opts = options();
+        opts.queue_capacity = 1;
+        opts.critical_reserve = 0;
+        opts.linger = Duration::from_secs(30);
+        let service = started(opts);
+        let (tx, handles) = mpsc::channel();
+        service.set_delegate(accepting_delegate(tx));
+        let sub = joined(&service, &[COMMAND_RESULT]);
+        let mut req = ReqClient::connect(service.command_port());
+        let large = json!({ "blob": "x".repeat(16 * 1024 * 1024) });
+
+        let mut refused = None;
+        for nonce in 0..ATTEMPTS {
+            let reply = req.request_json(&json!({"command": 100, "nonce": nonce}));
+            assert_eq!(reply["result"], 201, "{reply}");
+            let handle = handles.recv_timeout(WAIT).expect("the delegate's handle");
+
+            wait_for_stats(&service, "the queue drained", |s| s.queue_depth == 0);
+            service
+                .publish_json(ApiTopic::PropertyChange, large.clone())
+                .expect("room for the large message");
+            // Queued once the publisher has taken the large one.
+            let deadline = Instant::now() + WAIT;
+            while let Err(error) = service.publish_bytes(ApiTopic::Event, b"{}".to_vec()) {
+                assert!(matches!(error, Error::QueueFull { .. }), "{error:?}");
+                assert!(Instant::now() < deadline, "the large message stayed queued");
+            }
+            match handle
+                .complete(ApiCommandRequestResponse::success().with_data(&json!({"try": 1})))
+            {
+                Err(Error::QueueFull { topic }) => {
+                    assert_eq!(topic, ApiTopic::CommandResult);
+                    refused = Some((nonce, handle));
+                    break;
+                }
+                Ok(()) => {} // the publisher was quicker: try again
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        let (nonce, handle) = refused.unwrap_or_else(|| {
+            panic!("the queue was never full when completing, in {ATTEMPTS} attempts")
+        });
+        eprintln!("complete refused at attempt {}", nonce + 1);
+
+        // Still pending, and counted as a refused critical message.
+        let listed: Vec<i64> = service.pending_commands().iter().map(|p| p.nonce).collect();
+        assert_eq!(listed, [nonce]);
+        let stats = service.stats();
+        assert_eq!((stats.pending_open, stats.rejected_critical), (1, 1));
+
+        // Once there is room, completing again publishes the result, once.
+        wait_for_stats(&service, "the queue drained", |s| s.queue_depth == 0);
+        handle
+            .complete(ApiCommandRequestResponse::success().with_data(&json!({"try": 2})))
+            .expect("completed on the second try");
+        assert!(service.pending_commands().is_empty());
+        assert!(matches!(
+            handle.complete(ApiCommandRequestResponse::success()),
+            Err(Error::AlreadyCompleted { nonce: n }) if n == nonce
+        ));
+        service.stop();
+        // Earlier attempts' results come first; this command's comes once.
+        let mut results = Vec::new();
+        while let Some(message) = sub.recv(Duration::from_millis(500)) {
+            assert_eq!(message.topic(), Some(COMMAND_RESULT));
+            results.push(message.json());
+        }
+        let ours: Vec<&Value> = results.iter().filter(|r| r["nonce"] == nonce).collect();
+        assert_eq!(ours.len(), 1, "{results:?}");
+        assert_eq!(ours[0]["result"], 100, "{}", ours[0]);
+        assert_eq!(ours[0]["data"], json!({"try": 2}), "{}", ours[0]);
+        assert_eq!(
+            results.len() as i64,
+            nonce + 1,
+            "one result per attempt: {results:?}"
+        );
+    }
+
     #[test]
     fn commands_pending_at_stop_are_published_as_failed_after_what_was_queued() {
         let service = started(options());
