@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
     decode_payload, ApiCommand, ApiCommandRequest, ApiCommandRequestErrorKind,
-    ApiCommandRequestResponse, ApiCommandRequestResult, ApiEvent, ApiEventKind, ApiTopic,
-    BlockingDeviceClient, ClientOptions, CommandCall, CompletionHandle, DeviceClient,
-    DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason, RequestContext,
-    RpcOptions, RpcService, StatusResponse, ZeroMqRpcService,
+    ApiCommandRequestResponse, ApiCommandRequestResult, ApiCommandRequestServiceResponse, ApiEvent,
+    ApiEventKind, ApiTopic, BlockingDeviceClient, ClientOptions, CommandCall, CompletionHandle,
+    DeviceClient, DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason,
+    RequestContext, RpcOptions, RpcService, StatusResponse, ZeroMqRpcService,
 };
 use common::python::{start_reference_service, PyProcess, ReferenceService};
 use serde_json::{json, Value};
@@ -522,6 +522,134 @@ fn invalid_options_are_refused() {
         DeviceClient::connect(options),
         Err(Error::InvalidOptions(_))
     ));
+}
+
+/// What a message is, in a word and a number, for comparing sequences.
+fn shape(message: &DeviceMessage) -> String {
+    match message {
+        DeviceMessage::Emergency(e) => format!("EMERGENCY {}", e.kind.value()),
+        DeviceMessage::Event(e) => format!("EVENT {}", e.kind.value()),
+        DeviceMessage::PropertyChange(_) => "PROPERTY_CHANGE".to_owned(),
+        DeviceMessage::CommandResult(r) => format!("COMMAND_RESULT {}", r.nonce),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Publishes an EVENT, a PROPERTY_CHANGE, an emergency stop (on EMERGENCY,
+/// then EVENT), a COMMAND_RESULT and an emergency resume, in that order.
+fn publish_one_of_each(service: &ZeroMqRpcService) {
+    let event = |kind| ApiEvent::new(kind, None);
+    service
+        .publish_event(event(ApiEventKind::AcquisitionStarted))
+        .unwrap();
+    service
+        .publish_json(ApiTopic::PropertyChange, json!({"door": "open"}))
+        .unwrap();
+    service
+        .publish_event(event(ApiEventKind::EmergencyStop))
+        .unwrap();
+    service
+        .publish_command_result(
+            ApiCommandRequestResponse::success().for_request(ApiCommand::None, 7),
+        )
+        .unwrap();
+    service
+        .publish_event(event(ApiEventKind::EmergencyResume))
+        .unwrap();
+}
+
+/// `ClientOptions::topics`: only the topics listed arrive, plus HEARTBEAT
+/// and COMMAND_RESULT, which are always received. A client with the default
+/// (every topic) on the same device shows what was published.
+#[tokio::test]
+async fn the_topics_option_receives_only_those_topics_plus_heartbeats_and_results() {
+    let service = our_service("rig-topics", 0, 0, None);
+    let mut options = client_options(service.subscriber_port(), service.command_port());
+    options.topics = vec![ApiTopic::Emergency];
+    let filtered = DeviceClient::connect(options).expect("connect");
+    let everything = connect_to(&service);
+    let mut filtered_stream = filtered.subscribe();
+    let mut everything_stream = everything.subscribe();
+    // A heartbeat has arrived: the subscriptions, sent with it, are live.
+    wait_online(&filtered, "rig-topics").await;
+    wait_online(&everything, "rig-topics").await;
+
+    publish_one_of_each(&service);
+    let mut all = Vec::new();
+    while all.last().map(String::as_str) != Some("EVENT 102") {
+        all.push(shape(&next_non_heartbeat(&mut everything_stream).await));
+    }
+    assert_eq!(
+        all,
+        [
+            "EVENT 301",
+            "PROPERTY_CHANGE",
+            "EMERGENCY 101",
+            "EVENT 101",
+            "COMMAND_RESULT 7",
+            "EMERGENCY 102",
+            "EVENT 102"
+        ]
+    );
+    let mut only = Vec::new();
+    while only.last().map(String::as_str) != Some("EMERGENCY 102") {
+        only.push(shape(&next_non_heartbeat(&mut filtered_stream).await));
+    }
+    assert_eq!(only, ["EMERGENCY 101", "COMMAND_RESULT 7", "EMERGENCY 102"]);
+    service.stop();
+}
+
+/// `ClientOptions::max_message_bytes`: a reply longer than the limit is
+/// never delivered (libzmq drops the connection instead), so the command
+/// times out; the client's fresh command socket then reads shorter replies
+/// again. (Published messages are not tested here: after a longer one, the
+/// SUB connection is dropped and libzmq does not reconnect it.)
+#[tokio::test]
+async fn the_max_message_bytes_option_refuses_longer_replies() {
+    const LIMIT: usize = 4096;
+    let service = our_service("rig-small", 0, 0, None);
+    let mut options = client_options(service.subscriber_port(), service.command_port());
+    options.max_message_bytes = LIMIT;
+    let client = DeviceClient::connect(options).expect("connect");
+    // The delegate echoes the data of a USER_DEFINED command.
+    let echo = |n: i64, bytes: usize| {
+        CommandCall::new(ApiCommand::UserDefined)
+            .custom_command(n)
+            .data(json!({ "blob": "x".repeat(bytes) }))
+            .timeout(Duration::from_secs(2))
+    };
+    let echoed = |reply: ApiCommandRequestServiceResponse| {
+        assert_eq!(reply.result, ApiCommandRequestResult::Success);
+        let data = reply.data.expect("the echo");
+        data["echo"]["blob"].as_str().map_or(0, str::len)
+    };
+
+    let short = client
+        .send(echo(1, LIMIT / 2))
+        .await
+        .expect("a short reply");
+    assert_eq!(echoed(short), LIMIT / 2);
+    let long = client.send(echo(2, 2 * LIMIT)).await;
+    assert!(
+        matches!(long, Err(Error::RequestTimeout { attempts: 1, .. })),
+        "{long:?}"
+    );
+    let again = client
+        .send(echo(3, LIMIT / 2))
+        .await
+        .expect("a short reply again");
+    assert_eq!(echoed(again), LIMIT / 2);
+    let stats = client.stats();
+    assert_eq!((stats.replies_received, stats.request_timeouts), (2, 1));
+
+    // Without the option, the same long reply is read.
+    let unlimited = connect_to(&service);
+    let long = unlimited
+        .send(echo(4, 2 * LIMIT))
+        .await
+        .expect("a long reply");
+    assert_eq!(echoed(long), 2 * LIMIT);
+    service.stop();
 }
 
 // ---------------------------------------------------------------------------
