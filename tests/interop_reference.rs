@@ -16,8 +16,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiTopic,
-    RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
+    ApiAppStatus, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse,
+    ApiCommandRequestResult, ApiEvent, ApiEventKind, ApiTopic, ApiTrainingMode,
+    ConfigurationResponse, RequestContext, RpcOptions, RpcService, StatusResponse,
+    ZeroMqRpcService,
 };
 use common::python::{spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService};
 use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
@@ -67,6 +69,19 @@ impl Reference {
     fn send_dict(&mut self, topic: u32, message: &Value) {
         self.process
             .send_line(&json!({"send_dict": {"topic": topic, "message": message}}));
+    }
+
+    /// Publishes the reference's own dataclass `name` built from `fields`
+    /// (see reference_service.py's `send_dataclass`).
+    fn send_dataclass(&mut self, topic: u32, name: &str, fields: &Value) {
+        self.process.send_line(
+            &json!({"send_dataclass": {"topic": topic, "type": name, "fields": fields}}),
+        );
+    }
+
+    /// Publishes the EVENT dictionary of the reference's README.
+    fn send_event(&mut self, event: &Value) {
+        self.process.send_line(&json!({ "send_event": event }));
     }
 
     /// The next request its delegate logged.
@@ -462,7 +477,14 @@ fn published_bytes_and_emergency_order_match_the_reference() {
 
     let mut expected_count = 0;
     for (topic, message) in published_messages() {
-        reference.send_dict(topic, &message);
+        if topic == COMMAND_RESULT {
+            // The reference's README: an ApiCommandRequestResponse, as a dict.
+            let fields =
+                json!({"result": 100, "data": message["data"], "command": 100, "nonce": 41});
+            reference.send_dataclass(topic, "ApiCommandRequestResponse", &fields);
+        } else {
+            reference.send_dict(topic, &message);
+        }
         if topic == COMMAND_RESULT {
             service
                 .publish_command_result(
@@ -533,6 +555,145 @@ fn published_bytes_and_emergency_order_match_the_reference() {
     );
     assert!(theirs.recv(Duration::from_millis(200)).is_none());
     assert!(ours.recv(Duration::from_millis(200)).is_none());
+    reference.process.send_line(&json!({"stop": true}));
+    service.stop();
+}
+
+/// Each of our typed publish paths against the reference publishing the
+/// same data its own way: `publish_event` against the README's EVENT
+/// dictionary with an `ApiEventKind` member, `publish<T>` against
+/// `asdict` of the reference's `StatusResponse` and
+/// `ConfigurationResponse`, `publish_command_result` and
+/// `CompletionHandle::complete` against `asdict` of its
+/// `ApiCommandRequestResponse`. The expected bytes are the reference's.
+#[test]
+fn every_typed_publish_path_writes_the_reference_bytes() {
+    let topics = [EMERGENCY, EVENT, PROPERTY_CHANGE, COMMAND_RESULT];
+    let mut reference = Reference::start(None, &[]);
+    let service = our_service();
+    let (accepted_tx, accepted) = mpsc::channel();
+    let accepted_tx = Mutex::new(accepted_tx);
+    service.set_delegate(move |_: ApiCommandRequest, context: &RequestContext| {
+        let handle = context.accept_pending();
+        accepted_tx.lock().unwrap().send(handle).unwrap();
+        ApiCommandRequestResponse::pending_with_notification()
+    });
+    let theirs = reference.joined(&topics);
+    let ours = our_joined(&service, &topics);
+
+    let mut expected_count = 0;
+    // Events, an emergency among them (published twice by both).
+    let contexts = [
+        (
+            301,
+            json!({"animal_id": "m1", "reason": "é", "nested_key": [1.5, {"deep_key": null}]}),
+        ),
+        (101, json!({"reason": "door open"})),
+        (202, Value::Null),
+    ];
+    for (index, (kind, context)) in contexts.into_iter().enumerate() {
+        let event = ApiEvent {
+            kind: ApiEventKind::from_value(kind),
+            when: 1_700_000_000.25 + index as f64,
+            index: 123_456_789_000 + index as i64,
+            context: (!context.is_null()).then(|| context.clone()),
+        };
+        reference.send_event(&json!({
+            "kind": kind, "when": event.when, "index": event.index, "context": context
+        }));
+        service.publish_event(event).unwrap();
+        expected_count += if kind == 101 { 2 } else { 1 };
+    }
+    // publish<T> with the status and configuration types.
+    let status = StatusResponse {
+        app_status: ApiAppStatus::ALL[1],
+        training_mode: ApiTrainingMode::ALL[2],
+        animal_id: "m-001 not acquiring".into(),
+    };
+    reference.send_dataclass(
+        PROPERTY_CHANGE,
+        "StatusResponse",
+        &json!({
+            "app_status": status.app_status.value(),
+            "training_mode": status.training_mode.value(),
+            "animal_id": status.animal_id,
+        }),
+    );
+    service.publish(ApiTopic::PropertyChange, &status).unwrap();
+    let fields = json!({
+        "application_version": "1.2.3",
+        "device_id": "rig-7",
+        "configuration_location": "/data/My Files/config.json",
+        "data_location": "/data/é",
+        "animal_location": "C:\\animals",
+        "log_location": "/var/log/at",
+        "inference_model": "model_v2.onnx",
+    });
+    let text = |key: &str| fields[key].as_str().unwrap().to_owned();
+    let configuration = ConfigurationResponse {
+        application_version: text("application_version"),
+        device_id: text("device_id"),
+        configuration_location: text("configuration_location"),
+        data_location: text("data_location"),
+        animal_location: text("animal_location"),
+        log_location: text("log_location"),
+        inference_model: text("inference_model"),
+    };
+    reference.send_dataclass(PROPERTY_CHANGE, "ConfigurationResponse", &fields);
+    service
+        .publish(ApiTopic::PropertyChange, &configuration)
+        .unwrap();
+    expected_count += 2;
+    // A command result, published directly and through a completion handle.
+    let data = json!({"frames_written": 10, "note": "not acquiring", "ratio": 0.1});
+    reference.send_dataclass(
+        COMMAND_RESULT,
+        "ApiCommandRequestResponse",
+        &json!({"result": 400, "data": data, "error_code": 3, "error_message": "disk full",
+                "command": 100, "nonce": 41}),
+    );
+    service
+        .publish_command_result(
+            ApiCommandRequestResponse::failed(3, "disk full")
+                .with_data(&data)
+                .for_request(ApiCommand::StartAcquisition, 41),
+        )
+        .unwrap();
+    let reply = ReqClient::connect(service.command_port())
+        .request_json(&json!({"command": 100, "nonce": 77}));
+    assert_eq!(reply["result"], 201, "{reply}");
+    let handle = accepted
+        .recv_timeout(WAIT)
+        .expect("the delegate accepted it");
+    let done = json!({"acquisition_id": "a-1", "started_at": 1700000003.75});
+    reference.send_dataclass(
+        COMMAND_RESULT,
+        "ApiCommandRequestResponse",
+        &json!({"result": 100, "data": done, "command": 100, "nonce": 77}),
+    );
+    handle
+        .complete(ApiCommandRequestResponse::success().with_data(&done))
+        .expect("the pending command completes");
+    expected_count += 2;
+
+    let collect = |sub: &SubCollector| -> Vec<Published> {
+        (0..expected_count)
+            .map(|i| {
+                sub.recv(WAIT)
+                    .unwrap_or_else(|| panic!("message {i} of {expected_count} missing"))
+            })
+            .collect()
+    };
+    let (theirs_got, ours_got) = (collect(&theirs), collect(&ours));
+    for (t, o) in theirs_got.iter().zip(&ours_got) {
+        assert_eq!(
+            o.frames,
+            t.frames,
+            "\nreference: {:?}\n     ours: {:?}",
+            String::from_utf8_lossy(t.body()),
+            String::from_utf8_lossy(o.body())
+        );
+    }
     reference.process.send_line(&json!({"stop": true}));
     service.stop();
 }

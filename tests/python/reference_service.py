@@ -30,12 +30,23 @@ Stdin, one JSON object per line:
   {"send_dict": {"topic": int, "message": {...}}}
   {"send_string": {"topic": int, "message": "..."}}
   {"send": {"topic": int, "hex": "..."}}          raw bytes via service.send
+  {"send_dataclass": {"topic": int, "type": NAME, "fields": {...}}}
+      builds the reference's own dataclass NAME (ApiCommandRequestResponse,
+      StatusResponse or ConfigurationResponse; numbers become the IntEnum its
+      field is typed with) and sends dataclasses.asdict of it via send_dict,
+      as the reference's README tells apps to publish a command result
+  {"send_event": {"kind": int, "when": float, "index": int, "context": any}}
+      the EVENT dictionary of the reference's README, `kind` an ApiEventKind
+      member, via send_dict(ApiTopic.EVENT, ...)
   {"stop": true}
 EOF on stdin, SIGTERM or SIGINT also stop the service and exit 0.
 A topic that is not an ApiTopic member is passed through as a plain int.
 """
 
 import argparse
+import dataclasses
+import enum
+import typing
 import json
 import logging
 import signal
@@ -53,7 +64,10 @@ from autotrainer.api import (
     ApiTopic,
     create_api_service,
 )
+from autotrainer.api.api_event_kind import ApiEventKind
 from autotrainer.api.api_options import RpcOptions
+from autotrainer.api.command.configuration_response import ConfigurationResponse
+from autotrainer.api.command.status_response import StatusResponse
 
 from jsonlines import emit, flush_and_exit, stdin_objects
 
@@ -112,6 +126,26 @@ def make_delegate(answers):
         )
 
     return delegate
+
+
+DATACLASSES = {
+    cls.__name__: cls
+    for cls in (ApiCommandRequestResponse, StatusResponse, ConfigurationResponse)
+}
+
+
+def build_dataclass(name, fields):
+    """The reference's dataclass `name` with `fields`; a number given for a
+    field typed with an IntEnum becomes that IntEnum's member."""
+    cls = DATACLASSES[name]
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in fields.items():
+        hint = hints[key]
+        if isinstance(hint, type) and issubclass(hint, enum.IntEnum):
+            value = hint(value)
+        values[key] = value
+    return cls(**values)
 
 
 def bound_port(zmq_socket):
@@ -176,8 +210,23 @@ class Runner:
             if not isinstance(spec, dict) or not isinstance(spec.get("hex"), str):
                 raise ValueError("send needs {\"topic\": int, \"hex\": \"...\"}")
             emit({"sent": bool(self.service.send(as_topic(spec.get("topic")), bytes.fromhex(spec["hex"])))})
+        elif "send_dataclass" in obj:
+            spec = obj["send_dataclass"]
+            message = dataclasses.asdict(build_dataclass(spec["type"], spec["fields"]))
+            emit({"sent": bool(self.service.send_dict(as_topic(spec.get("topic")), message))})
+        elif "send_event" in obj:
+            spec = obj["send_event"]
+            message = {
+                "kind": ApiEventKind(spec["kind"]),
+                "when": spec["when"],
+                "index": spec["index"],
+                "context": spec.get("context"),
+            }
+            emit({"sent": bool(self.service.send_dict(ApiTopic.EVENT, message))})
         else:
-            raise ValueError("unknown input; expected send_dict, send_string, send or stop")
+            raise ValueError(
+                "unknown input; expected send_dict, send_string, send, send_dataclass, send_event or stop"
+            )
 
 
 def main(argv=None):
