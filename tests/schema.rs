@@ -480,12 +480,20 @@ fn every_message_of_our_service_matches_the_schemas() {
     service.stop();
 }
 
+/// The reference with a delegate whose GET_STATUS and GET_CONFIGURATION
+/// answers are the reference's own dataclasses (it turns them into
+/// dictionaries itself), built from plain field values, not from our types.
 fn start_reference() -> ReferenceService {
-    let status = serde_json::to_value(sample_status()).unwrap();
-    let configuration = serde_json::to_value(sample_configuration()).unwrap();
     let answers = json!({
-        "400": {"result": 100, "data": status},
-        "300": {"result": 100, "data": configuration},
+        "400": {"result": 100, "dataclass": {"type": "StatusResponse", "fields": {
+            "app_status": 100, "training_mode": 300, "animal_id": "m-001",
+        }}},
+        "300": {"result": 100, "dataclass": {"type": "ConfigurationResponse", "fields": {
+            "application_version": "2.1.0", "device_id": "rig-7",
+            "configuration_location": "/etc/rig", "data_location": "/data",
+            "animal_location": "/data/animals", "log_location": "/var/log/rig",
+            "inference_model": "reach-v3",
+        }}},
         "100": {"result": 201},
         "110": {"result": 400, "error_code": 7, "error_message": "not acquiring"},
         "200": {"raise": "the door sensor is unplugged"},
@@ -537,19 +545,17 @@ fn every_message_of_the_python_reference_matches_the_schemas() {
         "{replies:?}"
     );
 
-    // What an app publishes through the reference: the pending command's
-    // result (addressed by hand, as with the reference), events, a property change.
-    let mut sends = vec![
-        json!({"send_dict": {"topic": ApiTopic::CommandResult.value(), "message": {
-            "result": 100, "data": {"frames_written": 10}, "error_code": 0,
-            "error_message": null, "command": 100, "nonce": 4,
-        }}}),
-    ];
+    // What an app publishes through the reference, as its README says: the
+    // pending command's result as its own ApiCommandRequestResponse
+    // (addressed by hand), events as the README's dictionary with its
+    // ApiEventKind members, stamped by Python, a property change.
+    let mut sends = vec![json!({"send_dataclass": {
+        "topic": ApiTopic::CommandResult.value(),
+        "type": "ApiCommandRequestResponse",
+        "fields": {"result": 100, "data": {"frames_written": 10}, "command": 100, "nonce": 4},
+    }})];
     for (kind, context) in session_events() {
-        let event = serde_json::to_value(ApiEvent::new(kind, None)).unwrap();
-        let mut event = event.as_object().unwrap().clone();
-        event.insert("context".into(), context);
-        sends.push(json!({"send_dict": {"topic": ApiTopic::Event.value(), "message": event}}));
+        sends.push(json!({"send_event": {"kind": kind.value(), "context": context}}));
     }
     sends.push(json!({"send_dict": {"topic": ApiTopic::PropertyChange.value(), "message": property_change()}}));
     for send in &sends {
@@ -560,6 +566,7 @@ fn every_message_of_the_python_reference_matches_the_schemas() {
     for message in &published {
         schemas.check_published(message, "reference");
     }
+    reject_broken_copies(&schemas, &replies, &published);
 
     reference.send_line(&json!({"stop": true}));
     reference.close_stdin();
@@ -567,6 +574,78 @@ fn every_message_of_the_python_reference_matches_the_schemas() {
         .wait_exit(Duration::from_secs(10))
         .expect("the reference did not exit");
     assert!(status.success(), "the reference exited with {status}");
+}
+
+/// The reference's own messages, each broken in one way the schemas must
+/// catch: its GET_STATUS and GET_CONFIGURATION data, its EVENT, heartbeat
+/// and COMMAND_RESULT bodies, each without a required key, and with a
+/// string or an unknown code where a known number belongs.
+fn reject_broken_copies(schemas: &Schemas, replies: &[Value], published: &[Published]) {
+    let mut broken = 0;
+    let mut check = |file: &str, original: &Value, key: &str, wrong: Value| {
+        let mut without = original.clone();
+        without
+            .as_object_mut()
+            .unwrap()
+            .remove(key)
+            .expect("the key is there");
+        let mut swapped = original.clone();
+        swapped[key] = wrong;
+        for copy in [without, swapped] {
+            assert!(!schemas.accepts(file, &copy), "{file} accepts {copy}");
+            broken += 1;
+        }
+    };
+    let data_of = |command: ApiCommand| {
+        replies
+            .iter()
+            .find(|reply| reply["command"] == command.value() && reply["result"] == 100)
+            .map(|reply| reply["data"].clone())
+            .unwrap_or_else(|| panic!("no {command} reply"))
+    };
+    let status = data_of(ApiCommand::GetStatus);
+    check(
+        "status-response.schema.json",
+        &status,
+        "appStatus",
+        json!(12345),
+    );
+    check("status-response.schema.json", &status, "animalId", json!(7));
+    let configuration = data_of(ApiCommand::GetConfiguration);
+    check(
+        "configuration-response.schema.json",
+        &configuration,
+        "deviceId",
+        json!(null),
+    );
+    let body_of = |topic: ApiTopic| {
+        published
+            .iter()
+            .find(|message| message.topic() == Some(topic.value()))
+            .map(Published::json)
+            .unwrap_or_else(|| panic!("nothing on {topic}"))
+    };
+    check(
+        "event.schema.json",
+        &body_of(ApiTopic::Event),
+        "kind",
+        json!("101"),
+    );
+    check(
+        "heartbeat.schema.json",
+        &body_of(ApiTopic::Heartbeat),
+        "identifier",
+        json!(1),
+    );
+    let result = body_of(ApiTopic::CommandResult);
+    check(
+        "command-result.schema.json",
+        &result,
+        "result",
+        json!(12345),
+    );
+    check("command-result.schema.json", &result, "nonce", json!("4"));
+    assert_eq!(broken, 14);
 }
 
 /// A valid example of each message, and the same with one thing broken.

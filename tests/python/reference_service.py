@@ -15,6 +15,10 @@ value the delegate sees; the reference maps unknown numbers to 99999 first) or
   {"raise": "message"}          the delegate raises Exception(message)
   {"unserializable": true, ...} data is replaced by an object json cannot
                                 serialize (exercises the fallback reply)
+  {"dataclass": {"type": NAME, "fields": {...}}, ...}
+                                data is the reference's own dataclass NAME
+                                (see send_dataclass below), which the
+                                reference turns into a dict itself
 Without a matching entry the delegate answers SUCCESS with data null.
 Without --answers at all, the same. With --no-delegate no delegate is
 registered (the reference then answers UNAVAILABLE).
@@ -37,7 +41,8 @@ Stdin, one JSON object per line:
       as the reference's README tells apps to publish a command result
   {"send_event": {"kind": int, "when": float, "index": int, "context": any}}
       the EVENT dictionary of the reference's README, `kind` an ApiEventKind
-      member, via send_dict(ApiTopic.EVENT, ...)
+      member, via send_dict(ApiTopic.EVENT, ...); without `when` and `index`,
+      time.time() and time.monotonic_ns() as the README describes them
   {"stop": true}
 EOF on stdin, SIGTERM or SIGINT also stop the service and exit 0.
 A topic that is not an ApiTopic member is passed through as a plain int.
@@ -115,6 +120,8 @@ def make_delegate(answers):
             pass  # pass arbitrary ints through unchanged
 
         data = answer.get("data")
+        if "dataclass" in answer:
+            data = build_dataclass(answer["dataclass"]["type"], answer["dataclass"]["fields"])
         if answer.get("unserializable"):
             data = {"value": _Unserializable()}
 
@@ -218,8 +225,8 @@ class Runner:
             spec = obj["send_event"]
             message = {
                 "kind": ApiEventKind(spec["kind"]),
-                "when": spec["when"],
-                "index": spec["index"],
+                "when": spec["when"] if "when" in spec else time.time(),
+                "index": spec["index"] if "index" in spec else time.monotonic_ns(),
                 "context": spec.get("context"),
             }
             emit({"sent": bool(self.service.send_dict(ApiTopic.EVENT, message))})
