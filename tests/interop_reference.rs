@@ -553,8 +553,13 @@ fn published_bytes_and_emergency_order_match_the_reference() {
             EVENT
         ]
     );
-    assert!(theirs.recv(Duration::from_millis(200)).is_none());
-    assert!(ours.recv(Duration::from_millis(200)).is_none());
+    // Nothing else was published by either before a fence.
+    theirs.expect_fence_next(|topic, body| reference.send_dict(topic, &body));
+    ours.expect_fence_next(|topic, body| {
+        service
+            .publish_json(ApiTopic::from_value(topic), body)
+            .unwrap()
+    });
     reference.process.send_line(&json!({"stop": true}));
     service.stop();
 }

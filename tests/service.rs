@@ -64,9 +64,22 @@ fn frames(topic: u32, body: &[u8]) -> Vec<Vec<u8>> {
     vec![topic.to_le_bytes().to_vec(), body.to_vec()]
 }
 
+/// Publishes a fence (see [`SubCollector::expect_fence_next`]) through `service`.
+fn fence(service: &ZeroMqRpcService, sub: &SubCollector) {
+    sub.expect_fence_next(|topic, body| {
+        service
+            .publish_json(ApiTopic::from_value(topic), body)
+            .expect("publish the fence")
+    });
+}
+
 /// The next messages are `expected` (topic and body frames), in order, and
-/// nothing follows within 100 ms.
-fn expect_exactly(sub: &SubCollector, expected: impl IntoIterator<Item = Vec<Vec<u8>>>) {
+/// nothing else was published before a fence that follows.
+fn expect_exactly(
+    service: &ZeroMqRpcService,
+    sub: &SubCollector,
+    expected: impl IntoIterator<Item = Vec<Vec<u8>>>,
+) {
     for want in expected {
         let got = next(sub);
         assert_eq!(
@@ -77,7 +90,7 @@ fn expect_exactly(sub: &SubCollector, expected: impl IntoIterator<Item = Vec<Vec
             String::from_utf8_lossy(&want[1])
         );
     }
-    assert!(sub.recv(Duration::from_millis(100)).is_none());
+    fence(service, sub);
 }
 
 fn event(kind: ApiEventKind, index: i64, context: Option<Value>) -> ApiEvent {
@@ -388,7 +401,7 @@ mod publishing {
                 br#"{"result": 400, "data": {"queueLen": 2}, "errorCode": 3, "errorMessage": "busy", "command": 100, "nonce": 77}"#,
             ),
         ];
-        expect_exactly(&sub, expected);
+        expect_exactly(&service, &sub, expected);
         service.stop();
     }
 
@@ -440,7 +453,7 @@ mod publishing {
                 br#"{"kind": 301, "when": 1700000000.5, "index": 5, "context": null}"#,
             ),
         ];
-        expect_exactly(&sub, expected);
+        expect_exactly(&service, &sub, expected);
         service.stop();
     }
 
@@ -656,8 +669,16 @@ mod overflow {
         );
         assert_eq!(accepted + dropped, attempts);
 
+        // A fence behind everything accepted (retried while the queue is
+        // still full), then stop, which flushes.
+        let fence = json!({"fence": "after the flood"});
+        while let Err(Error::QueueFull { .. }) =
+            service.publish_json(ApiTopic::Event, fence.clone())
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // Every accepted message is published: the ordinary ones and every
-        // critical one that was not refused to its caller.
+        // critical one that was not refused to its caller, then the fence.
         service.stop();
         let (mut ordinary_seen, mut critical_seen) = (0u64, Vec::new());
         while ordinary_seen < accepted || critical_seen.len() < critical_ok.len() {
@@ -677,7 +698,8 @@ mod overflow {
             }
         }
         assert_eq!(critical_seen, critical_ok);
-        assert!(sub.recv(Duration::from_millis(100)).is_none());
+        let next = sub.recv(WAIT).expect("the fence");
+        assert_eq!(next.json(), fence, "a message came before the fence");
         eprintln!(
             "overflow: {attempts} attempts in {elapsed:?}: {accepted} accepted, {dropped} dropped; \
              {} critical accepted, {critical_refused} refused",
@@ -1039,15 +1061,16 @@ mod requests {
         }
         let in_order: Vec<i64> = answered.iter().copied().filter(|&n| n != 3).collect();
         assert_eq!(in_order, [1, 2], "answered in the order {answered:?}");
-        assert_eq!(
-            dealer.poll(zmq::POLLIN, 300).unwrap(),
-            0,
-            "a second reply came"
-        );
-        let delegate_saw: Vec<i64> = (0..3)
+        // A fourth request: its reply comes next, so no second reply was on its way.
+        dealer
+            .send_multipart([&b""[..], &br#"{"command": 0, "nonce": 4}"#[..]], 0)
+            .unwrap();
+        let fence = dealer.recv_multipart(0).expect("the fourth reply");
+        assert_eq!(parse_json(&fence[1])["nonce"], 4, "a second reply came");
+        let delegate_saw: Vec<i64> = (0..4)
             .map(|_| seen.recv_timeout(WAIT).unwrap().nonce)
             .collect();
-        assert_eq!(delegate_saw, answered);
+        assert_eq!(delegate_saw[..3], answered);
         service.stop();
     }
 
@@ -1419,7 +1442,7 @@ mod pending {
             Err(Error::UnknownNonce { nonce: 999 })
         ));
         // Exactly one result was published.
-        assert!(sub.recv(Duration::from_millis(200)).is_none());
+        fence(&service, &sub);
         service.stop();
     }
 

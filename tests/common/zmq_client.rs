@@ -231,6 +231,33 @@ impl SubCollector {
             .unwrap_or_else(|| panic!("no message on topic {topic} within {DEFAULT_TIMEOUT:?}"))
     }
 
+    /// Asserts that nothing else is on its way, without waiting out a quiet
+    /// window: publishes a fence through `publish(topic, body)` (on
+    /// [`PROBE_TOPIC`] when subscribed, else on the first subscribed topic)
+    /// and requires it to be the very next message. One publisher sends in
+    /// order, so anything it published before the fence (a stray, a second
+    /// copy) arrives first and fails this.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn expect_fence_next(&self, publish: impl FnOnce(u32, Value)) {
+        let topic = if self.topics.is_empty() || self.topics.contains(&PROBE_TOPIC) {
+            PROBE_TOPIC
+        } else {
+            self.topics[0]
+        };
+        let fence = serde_json::json!({ "fence": uuid::Uuid::new_v4().to_string() });
+        publish(topic, fence.clone());
+        let next = self
+            .recv(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|| panic!("the fence did not arrive within {DEFAULT_TIMEOUT:?}"));
+        assert!(
+            next.topic() == Some(topic)
+                && serde_json::from_slice::<Value>(next.body()).ok() == Some(fence),
+            "a message came before the fence: topic {:?}, {:?}",
+            next.topic(),
+            String::from_utf8_lossy(next.body())
+        );
+    }
+
     /// Every message arriving within `window`.
     pub fn drain_for(&self, window: Duration) -> Vec<Published> {
         let deadline = Instant::now() + window;
