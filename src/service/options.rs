@@ -73,7 +73,9 @@ pub struct RpcOptions {
     /// The most memory the waiting ordinary messages may hold, estimated
     /// from their size (text plus a fixed cost per JSON node); past it, new
     /// ordinary messages are dropped as when the queue is full. Default
-    /// 64 MiB: a burst of 100 000 events of 150 bytes takes about 40 MiB.
+    /// 80 MiB: an event of 150 bytes on the wire is counted as about 700
+    /// bytes in memory (its JSON nodes), so a burst of 100 000 takes about
+    /// 67 MiB, absorbed even if nothing is sent meanwhile.
     pub queue_capacity_bytes: usize,
     /// Extra room kept for emergency messages and command results, which
     /// are never dropped for ordinary traffic. If even this room is used up,
@@ -105,7 +107,7 @@ impl Default for RpcOptions {
             command_port: DEFAULT_COMMAND_PORT,
             bind_addresses: vec!["0.0.0.0".to_owned()],
             queue_capacity: 200_000,
-            queue_capacity_bytes: 64 * 1024 * 1024,
+            queue_capacity_bytes: 80 * 1024 * 1024,
             critical_reserve: 1_000,
             max_request_bytes: 256 * 1024,
             send_high_water_mark: 10_000,
