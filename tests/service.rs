@@ -707,6 +707,105 @@ mod overflow {
         );
     }
 
+    /// Several threads publish at once into a tiny queue, ordinary and
+    /// critical messages mixed: every call is accounted for exactly once in
+    /// the stats, every accepted message arrives exactly once, and nothing
+    /// refused arrives.
+    #[test]
+    fn concurrent_publishers_share_the_queue_and_the_reserve_without_loss_or_double_counting() {
+        const THREADS: i64 = 4;
+        const CALLS: i64 = 5_000;
+        let mut opts = options();
+        opts.queue_capacity = 4;
+        opts.critical_reserve = 4;
+        opts.linger = Duration::from_secs(30);
+        let service = started(opts);
+        let sub = joined(&service, &[EVENT, COMMAND_RESULT]);
+        let before = service.stats();
+
+        let outcomes: Vec<(u64, u64, Vec<i64>, u64)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|thread| {
+                    let publisher = service.publisher().clone();
+                    scope.spawn(move || {
+                        let (mut ordinary_ok, mut ordinary_dropped) = (0, 0);
+                        let (mut critical_ok, mut critical_refused) = (Vec::new(), 0);
+                        for call in 0..CALLS {
+                            if call % 10 == 0 {
+                                let nonce = thread * CALLS + call;
+                                let result = ApiCommandRequestResponse::success()
+                                    .for_request(ApiCommand::None, nonce);
+                                match publisher.publish_command_result(result) {
+                                    Ok(()) => critical_ok.push(nonce),
+                                    Err(Error::QueueFull { .. }) => critical_refused += 1,
+                                    Err(other) => panic!("{other:?}"),
+                                }
+                            } else {
+                                match publisher.publish_bytes(ApiTopic::Event, b"{}".to_vec()) {
+                                    Ok(()) => ordinary_ok += 1,
+                                    Err(Error::QueueFull { .. }) => ordinary_dropped += 1,
+                                    Err(other) => panic!("{other:?}"),
+                                }
+                            }
+                        }
+                        (ordinary_ok, ordinary_dropped, critical_ok, critical_refused)
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let ordinary_ok: u64 = outcomes.iter().map(|o| o.0).sum();
+        let ordinary_dropped: u64 = outcomes.iter().map(|o| o.1).sum();
+        let mut critical_ok: Vec<i64> = outcomes.iter().flat_map(|o| o.2.clone()).collect();
+        let critical_refused: u64 = outcomes.iter().map(|o| o.3).sum();
+        let stats = service.stats();
+        assert_eq!(
+            stats.accepted - before.accepted,
+            ordinary_ok + critical_ok.len() as u64
+        );
+        assert_eq!(stats.dropped - before.dropped, ordinary_dropped);
+        assert_eq!(
+            stats.rejected_critical - before.rejected_critical,
+            critical_refused
+        );
+        assert_eq!(
+            ordinary_ok + ordinary_dropped + critical_ok.len() as u64 + critical_refused,
+            (THREADS * CALLS) as u64
+        );
+
+        let fence = json!({"fence": "after the threads"});
+        while let Err(Error::QueueFull { .. }) =
+            service.publish_json(ApiTopic::Event, fence.clone())
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        service.stop();
+        let (mut ordinary_seen, mut critical_seen) = (0u64, Vec::new());
+        loop {
+            let message = next(&sub);
+            match message.topic() {
+                Some(EVENT) if message.json() == fence => break,
+                Some(EVENT) => ordinary_seen += 1,
+                Some(COMMAND_RESULT) => {
+                    critical_seen.push(message.json()["nonce"].as_i64().unwrap())
+                }
+                other => panic!("unexpected topic {other:?}"),
+            }
+        }
+        critical_ok.sort_unstable();
+        critical_seen.sort_unstable();
+        assert_eq!(ordinary_seen, ordinary_ok);
+        assert_eq!(
+            critical_seen, critical_ok,
+            "each accepted result once, no other"
+        );
+        eprintln!(
+            "{THREADS} threads: ordinary {ordinary_ok} accepted, {ordinary_dropped} dropped; \
+             critical {} accepted, {critical_refused} refused",
+            critical_ok.len()
+        );
+    }
+
     #[test]
     fn a_critical_message_is_refused_to_its_caller_only_when_the_reserve_is_full_too() {
         let mut opts = options();
