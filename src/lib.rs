@@ -63,10 +63,12 @@
 //!
 //! ## Embedding
 //!
-//! ```no_run
+//! ```
 //! use auto_trainer_api::*;
 //!
-//! let mut options = RpcOptions::default();
+//! let mut options = RpcOptions::default(); // 5556/5557, every IPv4 interface
+//! # // Run as a test: 127.0.0.1 and free ports, so nothing else is in the way.
+//! # let mut options = RpcOptions::loopback();
 //! options.identifier = "rig-7".into();
 //! let service = ZeroMqRpcService::new(options);
 //!

@@ -14,9 +14,16 @@ use crate::{ApiCommand, ApiCommandRequestResponse, ApiCommandRequestServiceRespo
 /// current-thread tokio runtime of its own. Do not call it from inside an
 /// async task (tokio refuses to block there); use [`DeviceClient`] instead.
 ///
-/// ```no_run
+/// ```
 /// use auto_trainer_api::{ApiCommand, BlockingDeviceClient, ClientOptions};
-/// let mut client = BlockingDeviceClient::connect(ClientOptions::new("127.0.0.1"))?;
+/// # use auto_trainer_api::{RpcOptions, RpcService, ZeroMqRpcService};
+/// # // Run as a test: a device on 127.0.0.1, on ports the OS picked.
+/// # let device = ZeroMqRpcService::new(RpcOptions::loopback());
+/// # device.start()?;
+/// let mut options = ClientOptions::new("127.0.0.1");
+/// # options.subscriber_port = device.subscriber_port();
+/// # options.command_port = device.command_port();
+/// let mut client = BlockingDeviceClient::connect(options)?;
 /// let reply = client.send_command(ApiCommand::GetStatus, None)?;
 /// println!("{}: {:?}", reply.result, reply.data);
 /// # Ok::<(), auto_trainer_api::Error>(())

@@ -198,10 +198,12 @@ struct Running {
 /// for commands. Dropping it stops it; a [`Publisher`] or a
 /// [`crate::CompletionHandle`] held elsewhere does not keep it running.
 ///
-/// ```no_run
+/// ```
 /// use auto_trainer_api::*;
 ///
 /// let mut options = RpcOptions::default();
+/// # // Run as a test: 127.0.0.1 and free ports, so nothing else is in the way.
+/// # let mut options = RpcOptions::loopback();
 /// options.identifier = "rig-7".into();
 /// let service = ZeroMqRpcService::new(options);
 /// service.set_delegate(|request: ApiCommandRequest, _: &RequestContext| match request.command {

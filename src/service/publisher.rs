@@ -21,7 +21,7 @@ use crate::{ApiCommandRequestResponse, ApiEvent, ApiTopic, Error};
 /// bounded queue (see [`crate::RpcOptions::queue_capacity`] for the overflow
 /// policy) and return.
 ///
-/// ```no_run
+/// ```
 /// use auto_trainer_api::{ApiEvent, ApiEventKind, RpcOptions, RpcService, ZeroMqRpcService};
 ///
 /// let service = ZeroMqRpcService::new(RpcOptions::loopback());
