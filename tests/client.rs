@@ -602,8 +602,7 @@ async fn the_topics_option_receives_only_those_topics_plus_heartbeats_and_result
 /// `ClientOptions::max_message_bytes`: a reply longer than the limit is
 /// never delivered (libzmq drops the connection instead), so the command
 /// times out; the client's fresh command socket then reads shorter replies
-/// again. (Published messages are not tested here: after a longer one, the
-/// SUB connection is dropped and libzmq does not reconnect it.)
+/// again. Published messages: see the next test.
 #[tokio::test]
 async fn the_max_message_bytes_option_refuses_longer_replies() {
     const LIMIT: usize = 4096;
@@ -649,6 +648,75 @@ async fn the_max_message_bytes_option_refuses_longer_replies() {
         .await
         .expect("a long reply");
     assert_eq!(echoed(long), 2 * LIMIT);
+    service.stop();
+}
+
+/// Whether `expected` arrives as a PROPERTY_CHANGE within 200 ms (other
+/// messages are skipped).
+async fn next_property_change_is(stream: &mut MessageStream, expected: &Value) -> bool {
+    let until = tokio::time::Instant::now() + Duration::from_millis(200);
+    loop {
+        match tokio::time::timeout_at(until, stream.recv()).await {
+            Ok(Some(DeviceMessage::PropertyChange(value))) if &value == expected => return true,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended"),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A published message longer than `max_message_bytes` ends the SUB
+/// connection (libzmq calls it a protocol error and would never reconnect);
+/// the client connects again, so later messages still arrive.
+#[tokio::test]
+async fn after_a_published_message_over_max_message_bytes_the_client_reconnects() {
+    const LIMIT: usize = 4096;
+    let service = our_service("rig-oversized", 0, 0, None);
+    let mut options = client_options(service.subscriber_port(), service.command_port());
+    options.max_message_bytes = LIMIT;
+    let client = DeviceClient::connect(options).expect("connect");
+    let mut stream = client.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // Joined: a small message arrives.
+    let small = |n: u64| json!({ "probe": n });
+    let mut n = 0;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "never joined");
+        n += 1;
+        service
+            .publish_json(ApiTopic::PropertyChange, small(n))
+            .unwrap();
+        if next_property_change_is(&mut stream, &small(n)).await {
+            break;
+        }
+    }
+    assert_eq!(client.stats().publisher_connections, 1);
+
+    let oversized = json!({ "blob": "x".repeat(2 * LIMIT) });
+    service
+        .publish_json(ApiTopic::PropertyChange, oversized)
+        .unwrap();
+    // Connected again: small messages arrive again, over a second connection.
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message after the oversized one; {:?}",
+            client.stats()
+        );
+        n += 1;
+        service
+            .publish_json(ApiTopic::PropertyChange, small(n))
+            .unwrap();
+        if next_property_change_is(&mut stream, &small(n)).await {
+            break;
+        }
+    }
+    assert_eq!(
+        client.stats().publisher_connections,
+        2,
+        "{:?}",
+        client.stats()
+    );
     service.stop();
 }
 

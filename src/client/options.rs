@@ -51,8 +51,10 @@ pub struct ClientOptions {
     /// falls further behind skips the oldest (counted in
     /// [`crate::ClientStats::lagged_messages`]). Default 1024.
     pub message_buffer: usize,
-    /// Largest frame accepted from the device; libzmq drops the connection of
-    /// a peer that sends a longer one (and reconnects). Default 16 MiB.
+    /// Largest frame accepted from the device; libzmq drops the connection
+    /// of a peer that sends a longer one, and the client connects again (a
+    /// longer reply times out; a longer published message is lost). Default
+    /// 16 MiB.
     pub max_message_bytes: usize,
 }
 

@@ -35,7 +35,7 @@ impl Subscriber {
                     self.connected.send_replace(true);
                 }
                 Ok(SubEvent::Disconnected) => {
-                    tracing::debug!("lost the device's PUB socket; libzmq reconnects");
+                    tracing::debug!("lost the device's PUB socket; reconnecting");
                     self.connected.send_replace(false);
                 }
                 Ok(SubEvent::Idle) => {}

@@ -65,6 +65,7 @@ impl OperatorTransport {
         Ok((
             SubSocket {
                 socket,
+                endpoint: endpoint.to_owned(),
                 monitor,
                 stop_receiver,
             },
@@ -131,7 +132,7 @@ pub(crate) enum SubEvent {
     Message(Vec<Vec<u8>>),
     /// A connection to the device's PUB completed its handshake.
     Connected,
-    /// The connection to the device's PUB was lost (libzmq reconnects by itself).
+    /// The connection to the device's PUB was lost; a new one is under way.
     Disconnected,
     /// The deadline passed with nothing to read.
     Idle,
@@ -142,6 +143,7 @@ pub(crate) enum SubEvent {
 /// The SUB socket, its monitor and the stop signal's receiving end.
 pub(crate) struct SubSocket {
     socket: zmq::Socket,
+    endpoint: String,
     monitor: zmq::Socket,
     stop_receiver: zmq::Socket,
 }
@@ -196,9 +198,25 @@ impl SubSocket {
         };
         Ok(match zmq::SocketEvent::from_raw(id) {
             zmq::SocketEvent::HANDSHAKE_SUCCEEDED => Some(SubEvent::Connected),
-            zmq::SocketEvent::DISCONNECTED => Some(SubEvent::Disconnected),
+            zmq::SocketEvent::DISCONNECTED => {
+                self.reconnect();
+                Some(SubEvent::Disconnected)
+            }
             _ => None,
         })
+    }
+
+    /// Connects afresh after a lost connection. libzmq reconnects by itself
+    /// after a network error, but not after a protocol error (a message
+    /// over `max_message_bytes`, a garbled frame): that session is gone for
+    /// good. Disconnecting the endpoint (ending a session that would retry)
+    /// and connecting it again covers both, with one session at a time.
+    fn reconnect(&self) {
+        // ENOENT when the session is already gone.
+        let _ = self.socket.disconnect(&self.endpoint);
+        if let Err(error) = self.socket.connect(&self.endpoint) {
+            tracing::error!(%error, endpoint = %self.endpoint, "cannot reconnect to the device's PUB socket");
+        }
     }
 }
 
