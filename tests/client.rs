@@ -651,6 +651,67 @@ async fn the_max_message_bytes_option_refuses_longer_replies() {
     service.stop();
 }
 
+/// `ClientOptions::message_buffer` and `ClientStats::lagged_messages`: a
+/// stream that falls behind by more than the buffer skips the oldest
+/// messages, counts them, and still gets the newest.
+#[tokio::test]
+async fn a_stream_that_falls_behind_skips_the_oldest_and_counts_them() {
+    const BUFFER: usize = 4;
+    const BURST: u64 = 50;
+    let mut rpc = rpc_options("rig-lagging", 0, 0);
+    rpc.heartbeat_interval = Duration::from_secs(3600);
+    let service = ZeroMqRpcService::new(rpc);
+    service.start().expect("start");
+    let mut options = client_options(service.subscriber_port(), service.command_port());
+    options.message_buffer = BUFFER;
+    let client = DeviceClient::connect(options).expect("connect");
+    let mut stream = client.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut probe = 0;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "never joined");
+        probe += 1;
+        service
+            .publish_json(ApiTopic::PropertyChange, json!({ "probe": probe }))
+            .unwrap();
+        if next_property_change_is(&mut stream, &json!({ "probe": probe })).await {
+            break;
+        }
+    }
+    while stream.try_recv().is_some() {}
+    let before = client.stats();
+
+    for n in 1..=BURST {
+        service
+            .publish_json(ApiTopic::PropertyChange, json!({ "n": n }))
+            .unwrap();
+    }
+    while client.stats().messages_received < before.messages_received + BURST {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            client.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut delivered = Vec::new();
+    while let Some(message) = stream.try_recv() {
+        delivered.push(message);
+    }
+    let after = client.stats();
+    let arrived = after.messages_received - before.messages_received;
+    assert_eq!(delivered.len(), BUFFER, "{delivered:?}");
+    assert_eq!(
+        after.lagged_messages - before.lagged_messages,
+        arrived - BUFFER as u64
+    );
+    assert_eq!(
+        delivered.last(),
+        Some(&DeviceMessage::PropertyChange(json!({ "n": BURST })))
+    );
+    service.stop();
+}
+
 /// Whether `expected` arrives as a PROPERTY_CHANGE within 200 ms (other
 /// messages are skipped).
 async fn next_property_change_is(stream: &mut MessageStream, expected: &Value) -> bool {
