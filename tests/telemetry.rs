@@ -224,6 +224,44 @@ fn a_session_is_traced_and_measured() {
         Some(0.0)
     );
 
+    // A second service whose tiny queue drops messages: the gauges report
+    // what its stats count.
+    let mut tiny = RpcOptions::loopback();
+    tiny.identifier = "rig-overflow".into();
+    tiny.heartbeat_interval = Duration::from_secs(3600);
+    tiny.queue_capacity = 1;
+    let overflow = ZeroMqRpcService::new(tiny);
+    overflow.start().expect("start the second service");
+    let deadline = Instant::now() + TIMEOUT;
+    while overflow.stats().dropped == 0 {
+        assert!(Instant::now() < deadline, "the tiny queue never dropped");
+        for _ in 0..100 {
+            let _ =
+                overflow.publish_bytes(auto_trainer_api::ApiTopic::PropertyChange, b"{}".to_vec());
+        }
+    }
+    wait_until("the tiny queue to drain", || {
+        overflow.stats().queue_depth == 0
+    });
+    let dropped = overflow.stats().dropped;
+    metric_exporter.reset();
+    meter_provider.force_flush().unwrap();
+    let metrics = metric_exporter.get_finished_metrics().unwrap();
+    let tag = ("auto_trainer.identifier", "rig-overflow");
+    assert_eq!(
+        value(
+            &metrics,
+            "auto_trainer.messages.dropped",
+            &[tag, ("auto_trainer.message.class", "ordinary")]
+        ),
+        Some(dropped as f64)
+    );
+    assert_eq!(
+        value(&metrics, "auto_trainer.queue.depth", &[tag]),
+        Some(0.0)
+    );
+    overflow.stop();
+
     release.send(()).unwrap();
     wait_until("the pending command to complete", || {
         service.pending_commands().is_empty()
