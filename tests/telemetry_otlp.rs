@@ -118,7 +118,13 @@ fn spans_and_metrics_reach_an_otlp_http_receiver() {
     assert!(configure_telemetry(&options).is_none());
 
     let (port, received) = start_receiver();
-    options.endpoint = Some(format!("http://127.0.0.1:{port}/"));
+    // The endpoint from the environment, as the options name none
+    // (TelemetryOptions::endpoint's documented fallback).
+    options.endpoint = None;
+    std::env::set_var(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{port}/"),
+    );
     options.api_key = API_KEY.into();
     let guard = configure_telemetry(&options).expect("telemetry configured");
 

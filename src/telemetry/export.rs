@@ -113,3 +113,36 @@ pub(super) fn configure(options: &TelemetryOptions) -> Option<Providers> {
     );
     Some(Providers { tracer, meter })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{endpoint, ENDPOINT_VARIABLE};
+    use crate::TelemetryOptions;
+
+    /// The options' endpoint wins; a blank one falls back to the variable.
+    /// (The only test of this crate's unit tests that touches the variable.)
+    #[test]
+    fn the_options_endpoint_wins_over_the_environment_variable() {
+        std::env::set_var(ENDPOINT_VARIABLE, "http://from-the-environment:4318/");
+        let mut options = TelemetryOptions {
+            endpoint: Some(" http://from-the-options:4318/ ".into()),
+            ..TelemetryOptions::default()
+        };
+        assert_eq!(
+            endpoint(&options).as_deref(),
+            Some("http://from-the-options:4318")
+        );
+        options.endpoint = Some("  ".into());
+        assert_eq!(
+            endpoint(&options).as_deref(),
+            Some("http://from-the-environment:4318")
+        );
+        options.endpoint = None;
+        assert_eq!(
+            endpoint(&options).as_deref(),
+            Some("http://from-the-environment:4318")
+        );
+        std::env::remove_var(ENDPOINT_VARIABLE);
+        assert_eq!(endpoint(&options), None);
+    }
+}
