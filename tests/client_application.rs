@@ -401,7 +401,8 @@ const LONG_TRANSITION: Duration = Duration::from_secs(30);
 
 /// A start or stop in progress refuses what would conflict with it, and an
 /// emergency stop fails it. The timer of a start failed that way still runs
-/// later and must find its start superseded: publish nothing, start nothing.
+/// later and must find its start superseded: publish nothing, start nothing,
+/// and say so in the log (with its ticket).
 #[test]
 fn a_transition_in_progress_refuses_conflicts_and_an_emergency_stop_supersedes_it() {
     let (mut app, ports) = App::start(&app_args(&[
@@ -460,6 +461,10 @@ fn a_transition_in_progress_refuses_conflicts_and_an_emergency_stop_supersedes_i
     );
     assert_eq!(result["result"], SUCCESS, "{result}");
     assert_eq!(result["data"]["animalId"], "m-19", "{result}");
+    // And the first start's timer (ticket 0, the app's first transition)
+    // found its start superseded: it did not finish the second one.
+    let superseded = app.expect_log("after the start was superseded", WAIT);
+    assert!(superseded.contains("ticket=0"), "{superseded}");
     let acquisition_id = result["data"]["acquisitionId"].clone();
     // The one acquisition that started is the second start's.
     let (topic, started) = sub.next_non_heartbeat(WAIT);

@@ -210,7 +210,13 @@ impl Device {
                 *state = State::Acquiring(acquisition);
             }
             // Superseded, for instance by an emergency stop.
-            other => *state = other,
+            other => {
+                tracing::info!(
+                    ticket,
+                    "a start's timer ran after the start was superseded; ignored"
+                );
+                *state = other;
+            }
         }
     }
 
@@ -228,7 +234,13 @@ impl Device {
                 );
                 self.publish_event(ApiEventKind::AcquisitionEnded, Some(summary));
             }
-            other => *state = other,
+            other => {
+                tracing::info!(
+                    ticket,
+                    "a stop's timer ran after the stop was superseded; ignored"
+                );
+                *state = other;
+            }
         }
     }
 
