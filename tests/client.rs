@@ -928,11 +928,12 @@ async fn malformed_published_messages_are_delivered_raw_and_counted() {
     let topic = |t: u32| hex(&t.to_le_bytes());
     let heartbeat = hex(br#"{"identifier": "py-pub", "version": "0.9.11", "timestamp": 1.0}"#);
 
-    // Join: publish heartbeats until the client has seen one.
-    let joined = Instant::now();
+    // Join: publish heartbeats until the client has seen one (a bounded
+    // wait: the deadline only ends a join that never happens).
+    let deadline = Instant::now() + WAIT;
     loop {
         assert!(
-            joined.elapsed() < WAIT,
+            Instant::now() < deadline,
             "the client never joined the publisher"
         );
         publisher.send_line(&json!({"frames_hex": [topic(1001), heartbeat]}));

@@ -618,10 +618,18 @@ mod overflow {
         let (mut attempts, mut accepted, mut dropped) = (0u64, 0u64, 0u64);
         let (mut critical_ok, mut critical_refused) = (Vec::new(), 0u64);
         let started_at = Instant::now();
-        // Flood for a while, faster than the publisher drains; now and then,
-        // while ordinary messages are being refused, publish a critical one.
+        // Flood faster than the publisher drains; now and then, while
+        // ordinary messages are being refused, publish a critical one. Until
+        // the queue has overflowed a while and the reserve took a critical
+        // message, however fast this machine is (bounded by a deadline).
         let mut next_critical = started_at;
-        while started_at.elapsed() < Duration::from_millis(300) {
+        let deadline = started_at + 10 * WAIT;
+        while dropped < 1_000 || critical_ok.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "after {attempts} attempts: {dropped} dropped, {} critical accepted",
+                critical_ok.len()
+            );
             attempts += 1;
             match service.publish_bytes(ApiTopic::Event, b"{}".to_vec()) {
                 Ok(()) => accepted += 1,
