@@ -111,11 +111,17 @@ fn client_options(pub_port: u16, cmd_port: u16) -> ClientOptions {
 }
 
 fn connect_to(service: &ZeroMqRpcService) -> DeviceClient {
-    DeviceClient::connect(client_options(
-        service.subscriber_port(),
-        service.command_port(),
-    ))
-    .expect("connect")
+    connect_tuned(service, |_| {})
+}
+
+/// A client of `service` with the test options as `tune` changes them.
+fn connect_tuned(
+    service: &ZeroMqRpcService,
+    tune: impl FnOnce(&mut ClientOptions),
+) -> DeviceClient {
+    let mut options = client_options(service.subscriber_port(), service.command_port());
+    tune(&mut options);
+    DeviceClient::connect(options).expect("connect")
 }
 
 async fn wait_liveness(
@@ -564,9 +570,9 @@ fn publish_one_of_each(service: &ZeroMqRpcService) {
 #[tokio::test]
 async fn the_topics_option_receives_only_those_topics_plus_heartbeats_and_results() {
     let service = our_service("rig-topics", 0, 0, None);
-    let mut options = client_options(service.subscriber_port(), service.command_port());
-    options.topics = vec![ApiTopic::Emergency];
-    let filtered = DeviceClient::connect(options).expect("connect");
+    let filtered = connect_tuned(&service, |options| {
+        options.topics = vec![ApiTopic::Emergency]
+    });
     let everything = connect_to(&service);
     let mut filtered_stream = filtered.subscribe();
     let mut everything_stream = everything.subscribe();
@@ -607,9 +613,7 @@ async fn the_topics_option_receives_only_those_topics_plus_heartbeats_and_result
 async fn the_max_message_bytes_option_refuses_longer_replies() {
     const LIMIT: usize = 4096;
     let service = our_service("rig-small", 0, 0, None);
-    let mut options = client_options(service.subscriber_port(), service.command_port());
-    options.max_message_bytes = LIMIT;
-    let client = DeviceClient::connect(options).expect("connect");
+    let client = connect_tuned(&service, |options| options.max_message_bytes = LIMIT);
     // The delegate echoes the data of a USER_DEFINED command.
     let echo = |n: i64, bytes: usize| {
         CommandCall::new(ApiCommand::UserDefined)
@@ -662,22 +666,11 @@ async fn a_stream_that_falls_behind_skips_the_oldest_and_counts_them() {
     rpc.heartbeat_interval = Duration::from_secs(3600);
     let service = ZeroMqRpcService::new(rpc);
     service.start().expect("start");
-    let mut options = client_options(service.subscriber_port(), service.command_port());
-    options.message_buffer = BUFFER;
-    let client = DeviceClient::connect(options).expect("connect");
+    let client = connect_tuned(&service, |options| options.message_buffer = BUFFER);
     let mut stream = client.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut probe = 0;
-    loop {
-        assert!(tokio::time::Instant::now() < deadline, "never joined");
-        probe += 1;
-        service
-            .publish_json(ApiTopic::PropertyChange, json!({ "probe": probe }))
-            .unwrap();
-        if next_property_change_is(&mut stream, &json!({ "probe": probe })).await {
-            break;
-        }
-    }
+    publish_probes_until_one_arrives(&service, &client, &mut stream, &mut probe, deadline).await;
     while stream.try_recv().is_some() {}
     let before = client.stats();
 
@@ -712,6 +705,33 @@ async fn a_stream_that_falls_behind_skips_the_oldest_and_counts_them() {
     service.stop();
 }
 
+/// Publishes `{"probe": n}` with a new `n` each time until one reaches
+/// `stream` (a SUB that has not joined yet, or is reconnecting, misses
+/// some); panics at `deadline`, with `client`'s stats.
+async fn publish_probes_until_one_arrives(
+    service: &ZeroMqRpcService,
+    client: &DeviceClient,
+    stream: &mut MessageStream,
+    probe: &mut u64,
+    deadline: tokio::time::Instant,
+) {
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no probe arrived after probe {probe}; {:?}",
+            client.stats()
+        );
+        *probe += 1;
+        let message = json!({ "probe": *probe });
+        service
+            .publish_json(ApiTopic::PropertyChange, message.clone())
+            .unwrap();
+        if next_property_change_is(stream, &message).await {
+            return;
+        }
+    }
+}
+
 /// Whether `expected` arrives as a PROPERTY_CHANGE within 200 ms (other
 /// messages are skipped).
 async fn next_property_change_is(stream: &mut MessageStream, expected: &Value) -> bool {
@@ -733,24 +753,12 @@ async fn next_property_change_is(stream: &mut MessageStream, expected: &Value) -
 async fn after_a_published_message_over_max_message_bytes_the_client_reconnects() {
     const LIMIT: usize = 4096;
     let service = our_service("rig-oversized", 0, 0, None);
-    let mut options = client_options(service.subscriber_port(), service.command_port());
-    options.max_message_bytes = LIMIT;
-    let client = DeviceClient::connect(options).expect("connect");
+    let client = connect_tuned(&service, |options| options.max_message_bytes = LIMIT);
     let mut stream = client.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     // Joined: a small message arrives.
-    let small = |n: u64| json!({ "probe": n });
-    let mut n = 0;
-    loop {
-        assert!(tokio::time::Instant::now() < deadline, "never joined");
-        n += 1;
-        service
-            .publish_json(ApiTopic::PropertyChange, small(n))
-            .unwrap();
-        if next_property_change_is(&mut stream, &small(n)).await {
-            break;
-        }
-    }
+    let mut probe = 0;
+    publish_probes_until_one_arrives(&service, &client, &mut stream, &mut probe, deadline).await;
     assert_eq!(client.stats().publisher_connections, 1);
 
     let oversized = json!({ "blob": "x".repeat(2 * LIMIT) });
@@ -758,20 +766,7 @@ async fn after_a_published_message_over_max_message_bytes_the_client_reconnects(
         .publish_json(ApiTopic::PropertyChange, oversized)
         .unwrap();
     // Connected again: small messages arrive again, over a second connection.
-    loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no message after the oversized one; {:?}",
-            client.stats()
-        );
-        n += 1;
-        service
-            .publish_json(ApiTopic::PropertyChange, small(n))
-            .unwrap();
-        if next_property_change_is(&mut stream, &small(n)).await {
-            break;
-        }
-    }
+    publish_probes_until_one_arrives(&service, &client, &mut stream, &mut probe, deadline).await;
     assert_eq!(
         client.stats().publisher_connections,
         2,

@@ -16,7 +16,7 @@ use crate::threads;
 use crate::transport::device::{CommandSocket, Doorbell, Incoming, Request};
 use crate::wire::clock::monotonic_nanos;
 use crate::wire::command::MalformedRequest;
-use crate::{ApiCommand, ApiCommandRequest};
+use crate::ApiCommandRequest;
 
 /// Whether the command loop serves: it runs, and is not stuck on one request.
 pub(crate) struct CommandLoopState {
@@ -100,12 +100,9 @@ impl Queued {
                 matches!(&self.route.body[..], [frame] if ApiCommandRequest::is_emergency(frame))
             }),
             Reading::Away { .. } => false,
-            Reading::Read(read) => read.as_ref().is_ok_and(|request| {
-                matches!(
-                    request.command,
-                    ApiCommand::EmergencyStop | ApiCommand::EmergencyResume
-                )
-            }),
+            Reading::Read(read) => read
+                .as_ref()
+                .is_ok_and(|request| request.command.is_emergency()),
         }
     }
 }

@@ -203,7 +203,7 @@ pub(crate) enum Incoming {
 /// empty delimiter (a well-behaved REQ sends exactly one), and the routing
 /// frames up to and including the delimiter, which address the reply.
 pub(crate) struct Request {
-    route: Vec<zmq::Message>,
+    route: Vec<Vec<u8>>,
     /// The request's frames.
     pub body: Vec<Vec<u8>>,
 }
@@ -212,16 +212,12 @@ impl Request {
     /// Splits a message read from the ROUTER as libzmq's REP does: routing
     /// frames up to the first empty frame that has more after it. A message
     /// without one is not a request (REP discards it too).
-    fn from_frames(mut frames: Vec<zmq::Message>) -> Option<Self> {
+    fn from_frames(mut frames: Vec<Vec<u8>>) -> Option<Self> {
         let delimiter = frames
             .iter()
             .take(frames.len().saturating_sub(1))
-            .position(|frame| frame.is_empty())?;
-        let body = frames
-            .split_off(delimiter + 1)
-            .iter()
-            .map(|frame| frame.to_vec())
-            .collect();
+            .position(Vec::is_empty)?;
+        let body = frames.split_off(delimiter + 1);
         Some(Self {
             route: frames,
             body,
@@ -270,7 +266,7 @@ impl CommandSocket {
     pub(crate) fn next(&self, wait: bool) -> Result<Option<Incoming>, Error> {
         let flags = if wait { 0 } else { zmq::DONTWAIT };
         loop {
-            let frames = match self.recv_message(flags) {
+            let frames = match self.socket.recv_multipart(flags) {
                 Ok(frames) => frames,
                 Err(zmq::Error::EINTR) => continue,
                 Err(zmq::Error::EAGAIN) if !wait => return Ok(None),
@@ -289,21 +285,12 @@ impl CommandSocket {
         }
     }
 
-    /// All frames of one message (libzmq delivers them together).
-    fn recv_message(&self, flags: i32) -> Result<Vec<zmq::Message>, zmq::Error> {
-        let mut frames = vec![self.socket.recv_msg(flags)?];
-        while self.socket.get_rcvmore()? {
-            frames.push(self.socket.recv_msg(0)?);
-        }
-        Ok(frames)
-    }
-
     /// Sends the reply to `request` on its route. A peer gone meanwhile
     /// misses it, as with REP.
     pub(crate) fn reply(&self, request: Request, body: &[u8]) -> Result<(), Error> {
         let send = || -> Result<(), zmq::Error> {
-            for frame in request.route {
-                self.socket.send(frame, zmq::SNDMORE)?;
+            for frame in &request.route {
+                self.socket.send(&frame[..], zmq::SNDMORE)?;
             }
             self.socket.send(body, 0)
         };

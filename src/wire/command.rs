@@ -29,6 +29,16 @@ wire_code! {
     }
 }
 
+impl ApiCommand {
+    /// EMERGENCY_STOP and EMERGENCY_RESUME: answered ahead of other requests.
+    pub(crate) const fn is_emergency(self) -> bool {
+        matches!(
+            self,
+            ApiCommand::EmergencyStop | ApiCommand::EmergencyResume
+        )
+    }
+}
+
 wire_code! {
     /// The outcome of a command request (`ApiCommandReqeustResult` in the reference).
     #[doc(alias = "ApiCommandReqeustResult")]
@@ -160,12 +170,8 @@ impl ApiCommandRequest {
         // A derived struct would read `[200]` too; a request is an object.
         let is_object = bytes.trim_ascii_start().starts_with(b"{");
         is_object
-            && serde_json::from_slice::<CommandOnly>(bytes).is_ok_and(|request| {
-                matches!(
-                    ApiCommand::from_value(request.command),
-                    ApiCommand::EmergencyStop | ApiCommand::EmergencyResume
-                )
-            })
+            && serde_json::from_slice::<CommandOnly>(bytes)
+                .is_ok_and(|request| ApiCommand::from_value(request.command).is_emergency())
     }
 
     /// Reads a request from its wire bytes. Keys are converted to snake_case;
