@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Creates (idempotently) the Python virtual environment used by the interop
-# tests: the reference implementation `auto-trainer-api` 0.9.11 and its
-# dependencies. Prints the venv's python interpreter path as the last stdout line.
+# Creates (idempotently) a Python virtual environment used by the interop
+# tests: one generation of the reference implementation `auto-trainer-api`
+# with its dependencies. Prints the venv's python interpreter path as the last
+# stdout line.
 #
+# Usage: python-test-env.sh [0.9|0.12]   (default 0.9: auto-trainer-api 0.9.11;
+#                                         0.12: auto-trainer-api 0.12.0)
 # Environment:
-#   AUTO_TRAINER_TEST_VENV  venv location (default: <repo>/target/python-venv)
+#   AUTO_TRAINER_TEST_VENV  venv location (default: <repo>/target/python-venv
+#                           for 0.9, <repo>/target/python-venv-0.12 for 0.12)
 #   PYTHON                  interpreter used to create the venv (default: python3)
 set -euo pipefail
 
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv_dir="${AUTO_TRAINER_TEST_VENV:-${repo_dir}/target/python-venv}"
+generation="${1:-0.9}"
+case "${generation}" in
+  0.9) reference="auto-trainer-api==0.9.11"; default_venv="${repo_dir}/target/python-venv" ;;
+  0.12) reference="auto-trainer-api==0.12.0"; default_venv="${repo_dir}/target/python-venv-0.12" ;;
+  *) echo "python-test-env: unknown generation '${generation}' (0.9 or 0.12)" >&2; exit 2 ;;
+esac
+venv_dir="${AUTO_TRAINER_TEST_VENV:-${default_venv}}"
 base_python="${PYTHON:-python3}"
 
 requirements=(
-  "auto-trainer-api==0.9.11"
+  "${reference}"
   "pyzmq==26.4.0"
   "typing_extensions"
   "pyhumps==3.8.0"

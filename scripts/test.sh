@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with only Rust and python3:
 # unit and integration tests over real ZeroMQ sockets, interop tests against
-# the Python reference (auto-trainer-api 0.9.11, installed into a venv under
-# target/ by scripts/python-test-env.sh), the examples run as processes, doc
+# the Python reference (auto-trainer-api 0.9.11 and 0.12.0, each installed
+# into its own venv under target/ by scripts/python-test-env.sh), the examples run as processes, doc
 # tests. Twice: the device-only build (`--no-default-features`: no operator
 # client, no tokio, telemetry compiled out) and every feature.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-echo "== Python venv with the reference implementation"
-bash scripts/python-test-env.sh
+echo "== Python venvs with both generations of the reference implementation"
+bash scripts/python-test-env.sh 0.9
+bash scripts/python-test-env.sh 0.12
 
 # A plain `cargo test` builds every example before it runs a test; the tests
 # run those executables (tests/common/examples.rs) instead of building them.

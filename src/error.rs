@@ -88,7 +88,7 @@ pub enum Error {
     #[error("no reply to {command} (nonce {nonce}) after {attempts} attempt(s) of {timeout:?}")]
     RequestTimeout {
         /// The command that was sent.
-        command: crate::ApiCommand,
+        command: crate::Command,
         /// Its nonce.
         nonce: i64,
         /// How many times it was sent.

@@ -111,24 +111,29 @@ mod wire;
 
 pub use error::Error;
 
-// The wire protocol.
-pub use wire::code::UnknownCodeName;
+// The wire protocol, for both generations.
+pub use wire::code::{Catalog, UnknownCodeName, WireCode};
 pub use wire::command::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestErrorKind, ApiCommandRequestResponse,
+    ApiCommandRequest, ApiCommandRequestErrorKind, ApiCommandRequestResponse,
     ApiCommandRequestResult, ApiCommandRequestServiceResponse, DATA_SERIALIZATION_ERROR,
 };
 pub use wire::defaults::{
     DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDENTIFIER, DEFAULT_SUBSCRIBER_PORT,
 };
-pub use wire::event::{
-    ApiAlarmKind, ApiAlarmStatus, ApiDetectorKind, ApiDetectorStatus, ApiEvent, ApiEventKind,
-    ApiSystemStatus, HeadFixStatus, PelletStatus,
-};
+pub use wire::event::ApiEvent;
+pub use wire::generation::{Command, EventKind, Generation, UnknownGeneration};
 pub use wire::heartbeat::HeartbeatMessage;
 pub use wire::json::to_python_json;
 pub use wire::keys::{to_camel_keys, to_snake_keys};
-pub use wire::status::{ApiAppStatus, ApiTrainingMode, ConfigurationResponse, StatusResponse};
+pub use wire::payload::decode_payload;
 pub use wire::topic::ApiTopic;
+pub use wire::{v0_12, v0_9};
+// The 0.9.11 catalogs and payloads at the root, as before 0.12 was supported.
+pub use wire::v0_9::{
+    ApiAlarmKind, ApiAlarmStatus, ApiAppStatus, ApiCommand, ApiDetectorKind, ApiDetectorStatus,
+    ApiEventKind, ApiSystemStatus, ApiTrainingMode, ConfigurationResponse, HeadFixStatus,
+    PelletStatus, StatusResponse,
+};
 
 // The device side.
 pub use service::delegate::{CommandRequestDelegate, RequestContext};
@@ -142,9 +147,8 @@ pub use service::{create_api_service, RpcService, ZeroMqRpcService};
 // The operator side.
 #[cfg(feature = "client")]
 pub use client::{
-    decode_message, decode_payload, AwaitedCommand, BlockingDeviceClient, ClientOptions,
-    ClientStats, CommandCall, DeviceClient, DeviceMessage, LinkState, Liveness, MessageStream,
-    RawMessage, RawReason,
+    decode_message, AwaitedCommand, BlockingDeviceClient, ClientOptions, ClientStats, CommandCall,
+    DeviceClient, DeviceMessage, LinkState, Liveness, MessageStream, RawMessage, RawReason,
 };
 
 // Telemetry and schemas.

@@ -15,7 +15,7 @@ use auto_trainer_api::{
     decode_payload, ApiCommand, ApiCommandRequest, ApiCommandRequestErrorKind,
     ApiCommandRequestResponse, ApiCommandRequestResult, ApiCommandRequestServiceResponse, ApiEvent,
     ApiEventKind, ApiTopic, BlockingDeviceClient, ClientOptions, CommandCall, CompletionHandle,
-    DeviceClient, DeviceMessage, Error, LinkState, Liveness, MessageStream, RawReason,
+    DeviceClient, DeviceMessage, Error, Generation, LinkState, Liveness, MessageStream, RawReason,
     RequestContext, RpcOptions, RpcService, StatusResponse, ZeroMqRpcService,
 };
 use common::python::{start_reference_service, PyProcess, ReferenceService};
@@ -437,7 +437,13 @@ async fn liveness_follows_a_device_restart_and_commands_recover() {
     let client = DeviceClient::connect(options).unwrap();
 
     let online = wait_online(&client, "rig-a").await;
-    assert_eq!(online.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    // Our heartbeat names the reference version it follows and our crate's.
+    assert_eq!(
+        online.version,
+        Some(format!("0.9.11+rust.{}", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(online.generation, Some(Generation::V0_9));
+    assert_eq!(client.generation(), Some(Generation::V0_9));
     // Learned from the spacing of heartbeats.
     // Watchers are not woken per heartbeat; the stream shows them.
     let mut stream = client.subscribe();
@@ -807,7 +813,7 @@ async fn a_reply_that_never_comes_does_not_wedge_the_client() {
     else {
         panic!("expected a timeout, got {lost:?}");
     };
-    assert_eq!((attempts, command), (3, ApiCommand::GetStatus));
+    assert_eq!((attempts, command), (3, ApiCommand::GetStatus.into()));
     eprintln!("3 attempts of 300 ms took {:?}", started.elapsed());
     // Each attempt reached the device, on a fresh socket, with the same nonce.
     for _ in 0..3 {

@@ -609,6 +609,7 @@ fn every_typed_publish_path_writes_the_reference_bytes() {
             when: 1_700_000_000.25 + index as f64,
             index: 123_456_789_000 + index as i64,
             context: (!context.is_null()).then(|| context.clone()),
+            repeat: 0,
         };
         reference.send_event(&json!({
             "kind": kind, "when": event.when, "index": event.index, "context": context
@@ -742,7 +743,11 @@ fn heartbeat_bodies_match_except_timestamp_and_version() {
     );
     assert_eq!(heartbeat_template(&theirs_beat), template);
     assert_eq!(theirs_beat.json()["version"], "0.9.11");
-    assert_eq!(ours_beat.json()["version"], env!("CARGO_PKG_VERSION"));
+    // The reference version we follow, with our crate's as build metadata.
+    assert_eq!(
+        ours_beat.json()["version"],
+        format!("0.9.11+rust.{}", env!("CARGO_PKG_VERSION"))
+    );
     service.stop();
 }
 

@@ -236,7 +236,7 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
 
     // The device is idle now and publishes only heartbeats.
     let heartbeat = format!(
-        "HEARTBEAT script-rig (version {})",
+        "HEARTBEAT script-rig (version 0.9.11+rust.{})",
         env!("CARGO_PKG_VERSION")
     );
     let listen = run(&["listen", "--count", "2"]);
@@ -253,7 +253,10 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
         assert_eq!(message["type"], "heartbeat", "{message}");
         assert_eq!(message["topic"], 1001, "{message}");
         assert_eq!(message["message"]["identifier"], "script-rig");
-        assert_eq!(message["message"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            message["message"]["version"],
+            format!("0.9.11+rust.{}", env!("CARGO_PKG_VERSION"))
+        );
     }
 
     let unknown = run(&["send", "launch-rockets"]);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auto_trainer_api::{
     ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiEvent,
-    ApiEventKind, ApiTopic, CompletionHandle, Error, HeartbeatMessage, RequestContext, RpcOptions,
+    ApiEventKind, ApiTopic, CompletionHandle, Error, Generation, RequestContext, RpcOptions,
     RpcService, ServiceStats, ZeroMqRpcService, DATA_SERIALIZATION_ERROR,
     ERROR_CODE_STOPPED_WHILE_PENDING,
 };
@@ -99,6 +99,7 @@ fn event(kind: ApiEventKind, index: i64, context: Option<Value>) -> ApiEvent {
         when: 1_700_000_000.5,
         index,
         context,
+        repeat: 0,
     }
 }
 
@@ -878,13 +879,13 @@ mod heartbeat {
             assert_eq!(message.frames.len(), 2);
             let text = message.body_str();
             let prefix = format!(
-                r#"{{"identifier": "rig-7 (bench)", "version": "{}", "timestamp": "#,
+                r#"{{"identifier": "rig-7 (bench)", "version": "0.9.11+rust.{}", "timestamp": "#,
                 env!("CARGO_PKG_VERSION")
             );
             assert!(text.starts_with(&prefix), "{text}");
             let body = message.json();
             assert_eq!(keys(&body), ["identifier", "version", "timestamp"]);
-            assert_eq!(body["version"], HeartbeatMessage::LIBRARY_VERSION);
+            assert_eq!(body["version"], Generation::V0_9.heartbeat_version());
             let timestamp = body["timestamp"].as_f64().expect("a float timestamp");
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -1405,7 +1406,8 @@ mod requests {
         });
         assert_eq!(ask(3), (400, Value::Null));
         service.set_command_request_delegate(Some(Arc::new(
-            |_: ApiCommandRequest, _: &RequestContext| {
+            // A delegate of bare numbers, as the service calls it.
+            |_: ApiCommandRequest<i64>, _: &RequestContext| {
                 ApiCommandRequestResponse::success().with_data("third")
             },
         )));
@@ -1510,13 +1512,13 @@ mod pending {
         let handle = handles.recv_timeout(WAIT).expect("the delegate's handle");
         assert_eq!(
             (handle.command(), handle.nonce()),
-            (ApiCommand::StartAcquisition, 41)
+            (ApiCommand::StartAcquisition.into(), 41)
         );
         let listed = service.pending_commands();
         assert_eq!(listed.len(), 1);
         assert_eq!(
             (listed[0].command, listed[0].nonce),
-            (ApiCommand::StartAcquisition, 41)
+            (ApiCommand::StartAcquisition.into(), 41)
         );
         assert_eq!(service.stats().pending_open, 1);
 
@@ -1600,7 +1602,7 @@ mod pending {
         assert_eq!(listed.len(), 1);
         assert_eq!(
             (listed[0].command, listed[0].nonce),
-            (ApiCommand::StopAcquisition, 61)
+            (ApiCommand::StopAcquisition.into(), 61)
         );
 
         // An answer other than PENDING_WITH_NOTIFICATION withdraws an acceptance.

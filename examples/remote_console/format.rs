@@ -3,7 +3,7 @@
 
 use auto_trainer_api::{
     ApiCommandRequestResponse, ApiCommandRequestServiceResponse, ApiEvent, DeviceMessage,
-    LinkState, Liveness, RawMessage,
+    EventKind, LinkState, Liveness, RawMessage,
 };
 use serde_json::{json, Value};
 
@@ -87,7 +87,7 @@ impl Report {
     }
 }
 
-fn event_text(topic: &str, event: &ApiEvent) -> String {
+fn event_text(topic: &str, event: &ApiEvent<EventKind>) -> String {
     let kind = match event.kind.name() {
         Some(name) => format!("{name} ({})", event.kind.value()),
         None => format!("{} (unknown kind)", event.kind.value()),
@@ -142,7 +142,7 @@ fn message_text(message: &DeviceMessage) -> String {
     }
 }
 
-fn event_json(event: &ApiEvent) -> Value {
+fn event_json(event: &ApiEvent<EventKind>) -> Value {
     json!({
         "kind": event.kind.value(),
         "kindName": event.kind.name(),

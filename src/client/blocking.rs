@@ -8,7 +8,9 @@ use super::{
     AwaitedCommand, ClientOptions, ClientStats, CommandCall, DeviceClient, DeviceMessage, Liveness,
     MessageStream,
 };
-use crate::{ApiCommand, ApiCommandRequestResponse, ApiCommandRequestServiceResponse, Error};
+use crate::{
+    ApiCommandRequestResponse, ApiCommandRequestServiceResponse, Command, Error, Generation,
+};
 
 /// A [`DeviceClient`] with blocking methods, driven by a small
 /// current-thread tokio runtime of its own. Do not call it from inside an
@@ -65,7 +67,7 @@ impl BlockingDeviceClient {
     /// As [`DeviceClient::send`].
     pub fn send_command(
         &self,
-        command: ApiCommand,
+        command: impl Into<Command>,
         data: Option<Value>,
     ) -> Result<ApiCommandRequestServiceResponse, Error> {
         self.runtime
@@ -104,6 +106,11 @@ impl BlockingDeviceClient {
             .block_on(async { tokio::time::timeout(timeout, messages.recv()).await })
             .ok()
             .flatten()
+    }
+
+    /// See [`DeviceClient::generation`].
+    pub fn generation(&self) -> Option<Generation> {
+        self.client.generation()
     }
 
     /// The device's liveness now.

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::{HeartbeatMessage, DEFAULT_HEARTBEAT_INTERVAL};
+use crate::{Generation, HeartbeatMessage, DEFAULT_HEARTBEAT_INTERVAL};
 
 /// The device's state as the client sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +28,7 @@ impl std::fmt::Display for LinkState {
 
 /// What the client knows about the device's liveness; watch it with
 /// [`crate::DeviceClient::liveness`]. Watchers are woken when `state`,
-/// `identifier` or `version` change; the other fields are kept current
+/// `identifier`, `version` or `generation` change; the other fields are kept current
 /// without waking them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Liveness {
@@ -38,6 +38,9 @@ pub struct Liveness {
     pub identifier: Option<String>,
     /// The library version of the last heartbeat.
     pub version: Option<String>,
+    /// The protocol generation the client reads the device with (see
+    /// [`crate::DeviceClient::generation`]), as of the last heartbeat.
+    pub generation: Option<Generation>,
     /// The heartbeat interval the client assumes (configured or learned).
     pub heartbeat_interval: Duration,
     /// When the last heartbeat arrived.
@@ -71,6 +74,7 @@ impl HeartbeatTracker {
             state: LinkState::Connecting,
             identifier: None,
             version: None,
+            generation: None,
             heartbeat_interval: tracker.interval(),
             last_heartbeat: None,
             heartbeats: 0,
@@ -106,6 +110,7 @@ impl HeartbeatTracker {
     pub(crate) fn on_heartbeat(
         &mut self,
         heartbeat: &HeartbeatMessage,
+        generation: Option<Generation>,
         now: Instant,
         liveness: &mut Liveness,
     ) -> bool {
@@ -117,7 +122,9 @@ impl HeartbeatTracker {
         }
         let changed = liveness.state != LinkState::Online
             || liveness.identifier.as_deref() != Some(heartbeat.identifier.as_str())
-            || liveness.version.as_deref() != Some(heartbeat.version.as_str());
+            || liveness.version.as_deref() != Some(heartbeat.version.as_str())
+            || liveness.generation != generation;
+        liveness.generation = generation;
         liveness.state = LinkState::Online;
         liveness.identifier = Some(heartbeat.identifier.clone());
         liveness.version = Some(heartbeat.version.clone());
@@ -156,17 +163,17 @@ mod tests {
         let ms = Duration::from_millis;
         let (mut tracker, mut live) = HeartbeatTracker::new(None, 3, start);
         assert_eq!(live.state, LinkState::Connecting);
-        assert!(tracker.on_heartbeat(&heartbeat("a"), start + ms(10), &mut live));
+        assert!(tracker.on_heartbeat(&heartbeat("a"), None, start + ms(10), &mut live));
         assert_eq!(live.state, LinkState::Online);
-        assert!(!tracker.on_heartbeat(&heartbeat("a"), start + ms(110), &mut live));
+        assert!(!tracker.on_heartbeat(&heartbeat("a"), None, start + ms(110), &mut live));
         assert_eq!(tracker.interval(), ms(100));
         assert!(!tracker.on_tick(start + ms(400), &mut live));
         assert!(tracker.on_tick(start + ms(410), &mut live));
         assert_eq!(live.state, LinkState::Offline);
         assert_eq!(tracker.deadline(&live), None);
         // A restart gap does not move the median much; a new identifier wakes watchers.
-        assert!(tracker.on_heartbeat(&heartbeat("b"), start + ms(5000), &mut live));
-        assert!(!tracker.on_heartbeat(&heartbeat("b"), start + ms(5100), &mut live));
+        assert!(tracker.on_heartbeat(&heartbeat("b"), None, start + ms(5000), &mut live));
+        assert!(!tracker.on_heartbeat(&heartbeat("b"), None, start + ms(5100), &mut live));
         assert_eq!(tracker.interval(), ms(100));
         assert_eq!(live.identifier.as_deref(), Some("b"));
     }

@@ -5,23 +5,28 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{to_snake_keys, ApiCommandRequestResponse, ApiEvent, ApiTopic, HeartbeatMessage};
+use crate::{
+    to_snake_keys, ApiCommandRequestResponse, ApiEvent, ApiTopic, Command, EventKind, Generation,
+    HeartbeatMessage,
+};
 
 /// A message published by the device, decoded by topic.
 ///
 /// Keys of app-defined JSON (event contexts, property changes, result data)
-/// are snake_case, as everywhere on the app's side of this crate. A message
-/// that cannot be decoded is not dropped: it arrives as [`DeviceMessage::Raw`].
+/// are snake_case, as everywhere on the app's side of this crate. Event kinds
+/// and commands are read with the device's protocol generation (tagged
+/// [`EventKind`] and [`Command`]). A message that cannot be decoded is not
+/// dropped: it arrives as [`DeviceMessage::Raw`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum DeviceMessage {
     /// HEARTBEAT: the device is up and serving.
     Heartbeat(HeartbeatMessage),
     /// EMERGENCY: the copy of an emergency event, sent before the EVENT.
-    Emergency(ApiEvent),
-    /// EVENT. A kind this version does not know is kept as
-    /// [`crate::ApiEventKind::Unknown`].
-    Event(ApiEvent),
+    Emergency(ApiEvent<EventKind>),
+    /// EVENT. A kind the generation's catalog does not know is kept as its
+    /// `Unknown(number)`.
+    Event(ApiEvent<EventKind>),
     /// PROPERTY_CHANGE: an app-defined object.
     PropertyChange(Value),
     /// COMMAND_RESULT: the final result of a pending command, matched to its
@@ -90,19 +95,21 @@ impl fmt::Display for RawReason {
     }
 }
 
-/// Decodes the frames of one published message. Never fails: what cannot be
-/// decoded comes back as [`DeviceMessage::Raw`].
+/// Decodes the frames of one published message, reading event kinds and
+/// commands with `generation`'s catalogs (`None`: kept as
+/// [`EventKind::Undetected`] and [`Command::Undetected`] numbers). Never
+/// fails: what cannot be decoded comes back as [`DeviceMessage::Raw`].
 ///
 /// ```
 /// use auto_trainer_api::{decode_message, ApiTopic, DeviceMessage, RawReason};
 /// let body = br#"{"identifier": "rig-7", "version": "0.9.11", "timestamp": 1.5}"#;
-/// let message = decode_message(vec![ApiTopic::Heartbeat.to_frame().to_vec(), body.to_vec()]);
+/// let message = decode_message(vec![ApiTopic::Heartbeat.to_frame().to_vec(), body.to_vec()], None);
 /// assert!(matches!(message, DeviceMessage::Heartbeat(h) if h.identifier == "rig-7"));
 ///
-/// let garbled = decode_message(vec![ApiTopic::Event.to_frame().to_vec(), b"{oops".to_vec()]);
+/// let garbled = decode_message(vec![ApiTopic::Event.to_frame().to_vec(), b"{oops".to_vec()], None);
 /// assert!(matches!(garbled, DeviceMessage::Raw(r) if matches!(r.reason, RawReason::Body(_))));
 /// ```
-pub fn decode_message(frames: Vec<Vec<u8>>) -> DeviceMessage {
+pub fn decode_message(frames: Vec<Vec<u8>>, generation: Option<Generation>) -> DeviceMessage {
     let topic = frames.first().and_then(|f| ApiTopic::from_frame(f));
     let raw = |frames, reason| {
         DeviceMessage::Raw(RawMessage {
@@ -121,12 +128,17 @@ pub fn decode_message(frames: Vec<Vec<u8>>) -> DeviceMessage {
     let body = &frames[1];
     let decoded = match topic {
         ApiTopic::Heartbeat => parse(body).map(DeviceMessage::Heartbeat),
-        ApiTopic::Emergency => parse(body).map(|e| DeviceMessage::Emergency(snake_context(e))),
-        ApiTopic::Event => parse(body).map(|e| DeviceMessage::Event(snake_context(e))),
+        ApiTopic::Emergency => {
+            parse(body).map(|e| DeviceMessage::Emergency(read_event(e, generation)))
+        }
+        ApiTopic::Event => parse(body).map(|e| DeviceMessage::Event(read_event(e, generation))),
         ApiTopic::PropertyChange => {
             parse::<Value>(body).map(|v| DeviceMessage::PropertyChange(to_snake_keys(v)))
         }
-        ApiTopic::CommandResult => parse(body).map(DeviceMessage::CommandResult),
+        ApiTopic::CommandResult => parse::<ApiCommandRequestResponse>(body).map(|mut r| {
+            r.command = Command::read(generation, r.command.value());
+            DeviceMessage::CommandResult(r)
+        }),
         ApiTopic::Any | ApiTopic::Unknown(_) => return raw(frames, RawReason::UnknownTopic),
     };
     match decoded {
@@ -135,32 +147,13 @@ pub fn decode_message(frames: Vec<Vec<u8>>) -> DeviceMessage {
     }
 }
 
-/// Reads a typed payload such as [`crate::StatusResponse`] from the `data`
-/// of a reply or result. Payload types carry their wire (camelCase) names,
-/// while the client hands `data` over with snake_case keys, so the keys are
-/// camelized back first.
-///
-/// ```
-/// use auto_trainer_api::{decode_payload, ApiAppStatus, StatusResponse};
-/// use serde_json::json;
-/// let data = json!({"app_status": 0, "training_mode": 0, "animal_id": "m-001"});
-/// let status: StatusResponse = decode_payload(&data).unwrap();
-/// assert_eq!((status.app_status, status.animal_id.as_str()), (ApiAppStatus::Idle, "m-001"));
-/// ```
-///
-/// # Errors
-/// [`crate::Error::InvalidReply`] when `data` does not have the type's shape.
-pub fn decode_payload<T: DeserializeOwned>(data: &Value) -> Result<T, crate::Error> {
-    serde_json::from_value(crate::to_camel_keys(data.clone()))
-        .map_err(|e| crate::Error::InvalidReply(format!("unexpected payload: {e}")))
-}
-
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
     serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
-fn snake_context(mut event: ApiEvent) -> ApiEvent {
+fn read_event(event: ApiEvent<i64>, generation: Option<Generation>) -> ApiEvent<EventKind> {
+    let mut event = event.map_kind(|kind| EventKind::read(generation, kind));
     event.context = event.context.map(to_snake_keys);
     event
 }
@@ -177,7 +170,7 @@ mod tests {
     #[test]
     fn decodes_every_topic() {
         let event = r#"{"kind": 101, "when": 1.0, "index": 5, "context": {"someReason": "x"}}"#;
-        match decode_message(frames(2001, event)) {
+        match decode_message(frames(2001, event), Some(Generation::V0_9)) {
             DeviceMessage::Emergency(e) => {
                 assert_eq!(e.kind, ApiEventKind::EmergencyStop);
                 assert_eq!(e.context.unwrap()["some_reason"], "x");
@@ -186,11 +179,11 @@ mod tests {
         }
         let unknown_kind = r#"{"kind": 77777, "when": 1.0, "index": 5, "context": null}"#;
         assert!(matches!(
-            decode_message(frames(4001, unknown_kind)),
+            decode_message(frames(4001, unknown_kind), Some(Generation::V0_9)),
             DeviceMessage::Event(e) if e.kind == ApiEventKind::Unknown(77777)
         ));
         let result = r#"{"result": 100, "data": {"fileName": "a b"}, "errorCode": 0, "errorMessage": null, "command": 100, "nonce": 9}"#;
-        match decode_message(frames(6001, result)) {
+        match decode_message(frames(6001, result), Some(Generation::V0_9)) {
             DeviceMessage::CommandResult(r) => {
                 assert_eq!(r.result, ApiCommandRequestResult::Success);
                 assert_eq!(r.command, ApiCommand::StartAcquisition);
@@ -200,14 +193,41 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            decode_message(frames(5001, r#"{"animalId": 3}"#)),
+            decode_message(frames(5001, r#"{"animalId": 3}"#), None),
             DeviceMessage::PropertyChange(v) if v["animal_id"] == 3
         ));
     }
 
     #[test]
+    fn kinds_and_commands_are_read_with_the_generation_given() {
+        let event =
+            r#"{"kind": 301, "when": 1.0, "index": 5, "context": {"mode": 100}, "repeat": 2}"#;
+        let kind = |generation| match decode_message(frames(4001, event), generation) {
+            DeviceMessage::Event(e) => (e.kind, e.repeat),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            kind(Some(Generation::V0_12)),
+            (crate::v0_12::ApiEventKind::ApplicationModeChanged.into(), 2)
+        );
+        assert_eq!(
+            kind(Some(Generation::V0_9)),
+            (ApiEventKind::AcquisitionStarted.into(), 2)
+        );
+        assert_eq!(kind(None), (EventKind::Undetected(301), 2));
+
+        let result = r#"{"result": 100, "data": null, "errorCode": 0, "errorMessage": null, "command": 50, "nonce": 9}"#;
+        match decode_message(frames(6001, result), Some(Generation::V0_12)) {
+            DeviceMessage::CommandResult(r) => {
+                assert_eq!(r.command, crate::v0_12::ApiCommand::StartAcquisition)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_messages_come_back_raw() {
-        let reason = |frames| match decode_message(frames) {
+        let reason = |frames| match decode_message(frames, Some(Generation::V0_9)) {
             DeviceMessage::Raw(raw) => raw.reason,
             other => panic!("decoded {other:?}"),
         };

@@ -56,6 +56,7 @@ mod blocking;
 mod liveness;
 mod message;
 mod options;
+mod protocol;
 mod requester;
 mod results;
 mod stats;
@@ -71,12 +72,13 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use self::blocking::BlockingDeviceClient;
 pub use self::liveness::{LinkState, Liveness};
-pub use self::message::{decode_message, decode_payload, DeviceMessage, RawMessage, RawReason};
+pub use self::message::{decode_message, DeviceMessage, RawMessage, RawReason};
 pub use self::options::{ClientOptions, CommandCall};
 pub use self::results::AwaitedCommand;
 pub use self::stats::ClientStats;
 
 use self::liveness::HeartbeatTracker;
+use self::protocol::ProtocolCell;
 use self::requester::Call;
 use self::results::ResultBook;
 use self::stats::ClientCounters;
@@ -85,8 +87,8 @@ use crate::threads;
 use crate::transport::operator::OperatorTransport;
 use crate::transport::StopSignal;
 use crate::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult,
-    ApiCommandRequestServiceResponse, ApiTopic, Error,
+    ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult,
+    ApiCommandRequestServiceResponse, ApiTopic, Command, Error, Generation,
 };
 
 /// Calls queued for the requester thread before `send` waits for room.
@@ -113,6 +115,7 @@ struct Inner {
     connected: watch::Receiver<bool>,
     results: Arc<Mutex<ResultBook>>,
     counters: Arc<ClientCounters>,
+    protocol: Arc<ProtocolCell>,
     next_nonce: AtomicI64,
     stops: Mutex<Vec<StopSignal>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -175,6 +178,7 @@ impl DeviceClient {
         let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE);
         let results = Arc::new(Mutex::new(ResultBook::new(options.result_capacity)));
         let counters = Arc::new(ClientCounters::default());
+        let protocol = Arc::new(ProtocolCell::new(options.protocol));
 
         let subscriber = Subscriber {
             socket: sub_socket,
@@ -184,11 +188,12 @@ impl DeviceClient {
             messages: messages_tx.clone(),
             results: results.clone(),
             counters: counters.clone(),
+            protocol: protocol.clone(),
         };
         let sub_thread = threads::spawn("client-sub", move || subscriber.run())?;
-        let req_counters = counters.clone();
+        let (req_counters, req_protocol) = (counters.clone(), protocol.clone());
         let req_thread = threads::spawn("client-req", move || {
-            requester::run(req_socket, calls_rx, req_counters)
+            requester::run(req_socket, calls_rx, req_counters, req_protocol)
         });
         let req_thread = match req_thread {
             Ok(thread) => thread,
@@ -209,6 +214,7 @@ impl DeviceClient {
                 connected,
                 results,
                 counters,
+                protocol,
                 next_nonce: AtomicI64::new(first_nonce()),
                 stops: Mutex::new(vec![sub_stop, req_stop]),
                 threads: Mutex::new(vec![sub_thread, req_thread]),
@@ -223,7 +229,7 @@ impl DeviceClient {
     /// As [`Self::send`].
     pub async fn send_command(
         &self,
-        command: ApiCommand,
+        command: impl Into<Command>,
         data: Option<Value>,
     ) -> Result<ApiCommandRequestServiceResponse, Error> {
         self.send(CommandCall::new(command).maybe_data(data)).await
@@ -232,6 +238,8 @@ impl DeviceClient {
     /// Sends a command and returns the device's reply, whatever its result
     /// (check [`ApiCommandRequestServiceResponse::result`]). Calls are sent
     /// one at a time, in order; see the module docs for the retry policy.
+    /// The reply's command is read with the device's generation
+    /// ([`Self::generation`]), else with the one of the call's command.
     ///
     /// # Errors
     /// [`Error::RequestTimeout`] when no attempt got a reply,
@@ -312,6 +320,13 @@ impl DeviceClient {
             Ok(Err(_)) => Err(Error::ClientClosed),
             Err(_) => Err(Error::ResultTimeout { nonce, timeout }),
         }
+    }
+
+    /// The protocol generation the client reads this device's codes with:
+    /// [`ClientOptions::protocol`] if set, else the one its last heartbeat
+    /// announced; `None` before the first heartbeat.
+    pub fn generation(&self) -> Option<Generation> {
+        self.inner.protocol.current()
     }
 
     /// Commands of this client that answered `PENDING_WITH_NOTIFICATION` and

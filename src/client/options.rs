@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::validate::OptionsCheck;
 use crate::{
-    ApiCommand, ApiTopic, Error, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL,
+    ApiTopic, Command, Error, Generation, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_SUBSCRIBER_PORT,
 };
 
@@ -56,6 +56,12 @@ pub struct ClientOptions {
     /// longer reply times out; a longer published message is lost). Default
     /// 16 MiB.
     pub max_message_bytes: usize,
+    /// The device's protocol generation. `None` (the default): detected
+    /// from its heartbeats' `version` ([`crate::Generation::from_version`]);
+    /// until the first heartbeat, event kinds and commands are kept as
+    /// numbers ([`crate::EventKind::Undetected`]). `Some`: always that one,
+    /// whatever the heartbeats say.
+    pub protocol: Option<Generation>,
 }
 
 impl Default for ClientOptions {
@@ -72,6 +78,7 @@ impl Default for ClientOptions {
             result_capacity: 256,
             message_buffer: 1024,
             max_message_bytes: 16 * 1024 * 1024,
+            protocol: None,
         }
     }
 }
@@ -144,22 +151,26 @@ impl ClientOptions {
     }
 }
 
-/// One command to send, with optional per-call settings.
+/// One command to send, with optional per-call settings. The command is of
+/// either generation's catalog (or a bare number, `Command::Undetected`):
+/// its number is what is sent.
 ///
 /// ```
-/// use auto_trainer_api::{ApiCommand, CommandCall};
+/// use auto_trainer_api::{v0_12, ApiCommand, CommandCall};
 /// use serde_json::json;
 /// let call = CommandCall::new(ApiCommand::UserDefined)
 ///     .custom_command(7)
 ///     .data(json!({"valve_id": 2}))
 ///     .retries(1);
 /// assert_eq!(call.command, ApiCommand::UserDefined);
+/// let mode = CommandCall::new(v0_12::ApiCommand::SetApplicationMode).data(json!({"mode": 100}));
+/// assert_eq!(mode.command.value(), 120);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandCall {
     /// The command.
-    pub command: ApiCommand,
+    pub command: Command,
     /// Its arguments, with snake_case keys (camelized on the wire).
     pub data: Option<Value>,
     /// The sub-command of `USER_DEFINED`; -1 for none.
@@ -172,9 +183,9 @@ pub struct CommandCall {
 
 impl CommandCall {
     /// A call of `command` with no data and the client's settings.
-    pub fn new(command: ApiCommand) -> Self {
+    pub fn new(command: impl Into<Command>) -> Self {
         Self {
-            command,
+            command: command.into(),
             data: None,
             custom_command: -1,
             timeout: None,
@@ -213,8 +224,20 @@ impl CommandCall {
     }
 }
 
-impl From<ApiCommand> for CommandCall {
-    fn from(command: ApiCommand) -> Self {
+impl From<crate::v0_9::ApiCommand> for CommandCall {
+    fn from(command: crate::v0_9::ApiCommand) -> Self {
+        Self::new(command)
+    }
+}
+
+impl From<crate::v0_12::ApiCommand> for CommandCall {
+    fn from(command: crate::v0_12::ApiCommand) -> Self {
+        Self::new(command)
+    }
+}
+
+impl From<Command> for CommandCall {
+    fn from(command: Command) -> Self {
         Self::new(command)
     }
 }

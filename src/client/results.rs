@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
-use crate::{ApiCommand, ApiCommandRequestResponse};
+use crate::{ApiCommandRequestResponse, Command};
 
 /// A command this client sent that answered `PENDING_WITH_NOTIFICATION` and
 /// whose COMMAND_RESULT has not arrived yet.
@@ -15,7 +15,7 @@ pub struct AwaitedCommand {
     /// The request's nonce.
     pub nonce: i64,
     /// The command.
-    pub command: ApiCommand,
+    pub command: Command,
     /// When its reply said it was pending.
     pub since: SystemTime,
 }
@@ -41,9 +41,15 @@ impl ResultBook {
         }
     }
 
-    /// A COMMAND_RESULT arrived: wake its waiters, remember it.
-    pub(crate) fn record(&mut self, result: &ApiCommandRequestResponse) {
+    /// A COMMAND_RESULT arrived: wake its waiters, remember it. A command
+    /// read before the device's generation was known takes the generation
+    /// of the awaited command it answers.
+    pub(crate) fn record(&mut self, result: &mut ApiCommandRequestResponse) {
         let nonce = result.nonce;
+        if let Some(awaited) = self.awaited.iter().find(|a| a.nonce == nonce) {
+            adopt_generation(&mut result.command, awaited.command);
+        }
+        let result = &*result;
         self.awaited
             .retain(|a| !(a.nonce == nonce && command_matches(a.command, result.command)));
         if let Some(waiters) = self.waiters.remove(&nonce) {
@@ -63,8 +69,12 @@ impl ResultBook {
 
     /// The reply to `nonce` said PENDING_WITH_NOTIFICATION. Not recorded if
     /// the result is already here.
-    pub(crate) fn expect(&mut self, nonce: i64, command: ApiCommand) {
-        if self.recent.contains_key(&nonce) || self.awaited.iter().any(|a| a.nonce == nonce) {
+    pub(crate) fn expect(&mut self, nonce: i64, command: Command) {
+        if let Some(arrived) = self.recent.get_mut(&nonce) {
+            adopt_generation(&mut arrived.command, command);
+            return;
+        }
+        if self.awaited.iter().any(|a| a.nonce == nonce) {
             return;
         }
         if self.awaited.len() == self.capacity {
@@ -107,10 +117,19 @@ impl ResultBook {
     }
 }
 
+/// Reads `command` with the generation of `sent` when it was read without one.
+fn adopt_generation(command: &mut Command, sent: Command) {
+    if command.generation().is_none() {
+        *command = Command::read(sent.generation(), command.value());
+    }
+}
+
 /// A device that publishes a result without its command (the field defaults
 /// to NONE) still settles the command by nonce.
-fn command_matches(awaited: ApiCommand, published: ApiCommand) -> bool {
-    published == ApiCommand::None || awaited == published
+fn command_matches(awaited: Command, published: Command) -> bool {
+    // Numbers: the two may have been read before and after the device's
+    // generation was known.
+    published.value() == 0 || awaited.value() == published.value()
 }
 
 #[cfg(test)]
@@ -119,35 +138,61 @@ mod tests {
     use crate::ApiCommandRequestResult;
 
     fn result(nonce: i64) -> ApiCommandRequestResponse {
-        ApiCommandRequestResponse::success().for_request(ApiCommand::StartAcquisition, nonce)
+        ApiCommandRequestResponse::success().for_request(crate::ApiCommand::StartAcquisition, nonce)
     }
 
     #[test]
     fn early_results_are_kept_and_late_waiters_get_them() {
         let mut book = ResultBook::new(2);
-        book.record(&result(1));
+        book.record(&mut result(1));
         assert_eq!(book.wait(1).ok().map(|r| r.nonce), Some(1));
-        book.expect(1, ApiCommand::StartAcquisition);
+        book.expect(1, crate::ApiCommand::StartAcquisition.into());
         assert!(book.awaited().is_empty(), "already settled");
-        book.record(&result(2));
-        book.record(&result(3));
+        book.record(&mut result(2));
+        book.record(&mut result(3));
         assert!(book.wait(1).is_err(), "evicted");
     }
 
     #[test]
     fn waiters_are_woken_and_awaited_commands_settled() {
         let mut book = ResultBook::new(4);
-        book.expect(5, ApiCommand::StartAcquisition);
+        book.expect(5, crate::ApiCommand::StartAcquisition.into());
         assert_eq!(book.awaited().len(), 1);
         let mut receiver = book.wait(5).unwrap_err();
         book.record(
-            &ApiCommandRequestResponse::new(ApiCommandRequestResult::Failed)
-                .for_request(ApiCommand::StartAcquisition, 5),
+            &mut ApiCommandRequestResponse::new(ApiCommandRequestResult::Failed)
+                .for_request(crate::ApiCommand::StartAcquisition, 5),
         );
         assert_eq!(
             receiver.try_recv().unwrap().result,
             ApiCommandRequestResult::Failed
         );
         assert!(book.awaited().is_empty());
+    }
+
+    #[test]
+    fn a_result_read_before_the_generation_was_known_takes_the_one_of_its_command() {
+        let undetected = |nonce| {
+            let mut result = ApiCommandRequestResponse::success();
+            result.command = Command::Undetected(100);
+            result.nonce = nonce;
+            result
+        };
+        let mut book = ResultBook::new(4);
+        // Arrived before the reply was handled...
+        book.record(&mut undetected(1));
+        book.expect(1, crate::ApiCommand::StartAcquisition.into());
+        assert_eq!(
+            book.wait(1).unwrap().command,
+            crate::ApiCommand::StartAcquisition
+        );
+        // ... or after.
+        book.expect(2, crate::v0_12::ApiCommand::Unknown(100).into());
+        let mut late = undetected(2);
+        book.record(&mut late);
+        assert_eq!(
+            late.command,
+            Command::V0_12(crate::v0_12::ApiCommand::Unknown(100))
+        );
     }
 }

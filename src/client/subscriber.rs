@@ -8,6 +8,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::liveness::{HeartbeatTracker, LinkState, Liveness};
 use super::message::{decode_message, DeviceMessage};
+use super::protocol::ProtocolCell;
 use super::results::ResultBook;
 use super::stats::ClientCounters;
 use crate::transport::operator::{SubEvent, SubSocket};
@@ -20,6 +21,7 @@ pub(crate) struct Subscriber {
     pub(crate) messages: broadcast::Sender<DeviceMessage>,
     pub(crate) results: Arc<Mutex<ResultBook>>,
     pub(crate) counters: Arc<ClientCounters>,
+    pub(crate) protocol: Arc<ProtocolCell>,
 }
 
 impl Subscriber {
@@ -63,14 +65,15 @@ impl Subscriber {
 
     fn on_message(&mut self, frames: Vec<Vec<u8>>) {
         self.counters.messages_received.bump();
-        let message = decode_message(frames);
-        match &message {
+        let mut message = decode_message(frames, self.protocol.current());
+        match &mut message {
             DeviceMessage::Heartbeat(heartbeat) => {
+                let generation = self.protocol.on_heartbeat(&heartbeat.version);
                 let tracker = &mut self.tracker;
                 let now = Instant::now();
                 self.liveness.send_if_modified(|l| {
                     let was = l.state;
-                    let changed = tracker.on_heartbeat(heartbeat, now, l);
+                    let changed = tracker.on_heartbeat(heartbeat, generation, now, l);
                     if was != LinkState::Online {
                         tracing::info!(identifier = %heartbeat.identifier, "device online");
                     }

@@ -15,6 +15,7 @@ use super::dispatch::{read_request, Dispatcher};
 use crate::threads;
 use crate::transport::device::{CommandSocket, Doorbell, Incoming, Request};
 use crate::wire::clock::monotonic_nanos;
+use crate::wire::command::is_emergency_command;
 use crate::wire::command::MalformedRequest;
 use crate::ApiCommandRequest;
 
@@ -85,7 +86,7 @@ enum Reading {
     /// On the reader thread.
     Away { ticket: u64 },
     /// Read by the reader thread.
-    Read(Result<ApiCommandRequest, MalformedRequest>),
+    Read(Result<ApiCommandRequest<i64>, MalformedRequest>),
 }
 
 impl Queued {
@@ -102,7 +103,7 @@ impl Queued {
             Reading::Away { .. } => false,
             Reading::Read(read) => read
                 .as_ref()
-                .is_ok_and(|request| request.command.is_emergency()),
+                .is_ok_and(|request| is_emergency_command(request.command)),
         }
     }
 }
@@ -110,7 +111,7 @@ impl Queued {
 /// The reader thread and the channels to and from it.
 struct Reader {
     jobs: Option<Sender<(u64, Vec<Vec<u8>>)>>,
-    done: Receiver<(u64, Result<ApiCommandRequest, MalformedRequest>)>,
+    done: Receiver<(u64, Result<ApiCommandRequest<i64>, MalformedRequest>)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -266,7 +267,7 @@ impl Inbox {
 
     /// The next request to answer (see [`Self::next_ready`]), with its
     /// reading done, or `None` if none can be answered yet.
-    fn pop(&mut self) -> Option<(Request, Result<ApiCommandRequest, MalformedRequest>)> {
+    fn pop(&mut self) -> Option<(Request, Result<ApiCommandRequest<i64>, MalformedRequest>)> {
         let position = self.next_ready()?;
         let queued = self.queued.remove(position)?;
         self.bytes -= queued.bytes;

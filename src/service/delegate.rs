@@ -1,10 +1,11 @@
 //! The app's command handler and the context it is called with.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::pending::CompletionHandle;
 use super::publisher::Publisher;
-use crate::{ApiCommand, ApiCommandRequest, ApiCommandRequestResponse};
+use crate::{v0_9, ApiCommandRequest, ApiCommandRequestResponse, Catalog, Command};
 
 /// Answers command requests; registered with
 /// [`crate::RpcService::set_command_request_delegate`] or
@@ -16,8 +17,11 @@ use crate::{ApiCommand, ApiCommandRequest, ApiCommandRequestResponse};
 /// [`ApiCommandRequestResponse::pending_with_notification`]. A panic is
 /// caught and answered with result EXCEPTION; the service goes on.
 ///
-/// Any `Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse`
-/// closure is a delegate:
+/// `C` is the catalog the delegate reads commands with: the 0.9.11
+/// [`v0_9::ApiCommand`] by default, [`crate::v0_12::ApiCommand`] for a 0.12
+/// device (with [`crate::RpcOptions::protocol`] set to match), or `i64` for
+/// the bare numbers. Any `Fn(ApiCommandRequest<C>, &RequestContext) ->
+/// ApiCommandRequestResponse` closure is a delegate:
 ///
 /// ```
 /// use auto_trainer_api::*;
@@ -35,25 +39,63 @@ use crate::{ApiCommand, ApiCommandRequest, ApiCommandRequestResponse};
 ///     }
 /// });
 /// ```
-pub trait CommandRequestDelegate: Send + Sync + 'static {
+///
+/// A 0.12 device:
+///
+/// ```
+/// use auto_trainer_api::*;
+///
+/// let service = ZeroMqRpcService::new(RpcOptions { protocol: Generation::V0_12, ..RpcOptions::loopback() });
+/// service.set_delegate(|request: v0_12::ApiCommandRequest, _: &RequestContext| {
+///     match request.command {
+///         v0_12::ApiCommand::SetApplicationMode => ApiCommandRequestResponse::success(),
+///         _ => ApiCommandRequestResponse::unrecognized(),
+///     }
+/// });
+/// ```
+pub trait CommandRequestDelegate<C = v0_9::ApiCommand>: Send + Sync + 'static {
     /// The immediate answer to `request`.
     fn handle(
         &self,
-        request: ApiCommandRequest,
+        request: ApiCommandRequest<C>,
         context: &RequestContext,
     ) -> ApiCommandRequestResponse;
 }
 
-impl<F> CommandRequestDelegate for F
+impl<C, F> CommandRequestDelegate<C> for F
 where
-    F: Fn(ApiCommandRequest, &RequestContext) -> ApiCommandRequestResponse + Send + Sync + 'static,
+    F: Fn(ApiCommandRequest<C>, &RequestContext) -> ApiCommandRequestResponse
+        + Send
+        + Sync
+        + 'static,
 {
     fn handle(
         &self,
-        request: ApiCommandRequest,
+        request: ApiCommandRequest<C>,
         context: &RequestContext,
     ) -> ApiCommandRequestResponse {
         self(request, context)
+    }
+}
+
+/// A delegate of catalog `C` seen as one of bare numbers, which is what the
+/// service calls: commands are read with `C` on the way in and written back
+/// as numbers on the way out.
+pub(crate) struct Numbered<C, D>(pub D, PhantomData<fn(C) -> C>);
+
+impl<C, D> Numbered<C, D> {
+    pub(crate) fn new(delegate: D) -> Self {
+        Self(delegate, PhantomData)
+    }
+}
+
+impl<C: Catalog, D: CommandRequestDelegate<C>> CommandRequestDelegate<i64> for Numbered<C, D> {
+    fn handle(
+        &self,
+        request: ApiCommandRequest<i64>,
+        context: &RequestContext,
+    ) -> ApiCommandRequestResponse {
+        self.0.handle(request.map_command(C::from_code), context)
     }
 }
 
@@ -62,7 +104,7 @@ where
 /// threads that do it. Lent for the call only; what outlives it is the
 /// [`CompletionHandle`] and the publisher's clones.
 pub struct RequestContext {
-    command: ApiCommand,
+    command: Command,
     nonce: i64,
     publisher: Publisher,
     /// The pending registry's id, once the delegate accepted the command.
@@ -80,7 +122,7 @@ impl std::fmt::Debug for RequestContext {
 }
 
 impl RequestContext {
-    pub(crate) fn new(command: ApiCommand, nonce: i64, publisher: Publisher) -> Self {
+    pub(crate) fn new(command: Command, nonce: i64, publisher: Publisher) -> Self {
         Self {
             command,
             nonce,
@@ -118,17 +160,17 @@ impl RequestContext {
 
 /// The current delegate; set, replaced and cleared while the service runs.
 #[derive(Default)]
-pub(crate) struct DelegateSlot(RwLock<Option<Arc<dyn CommandRequestDelegate>>>);
+pub(crate) struct DelegateSlot(RwLock<Option<Arc<dyn CommandRequestDelegate<i64>>>>);
 
 impl DelegateSlot {
-    pub(crate) fn set(&self, delegate: Option<Arc<dyn CommandRequestDelegate>>) {
+    pub(crate) fn set(&self, delegate: Option<Arc<dyn CommandRequestDelegate<i64>>>) {
         *self
             .0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = delegate;
     }
 
-    pub(crate) fn get(&self) -> Option<Arc<dyn CommandRequestDelegate>> {
+    pub(crate) fn get(&self) -> Option<Arc<dyn CommandRequestDelegate<i64>>> {
         self.0
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

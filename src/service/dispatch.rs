@@ -11,7 +11,10 @@ use super::publisher::Publisher;
 use crate::telemetry;
 use crate::wire::command::MalformedRequest;
 use crate::wire::json::{write_python_json, PythonJsonFormatter};
-use crate::{ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestServiceResponse};
+use crate::{
+    ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestServiceResponse, Command,
+    Generation,
+};
 
 /// How many times [`crate::RpcOptions::max_request_bytes`] libzmq accepts
 /// before it closes a connection instead of reading the frame.
@@ -66,7 +69,10 @@ impl Dispatcher {
     /// The reply bytes for a request read by [`read_request`] (on the
     /// command thread or the reader thread): the delegate's answer, or the
     /// error reply.
-    pub(crate) fn reply(&mut self, read: Result<ApiCommandRequest, MalformedRequest>) -> Vec<u8> {
+    pub(crate) fn reply(
+        &mut self,
+        read: Result<ApiCommandRequest<i64>, MalformedRequest>,
+    ) -> Vec<u8> {
         let counters = self.publisher.outbox().counters();
         counters.requests.bump();
         let _trace = telemetry::request_started();
@@ -86,12 +92,17 @@ impl Dispatcher {
                     }
                 }
                 telemetry::malformed_request(&error.message);
-                ApiCommandRequestServiceResponse::malformed(error)
+                ApiCommandRequestServiceResponse::malformed(error, self.generation())
             }
         };
         let mut bytes = Vec::with_capacity(256);
-        // Compact, as the reference's replies: its whole-text camelization strips spaces.
-        write_python_json(&mut bytes, &reply, PythonJsonFormatter::COMPACT).map(|()| bytes).unwrap_or_else(|error| {
+        let format = match self.generation() {
+            // 0.9.11 camelizes the whole reply text, which strips the spaces.
+            Generation::V0_9 => PythonJsonFormatter::COMPACT,
+            // 0.12 camelizes keys only: json.dumps' default spacing stays.
+            Generation::V0_12 => PythonJsonFormatter::SPACED,
+        };
+        write_python_json(&mut bytes, &reply, format).map(|()| bytes).unwrap_or_else(|error| {
             // A reply holds only JSON values; this cannot happen, but a REQ
             // peer must still get an answer.
             tracing::error!(%error, "cannot serialize a reply");
@@ -99,9 +110,26 @@ impl Dispatcher {
         })
     }
 
-    fn answer(&self, request: ApiCommandRequest) -> ApiCommandRequestServiceResponse {
-        let (command, nonce) = (request.command, request.nonce);
+    fn generation(&self) -> Generation {
+        self.publisher.outbox().generation()
+    }
+
+    fn answer(&self, request: ApiCommandRequest<i64>) -> ApiCommandRequestServiceResponse {
+        let (number, nonce) = (request.command, request.nonce);
+        let generation = self.generation();
+        let command = Command::read(Some(generation), number);
         tracing::debug!(%command, nonce, "command request");
+        if generation == Generation::V0_12 && number == 0 {
+            // 0.12's service answers NONE itself, never its delegate; we echo
+            // the nonce where it sends 0 (nonce matching needs it).
+            let reply = ApiCommandRequestServiceResponse::bare(
+                command,
+                nonce,
+                ApiCommandRequestResult::Unrecognized,
+            );
+            telemetry::request_answered(&reply, std::time::Duration::ZERO);
+            return reply;
+        }
         let Some(delegate) = self.delegate.get() else {
             let reply = ApiCommandRequestServiceResponse::bare(
                 command,
@@ -156,7 +184,7 @@ impl Dispatcher {
 pub(crate) fn read_request(
     frames: &[Vec<u8>],
     max_request_bytes: usize,
-) -> Result<ApiCommandRequest, MalformedRequest> {
+) -> Result<ApiCommandRequest<i64>, MalformedRequest> {
     let [frame] = frames else {
         return Err(MalformedRequest::unread(format!(
             "a request must be one frame, got {}",

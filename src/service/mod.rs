@@ -37,7 +37,9 @@ use self::stats::ServiceStats;
 use crate::threads;
 use crate::transport::device::{DeviceTransport, SocketTuning};
 use crate::transport::StopSignal;
-use crate::{ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Error, RpcOptions};
+use crate::{
+    ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Catalog, Error, RpcOptions, WireCode,
+};
 
 /// A service that publishes events and answers command requests
 /// (`RpcService` of the reference).
@@ -63,9 +65,11 @@ pub trait RpcService: Send + Sync {
     /// Whether the service has started and not stopped.
     fn is_running(&self) -> bool;
 
-    /// Sets, replaces (`Some`) or clears (`None`) the command handler. Without
-    /// one, requests are answered UNAVAILABLE.
-    fn set_command_request_delegate(&self, delegate: Option<Arc<dyn CommandRequestDelegate>>);
+    /// Sets, replaces (`Some`) or clears (`None`) the command handler, one
+    /// that reads commands as bare numbers ([`RpcService::set_delegate`]
+    /// takes a delegate of any catalog). Without one, requests are answered
+    /// UNAVAILABLE.
+    fn set_command_request_delegate(&self, delegate: Option<Arc<dyn CommandRequestDelegate<i64>>>);
 
     /// The handle through which everything is published; clone it for
     /// threads that publish or complete pending commands.
@@ -119,7 +123,10 @@ pub trait RpcService: Send + Sync {
     ///
     /// # Errors
     /// [`Error::NotRunning`] or [`Error::QueueFull`].
-    fn publish_event(&self, event: ApiEvent) -> Result<(), Error> {
+    fn publish_event<K: WireCode>(&self, event: ApiEvent<K>) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
         self.publisher().publish_event(event)
     }
 
@@ -153,12 +160,20 @@ pub trait RpcService: Send + Sync {
         self.publisher().stats()
     }
 
-    /// Sets the command handler (a closure or any [`CommandRequestDelegate`]).
-    fn set_delegate<D: CommandRequestDelegate>(&self, delegate: D)
+    /// Sets the command handler (a closure or any [`CommandRequestDelegate`]),
+    /// reading commands with its catalog `C`. A catalog of another
+    /// generation than the service's ([`RpcOptions::protocol`]) is allowed,
+    /// and logged once as a warning: its names will not be the ones the
+    /// service's peers mean.
+    fn set_delegate<C: Catalog, D: CommandRequestDelegate<C>>(&self, delegate: D)
     where
         Self: Sized,
     {
-        self.set_command_request_delegate(Some(Arc::new(delegate)));
+        let speaks = self.publisher().outbox().generation();
+        if let Some(reads) = C::GENERATION.filter(|reads| *reads != speaks) {
+            tracing::warn!(%speaks, %reads, "the delegate reads commands with another generation's catalog than the service speaks");
+        }
+        self.set_command_request_delegate(Some(Arc::new(delegate::Numbered::new(delegate))));
     }
 }
 
@@ -247,7 +262,7 @@ impl ZeroMqRpcService {
             capacity_bytes: options.queue_capacity_bytes,
             critical_reserve: options.critical_reserve,
         };
-        let (outbox, queue) = Outbox::new(limits, Arc::default());
+        let (outbox, queue) = Outbox::new(limits, Arc::default(), options.protocol);
         Self {
             subscriber_port: AtomicU16::new(options.subscriber_port),
             command_port: AtomicU16::new(options.command_port),
@@ -319,6 +334,7 @@ impl ZeroMqRpcService {
             queue,
             counters: self.publisher.outbox().counters().clone(),
             identifier: options.identifier.clone(),
+            generation: options.protocol,
             heartbeat_interval: options.heartbeat_interval,
             command_loop,
             stall_limit: options.command_stall_limit,
@@ -417,7 +433,7 @@ impl RpcService for ZeroMqRpcService {
         matches!(*self.lock(), Lifecycle::Running(_))
     }
 
-    fn set_command_request_delegate(&self, delegate: Option<Arc<dyn CommandRequestDelegate>>) {
+    fn set_command_request_delegate(&self, delegate: Option<Arc<dyn CommandRequestDelegate<i64>>>) {
         self.delegate.set(delegate);
     }
 

@@ -1,5 +1,6 @@
 //! Options of the device side, with the reference's defaults.
 
+use crate::Generation;
 use std::time::Duration;
 
 use crate::validate::OptionsCheck;
@@ -94,6 +95,12 @@ pub struct RpcOptions {
     pub send_high_water_mark: i32,
     /// How long `stop` lets queued frames drain to connected peers.
     pub linger: Duration,
+    /// The protocol generation this device speaks: its replies' spacing,
+    /// its heartbeat's `version`, whether `repeat` is in its events, how it
+    /// answers NONE and which catalog names its commands in logs, telemetry
+    /// and [`crate::PendingCommand`]. Default [`Generation::V0_9`]
+    /// (0.9.11), as every version of this crate before spoke.
+    pub protocol: Generation,
 }
 
 impl Default for RpcOptions {
@@ -112,6 +119,7 @@ impl Default for RpcOptions {
             max_request_bytes: 256 * 1024,
             send_high_water_mark: 10_000,
             linger: Duration::from_secs(1),
+            protocol: Generation::default(),
         }
     }
 }

@@ -17,14 +17,15 @@ use serde_json::Value;
 
 use super::stats::ServiceCounters;
 use crate::telemetry::PendingTrace;
-use crate::{ApiCommandRequestResponse, ApiEvent, ApiEventKind, ApiTopic, Error};
+use crate::wire::event::is_emergency_kind;
+use crate::{ApiCommandRequestResponse, ApiEvent, ApiTopic, Error, Generation, WireCode};
 
 /// A message body, serialized on the publisher thread so publish calls stay cheap.
 #[derive(Debug)]
 pub(crate) enum Body {
     Bytes(Vec<u8>),
     Json(Value),
-    Event(ApiEvent),
+    Event(ApiEvent<i64>),
     CommandResult(ApiCommandRequestResponse),
 }
 
@@ -95,6 +96,7 @@ struct Shared {
     accepting: AtomicBool,
     limits: QueueLimits,
     counters: Arc<ServiceCounters>,
+    generation: Generation,
 }
 
 /// The sending side of the queue, cloned into completion handles. The
@@ -110,12 +112,14 @@ impl Outbox {
     pub(crate) fn new(
         limits: QueueLimits,
         counters: Arc<ServiceCounters>,
+        generation: Generation,
     ) -> (Self, Receiver<QueueItem>) {
         let (sender, receiver) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             accepting: AtomicBool::new(false),
             limits,
             counters,
+            generation,
         });
         (Self { sender, shared }, receiver)
     }
@@ -130,6 +134,11 @@ impl Outbox {
 
     pub(crate) fn counters(&self) -> &Arc<ServiceCounters> {
         &self.shared.counters
+    }
+
+    /// The protocol generation the service speaks.
+    pub(crate) fn generation(&self) -> Generation {
+        self.shared.generation
     }
 
     /// Asks the publisher to exit once it has sent everything before this.
@@ -196,7 +205,7 @@ impl Outbox {
         let emergency_kind = value
             .get("kind")
             .and_then(Value::as_i64)
-            .is_some_and(|kind| ApiEventKind::from_value(kind).is_emergency());
+            .is_some_and(is_emergency_kind);
         if topic == ApiTopic::Event && emergency_kind {
             self.push_body(ApiTopic::Emergency, Body::Json(value.clone()))?;
             return self.push(Outgoing::new(topic, Body::Json(value), None), true);
@@ -205,8 +214,9 @@ impl Outbox {
     }
 
     /// Publishes an EVENT; an emergency event goes out on EMERGENCY first.
-    pub(crate) fn publish_event(&self, event: ApiEvent) -> Result<(), Error> {
-        let emergency = event.kind.is_emergency();
+    pub(crate) fn publish_event<K: WireCode>(&self, event: ApiEvent<K>) -> Result<(), Error> {
+        let event = event.map_kind(WireCode::code);
+        let emergency = event.is_emergency();
         if emergency {
             self.push_body(ApiTopic::Emergency, Body::Event(event.clone()))?;
         }

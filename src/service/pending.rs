@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::publisher::Publisher;
 use crate::telemetry::{self, PendingTrace};
-use crate::{ApiCommand, ApiCommandRequestResponse, Error};
+use crate::{ApiCommandRequestResponse, Command, Error};
 
 /// The error code of the FAILED result published for a command still pending
 /// when the service stops.
@@ -19,8 +19,8 @@ pub const ERROR_CODE_STOPPED_WHILE_PENDING: i64 = -1;
 pub struct PendingCommand {
     /// The request's nonce.
     pub nonce: i64,
-    /// The request's command.
-    pub command: ApiCommand,
+    /// The request's command, named by the service's generation.
+    pub command: Command,
     /// When the delegate accepted it.
     pub accepted_at: SystemTime,
     /// How long it has been pending.
@@ -30,7 +30,7 @@ pub struct PendingCommand {
 #[derive(Debug, Clone)]
 pub(crate) struct PendingEntry {
     pub nonce: i64,
-    pub command: ApiCommand,
+    pub command: Command,
     accepted_at: SystemTime,
     started: Instant,
     trace: PendingTrace,
@@ -63,7 +63,7 @@ impl PendingRegistry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn insert(&self, command: ApiCommand, nonce: i64) -> u64 {
+    pub(crate) fn insert(&self, command: Command, nonce: i64) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = PendingEntry {
             nonce,
@@ -123,7 +123,7 @@ pub struct CompletionHandle {
     publisher: Publisher,
     id: u64,
     nonce: i64,
-    command: ApiCommand,
+    command: Command,
 }
 
 impl std::fmt::Debug for CompletionHandle {
@@ -136,7 +136,7 @@ impl std::fmt::Debug for CompletionHandle {
 }
 
 impl CompletionHandle {
-    pub(crate) fn new(publisher: Publisher, id: u64, command: ApiCommand, nonce: i64) -> Self {
+    pub(crate) fn new(publisher: Publisher, id: u64, command: Command, nonce: i64) -> Self {
         Self {
             publisher,
             id,
@@ -150,8 +150,9 @@ impl CompletionHandle {
         self.nonce
     }
 
-    /// The command of the request this completes.
-    pub fn command(&self) -> ApiCommand {
+    /// The command of the request this completes, named by the service's
+    /// generation.
+    pub fn command(&self) -> Command {
         self.command
     }
 

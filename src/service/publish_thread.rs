@@ -14,13 +14,15 @@ use crate::telemetry;
 use crate::transport::device::PubSocket;
 use crate::wire::json::{write_python_json, PythonJsonFormatter};
 use crate::wire::keys::CamelKeys;
-use crate::{ApiTopic, HeartbeatMessage};
+use crate::{ApiTopic, Generation, HeartbeatMessage};
 
 pub(crate) struct PublishThread {
     pub socket: PubSocket,
     pub queue: Receiver<QueueItem>,
     pub counters: Arc<ServiceCounters>,
     pub identifier: String,
+    /// The generation the service speaks (heartbeat version, events' `repeat`).
+    pub generation: Generation,
     pub heartbeat_interval: Duration,
     /// No heartbeat without a server: none once the command loop ended, nor
     /// while it has been stuck on one request for longer than `stall_limit`.
@@ -142,7 +144,7 @@ impl PublishThread {
     }
 
     fn heartbeat(&self, buffer: &mut Vec<u8>) {
-        let heartbeat = HeartbeatMessage::now(&self.identifier);
+        let heartbeat = HeartbeatMessage::now(&self.identifier, self.generation);
         buffer.clear();
         if write_python_json(buffer, &heartbeat, PythonJsonFormatter::SPACED).is_ok()
             && self.send(ApiTopic::Heartbeat, buffer)
@@ -160,7 +162,11 @@ impl PublishThread {
             Body::Json(value) => {
                 write_python_json(buffer, &CamelKeys(value), PythonJsonFormatter::SPACED)
             }
-            Body::Event(event) => write_python_json(buffer, event, PythonJsonFormatter::SPACED),
+            Body::Event(event) => write_python_json(
+                buffer,
+                &EventAs(event, self.generation),
+                PythonJsonFormatter::SPACED,
+            ),
             Body::CommandResult(response) => {
                 let sent = write_python_json(
                     buffer,
@@ -188,5 +194,14 @@ impl PublishThread {
                 false
             }
         }
+    }
+}
+
+/// An event written as the service's generation writes it.
+struct EventAs<'a>(&'a crate::ApiEvent<i64>, Generation);
+
+impl serde::Serialize for EventAs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_as(Some(self.1), serializer)
     }
 }

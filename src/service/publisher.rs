@@ -10,7 +10,7 @@ use super::outbox::Outbox;
 use super::pending::{PendingCommand, PendingRegistry};
 use super::stats::ServiceStats;
 use crate::telemetry::ServiceGauges;
-use crate::{ApiCommandRequestResponse, ApiEvent, ApiTopic, Error};
+use crate::{ApiCommandRequestResponse, ApiEvent, ApiTopic, Error, WireCode};
 
 /// Publishes on a service's PUB socket and completes its pending commands.
 ///
@@ -100,11 +100,13 @@ impl Publisher {
     }
 
     /// Publishes an event on EVENT (and first on EMERGENCY for
-    /// `emergencyStop` and `emergencyResume`).
+    /// `emergencyStop` and `emergencyResume`), written as the service's
+    /// generation writes events (`repeat` in 0.12). Its kind may be of
+    /// either catalog; its number is what goes out.
     ///
     /// # Errors
     /// [`Error::NotRunning`] or [`Error::QueueFull`].
-    pub fn publish_event(&self, event: ApiEvent) -> Result<(), Error> {
+    pub fn publish_event<K: WireCode>(&self, event: ApiEvent<K>) -> Result<(), Error> {
         self.outbox.publish_event(event)
     }
 

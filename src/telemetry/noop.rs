@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::ServiceGauges;
-use crate::{ApiCommand, ApiCommandRequestResponse, ApiCommandRequestServiceResponse, ApiTopic};
+use crate::{ApiCommandRequestResponse, ApiCommandRequestServiceResponse, ApiTopic, Command};
 
 /// Held while a request is handled.
 pub(crate) struct RequestTrace;
@@ -28,7 +28,7 @@ pub(crate) fn malformed_request(_reason: &str) {}
 
 /// The delegate accepted a command as pending.
 #[inline(always)]
-pub(crate) fn pending_accepted(_command: ApiCommand, _nonce: i64) -> PendingTrace {
+pub(crate) fn pending_accepted(_command: Command, _nonce: i64) -> PendingTrace {
     PendingTrace
 }
 

@@ -15,8 +15,8 @@ use opentelemetry::{Context, ContextGuard, InstrumentationScope, KeyValue, Value
 
 use super::ServiceGauges;
 use crate::{
-    ApiCommand, ApiCommandRequestErrorKind, ApiCommandRequestResponse, ApiCommandRequestResult,
-    ApiCommandRequestServiceResponse, ApiTopic,
+    ApiCommandRequestErrorKind, ApiCommandRequestResponse, ApiCommandRequestResult,
+    ApiCommandRequestServiceResponse, ApiTopic, Command,
 };
 
 /// `rpc.system` and `messaging.system`: no registered value exists for ZeroMQ.
@@ -137,7 +137,7 @@ pub(crate) fn reset_instruments() {
 
 /// `rpc.method`: the command's reference name, `_OTHER` for a number this
 /// version does not know (keeps metric cardinality bounded).
-fn method(command: ApiCommand) -> &'static str {
+fn method(command: Command) -> &'static str {
     command.name().unwrap_or(OTHER_METHOD)
 }
 
@@ -229,7 +229,8 @@ pub(crate) fn request_started() -> RequestTrace {
 /// delegate was called, which is not recorded in the latency histogram).
 pub(crate) fn request_answered(reply: &ApiCommandRequestServiceResponse, in_delegate: Duration) {
     let instruments = instruments();
-    let method = method(reply.command);
+    let command = reply.command;
+    let method = method(command);
     Context::map_current(|context| {
         let span = context.span();
         if !span.is_recording() {
@@ -238,11 +239,8 @@ pub(crate) fn request_answered(reply: &ApiCommandRequestServiceResponse, in_dele
         span.update_name(format!("{RPC_SERVICE}/{method}"));
         span.set_attributes([
             KeyValue::new(RPC_METHOD, method),
-            KeyValue::new(COMMAND, reply.command.value()),
-            KeyValue::new(
-                COMMAND_NAME,
-                code_name(reply.command.name(), reply.command.value()),
-            ),
+            KeyValue::new(COMMAND, command.value()),
+            KeyValue::new(COMMAND_NAME, code_name(command.name(), command.value())),
             KeyValue::new(NONCE, reply.nonce),
             KeyValue::new(DELEGATE_DURATION, in_delegate.as_secs_f64()),
         ]);
@@ -302,7 +300,7 @@ impl std::fmt::Debug for PendingTrace {
 
 /// The delegate accepted a command as pending: starts its span, a child of
 /// the current request span.
-pub(crate) fn pending_accepted(command: ApiCommand, nonce: i64) -> PendingTrace {
+pub(crate) fn pending_accepted(command: Command, nonce: i64) -> PendingTrace {
     let instruments = instruments();
     let method = method(command);
     let span = instruments

@@ -14,6 +14,80 @@ pub(crate) fn fold_name(name: &str) -> String {
         .collect()
 }
 
+/// A protocol code as read by some catalog (or by none): its number on the
+/// wire, its name and the protocol generation whose catalog named it.
+///
+/// Implemented by every catalog of [`crate::v0_9`] and [`crate::v0_12`], by
+/// the runtime-tagged [`crate::Command`] and [`crate::EventKind`] that the
+/// operator side uses, and by `i64` (a number read with no catalog).
+pub trait WireCode:
+    Copy + Eq + std::hash::Hash + std::fmt::Debug + std::fmt::Display + Send + Sync + 'static
+{
+    /// The number on the wire.
+    fn code(self) -> i64;
+    /// The catalog's name for it; `None` when the number is unknown to the
+    /// catalog or was read without one.
+    fn code_name(self) -> Option<&'static str>;
+    /// The generation whose catalog read the number; `None` without one.
+    fn generation(self) -> Option<crate::Generation>;
+}
+
+/// A generation's catalog of one code family (commands or event kinds):
+/// every number reads into it, unknown ones included.
+pub trait Catalog: WireCode + serde::Serialize + serde::de::DeserializeOwned {
+    /// The generation of this catalog; `None` for `i64` (no catalog).
+    const GENERATION: Option<crate::Generation>;
+    /// The value for a number (unknown numbers are kept).
+    fn from_code(value: i64) -> Self;
+}
+
+/// A number read with no catalog: what the service's internals carry
+/// before the app's delegate gives it a meaning.
+impl WireCode for i64 {
+    fn code(self) -> i64 {
+        self
+    }
+    fn code_name(self) -> Option<&'static str> {
+        None
+    }
+    fn generation(self) -> Option<crate::Generation> {
+        None
+    }
+}
+
+impl Catalog for i64 {
+    const GENERATION: Option<crate::Generation> = None;
+    fn from_code(value: i64) -> Self {
+        value
+    }
+}
+
+/// Makes a `wire_code!` enum of one generation a [`Catalog`].
+macro_rules! generation_catalog {
+    ($($name:ty => $generation:ident),+ $(,)?) => {$(
+        impl $crate::wire::code::WireCode for $name {
+            fn code(self) -> i64 {
+                self.value()
+            }
+            fn code_name(self) -> Option<&'static str> {
+                self.name()
+            }
+            fn generation(self) -> Option<$crate::Generation> {
+                Some($crate::Generation::$generation)
+            }
+        }
+
+        impl $crate::wire::code::Catalog for $name {
+            const GENERATION: Option<$crate::Generation> = Some($crate::Generation::$generation);
+            fn from_code(value: i64) -> Self {
+                Self::from_value(value)
+            }
+        }
+    )+};
+}
+
+pub(crate) use generation_catalog;
+
 /// The error of parsing a code from text that is neither one of its names nor
 /// a number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

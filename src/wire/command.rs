@@ -4,39 +4,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::code::wire_code;
+use super::generation::{Command, Generation};
 use super::keys;
+use super::v0_9;
 
-wire_code! {
-    /// The command of a request.
-    pub enum ApiCommand: i64 {
-        /// No command: checks that the device answers.
-        None = 0 => "NONE",
-        /// Start acquiring.
-        StartAcquisition = 100 => "START_ACQUISITION",
-        /// Stop acquiring.
-        StopAcquisition = 110 => "STOP_ACQUISITION",
-        /// Emergency stop.
-        EmergencyStop = 200 => "EMERGENCY_STOP",
-        /// Resume after an emergency stop.
-        EmergencyResume = 210 => "EMERGENCY_RESUME",
-        /// Reply `data` is a [`crate::ConfigurationResponse`].
-        GetConfiguration = 300 => "GET_CONFIGURATION",
-        /// Reply `data` is a [`crate::StatusResponse`].
-        GetStatus = 400 => "GET_STATUS",
-        /// A command defined between a commander and a device; details in `data`
-        /// or `customCommand`.
-        UserDefined = 99999 => "USER_DEFINED",
-    }
-}
-
-impl ApiCommand {
-    /// EMERGENCY_STOP and EMERGENCY_RESUME: answered ahead of other requests.
-    pub(crate) const fn is_emergency(self) -> bool {
-        matches!(
-            self,
-            ApiCommand::EmergencyStop | ApiCommand::EmergencyResume
-        )
-    }
+/// EMERGENCY_STOP (200) and EMERGENCY_RESUME (210), the same numbers in
+/// every generation: answered ahead of other requests.
+pub(crate) const fn is_emergency_command(command: i64) -> bool {
+    matches!(command, 200 | 210)
 }
 
 wire_code! {
@@ -75,6 +50,8 @@ wire_code! {
 /// A command request as the delegate sees it; keys of `data` are snake_case.
 ///
 /// On the wire: `{"command": int, "nonce": int, "data": any, "customCommand": int}`.
+/// `C` is the catalog its command is read with: [`v0_9::ApiCommand`] (the
+/// default), [`crate::v0_12::ApiCommand`], or `i64` for the bare number.
 ///
 /// ```
 /// use auto_trainer_api::{ApiCommand, ApiCommandRequest};
@@ -89,13 +66,13 @@ wire_code! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-pub struct ApiCommandRequest {
+pub struct ApiCommandRequest<C = v0_9::ApiCommand> {
     /// The command; a number this version does not know is kept as `Unknown`.
     #[cfg_attr(
         feature = "schema",
         schemars(description = "The command, one of the catalog.")
     )]
-    pub command: ApiCommand,
+    pub command: C,
     /// Chosen by the client to match replies and results; 0 when absent.
     #[serde(default)]
     pub nonce: i64,
@@ -120,8 +97,8 @@ pub(crate) struct MalformedRequest {
     pub message: String,
     /// The request's nonce when it could be read, else 0.
     pub nonce: i64,
-    /// The request's command when it could be read.
-    pub command: ApiCommand,
+    /// The request's command when it could be read, else 0.
+    pub command: i64,
 }
 
 impl MalformedRequest {
@@ -130,14 +107,14 @@ impl MalformedRequest {
         Self {
             message,
             nonce: 0,
-            command: ApiCommand::None,
+            command: 0,
         }
     }
 }
 
-impl ApiCommandRequest {
+impl<C> ApiCommandRequest<C> {
     /// A request for `command` with nonce 0, no data and no custom command.
-    pub fn new(command: ApiCommand) -> Self {
+    pub fn new(command: C) -> Self {
         Self {
             command,
             nonce: 0,
@@ -158,6 +135,19 @@ impl ApiCommandRequest {
         self
     }
 
+    /// The same request with its command read by another catalog (for
+    /// instance a bare `i64` given a generation's meaning).
+    pub fn map_command<D>(self, read: impl FnOnce(C) -> D) -> ApiCommandRequest<D> {
+        ApiCommandRequest {
+            command: read(self.command),
+            nonce: self.nonce,
+            data: self.data,
+            custom_command: self.custom_command,
+        }
+    }
+}
+
+impl ApiCommandRequest<i64> {
     /// Whether `bytes` are a request for an emergency command
     /// (EMERGENCY_STOP or EMERGENCY_RESUME), judged from its top-level
     /// `command` alone: a pass over the text that builds nothing, far
@@ -171,7 +161,7 @@ impl ApiCommandRequest {
         let is_object = bytes.trim_ascii_start().starts_with(b"{");
         is_object
             && serde_json::from_slice::<CommandOnly>(bytes)
-                .is_ok_and(|request| ApiCommand::from_value(request.command).is_emergency())
+                .is_ok_and(|request| is_emergency_command(request.command))
     }
 
     /// Reads a request from its wire bytes. Keys are converted to snake_case;
@@ -207,7 +197,7 @@ impl ApiCommandRequest {
         };
         let command = match object.get("command") {
             None => return Err(malformed("request has no 'command'".into(), nonce)),
-            Some(v) => v.as_i64().map(ApiCommand::from_value).ok_or_else(|| {
+            Some(v) => v.as_i64().ok_or_else(|| {
                 malformed(format!("'command' must be an integer, got {v}"), nonce)
             })?,
         };
@@ -267,7 +257,7 @@ pub struct ApiCommandRequestResponse {
         feature = "schema",
         schemars(schema_with = "crate::wire::schema::echoed_command")
     )]
-    pub command: ApiCommand,
+    pub command: Command,
     /// The nonce of the request this answers (needed for COMMAND_RESULT).
     #[serde(default = "no_nonce")]
     pub nonce: i64,
@@ -276,8 +266,8 @@ pub struct ApiCommandRequestResponse {
     pub(crate) data_error: Option<String>,
 }
 
-fn no_command() -> ApiCommand {
-    ApiCommand::None
+fn no_command() -> Command {
+    Command::Undetected(0)
 }
 
 fn no_nonce() -> i64 {
@@ -292,7 +282,7 @@ impl ApiCommandRequestResponse {
             data: None,
             error_code: 0,
             error_message: None,
-            command: ApiCommand::None,
+            command: no_command(),
             nonce: -1,
             data_error: None,
         }
@@ -343,8 +333,8 @@ impl ApiCommandRequestResponse {
     }
 
     /// This response addressed to a request's command and nonce.
-    pub fn for_request(mut self, command: ApiCommand, nonce: i64) -> Self {
-        self.command = command;
+    pub fn for_request(mut self, command: impl Into<Command>, nonce: i64) -> Self {
+        self.command = command.into();
         self.nonce = nonce;
         self
     }
@@ -380,7 +370,7 @@ pub struct ApiCommandRequestServiceResponse {
         feature = "schema",
         schemars(schema_with = "crate::wire::schema::echoed_command")
     )]
-    pub command: ApiCommand,
+    pub command: Command,
     /// The outcome.
     pub result: ApiCommandRequestResult,
     /// Command-specific result (snake_case keys here, camelCase on the wire).
@@ -408,7 +398,7 @@ impl ApiCommandRequestServiceResponse {
     /// `error_code` makes the error kind COMMAND_ERROR; data that could not
     /// be serialized gives the reference's SYSTEM_ERROR fallback.
     pub(crate) fn from_delegate(
-        command: ApiCommand,
+        command: Command,
         nonce: i64,
         answer: ApiCommandRequestResponse,
     ) -> Self {
@@ -437,7 +427,7 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// A reply with only a result (for instance UNAVAILABLE when no delegate is set).
-    pub(crate) fn bare(command: ApiCommand, nonce: i64, result: ApiCommandRequestResult) -> Self {
+    pub(crate) fn bare(command: Command, nonce: i64, result: ApiCommandRequestResult) -> Self {
         Self {
             nonce,
             command,
@@ -450,7 +440,7 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// The EXCEPTION reply for a delegate that failed with `message`.
-    pub(crate) fn exception(command: ApiCommand, nonce: i64, message: String) -> Self {
+    pub(crate) fn exception(command: Command, nonce: i64, message: String) -> Self {
         Self {
             error_message: Some(message),
             ..Self::bare(command, nonce, ApiCommandRequestResult::Exception)
@@ -458,10 +448,10 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// The reply to a request that could not be read.
-    pub(crate) fn malformed(error: MalformedRequest) -> Self {
+    pub(crate) fn malformed(error: MalformedRequest, generation: Generation) -> Self {
         Self {
             nonce: error.nonce,
-            command: error.command,
+            command: Command::read(Some(generation), error.command),
             result: ApiCommandRequestResult::Unrecognized,
             data: None,
             error_kind: ApiCommandRequestErrorKind::SystemError,

@@ -1,266 +1,44 @@
-//! Events: the `ApiEventKind` catalog of the reference and the EVENT message.
+//! The EVENT message, for either generation's catalog of kinds.
 
+use serde::de::DeserializeOwned;
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::code::wire_code;
+use super::code::{Catalog, WireCode};
+use super::generation::Generation;
+use super::v0_9;
 
-wire_code! {
-    /// The kind of an EVENT message (`ApiEventKind` of the reference, 0.9.11).
-    ///
-    /// Ranges: 0-999 core/system, 1000-1999 behavior, 2000-2999 device,
-    /// 3000-3999 inference, 4000-4999 analysis, 5000-5999 training,
-    /// 6000-6999 detectors and alarms, 9000-9999 application.
-    pub enum ApiEventKind: i64 {
-        /// `emergencyStop`. Context: `{"reason": string}`.
-        EmergencyStop = 101 => "emergencyStop",
-        /// `emergencyResume`. Context: `{"reason": string}`.
-        EmergencyResume = 102 => "emergencyResume",
-        /// `applicationLaunched`
-        ApplicationLaunched = 201 => "applicationLaunched",
-        /// `applicationTerminating`
-        ApplicationTerminating = 202 => "applicationTerminating",
-        /// `acquisitionStarted`
-        AcquisitionStarted = 301 => "acquisitionStarted",
-        /// `acquisitionEnded`
-        AcquisitionEnded = 305 => "acquisitionEnded",
-        /// `calibrationDcsStarted`
-        CalibrationDcsStarted = 310 => "calibrationDcsStarted",
-        /// `calibrationDcsEnded`
-        CalibrationDcsEnded = 315 => "calibrationDcsEnded",
-        /// `calibration3dStarted`
-        Calibration3dStarted = 320 => "calibration3dStarted",
-        /// `calibration3dEnded`
-        Calibration3dEnded = 325 => "calibration3dEnded",
-        /// `propertyChanged`
-        PropertyChanged = 501 => "propertyChanged",
-        /// `systemStatus`. Context: an [`ApiSystemStatus`].
-        SystemStatus = 601 => "systemStatus",
-        /// `algorithmPause`
-        AlgorithmPause = 1001 => "algorithmPause",
-        /// `algorithmResume`
-        AlgorithmResume = 1002 => "algorithmResume",
-        /// `tunnelEnter`
-        TunnelEnter = 1101 => "tunnelEnter",
-        /// `tunnelExit`
-        TunnelExit = 1102 => "tunnelExit",
-        /// `pelletLoadCan`
-        PelletLoadCan = 1201 => "pelletLoadCan",
-        /// `pelletLoadBegin`
-        PelletLoadBegin = 1202 => "pelletLoadBegin",
-        /// `pelletLoadEnd`
-        PelletLoadEnd = 1203 => "pelletLoadEnd",
-        /// `pelletSendCan`
-        PelletSendCan = 1204 => "pelletSendCan",
-        /// `pelletSendBegin`
-        PelletSendBegin = 1205 => "pelletSendBegin",
-        /// `pelletSendEnd`
-        PelletSendEnd = 1206 => "pelletSendEnd",
-        /// `pelletCoverCan`
-        PelletCoverCan = 1207 => "pelletCoverCan",
-        /// `pelletCoverBegin`
-        PelletCoverBegin = 1208 => "pelletCoverBegin",
-        /// `pelletCoverEnd`
-        PelletCoverEnd = 1209 => "pelletCoverEnd",
-        /// `pelletReleaseCan`
-        PelletReleaseCan = 1210 => "pelletReleaseCan",
-        /// `pelletReleaseBegin`
-        PelletReleaseBegin = 1211 => "pelletReleaseBegin",
-        /// `pelletReleaseEnd`
-        PelletReleaseEnd = 1212 => "pelletReleaseEnd",
-        /// `pelletHomeCan`
-        PelletHomeCan = 1213 => "pelletHomeCan",
-        /// `pelletHomeBegin`
-        PelletHomeBegin = 1214 => "pelletHomeBegin",
-        /// `pelletHomeEnd`
-        PelletHomeEnd = 1215 => "pelletHomeEnd",
-        /// `pelletPrereleaseCan`
-        PelletPrereleaseCan = 1216 => "pelletPrereleaseCan",
-        /// `pelletPrereleaseBegin`
-        PelletPrereleaseBegin = 1217 => "pelletPrereleaseBegin",
-        /// `pelletPrereleaseEnd`
-        PelletPrereleaseEnd = 1218 => "pelletPrereleaseEnd",
-        /// `pelletRetractCan`
-        PelletRetractCan = 1219 => "pelletRetractCan",
-        /// `pelletRetractBegin`
-        PelletRetractBegin = 1220 => "pelletRetractBegin",
-        /// `pelletRetractEnd`
-        PelletRetractEnd = 1221 => "pelletRetractEnd",
-        /// `pelletHomeResetBegin`
-        PelletHomeResetBegin = 1222 => "pelletHomeResetBegin",
-        /// `pelletHomeResetEnd`
-        PelletHomeResetEnd = 1223 => "pelletHomeResetEnd",
-        /// `pelletAcknowledgeToken`
-        PelletAcknowledgeToken = 1298 => "pelletAcknowledgeToken",
-        /// `pelletExternalToken`
-        PelletExternalToken = 1299 => "pelletExternalToken",
-        /// `sessionStarting`
-        SessionStarting = 1301 => "sessionStarting",
-        /// `sessionStarted`
-        SessionStarted = 1302 => "sessionStarted",
-        /// `sessionEnding`
-        SessionEnding = 1303 => "sessionEnding",
-        /// `sessionEnded`
-        SessionEnded = 1304 => "sessionEnded",
-        /// `sessionPelletIncrease`
-        SessionPelletIncrease = 1311 => "sessionPelletIncrease",
-        /// `sessionPelletDecrease`
-        SessionPelletDecrease = 1312 => "sessionPelletDecrease",
-        /// `sessionMouseSeen`
-        SessionMouseSeen = 1321 => "sessionMouseSeen",
-        /// `dayStarted`
-        DayStarted = 1401 => "dayStarted",
-        /// `dayIncreasePellet`
-        DayIncreasePellet = 1411 => "dayIncreasePellet",
-        /// `dayDecreasePellet`
-        DayDecreasePellet = 1412 => "dayDecreasePellet",
-        /// `pelletSeen`
-        PelletSeen = 1501 => "pelletSeen",
-        /// `pelletPresented`
-        PelletPresented = 1502 => "pelletPresented",
-        /// `pelletSuccessfulReach`
-        PelletSuccessfulReach = 1503 => "pelletSuccessfulReach",
-        /// `triangleSeen`
-        TriangleSeen = 1550 => "triangleSeen",
-        /// `headfixBaselineChanged`
-        HeadfixBaselineChanged = 1601 => "headfixBaselineChanged",
-        /// `headfixLoadCellChanged`
-        HeadfixLoadCellChanged = 1602 => "headfixLoadCellChanged",
-        /// `headfixLoadCellChangedInIntersession`
-        HeadfixLoadCellChangedInIntersession = 1603 => "headfixLoadCellChangedInIntersession",
-        /// `headfixLoadCellChangedWrongState`
-        HeadfixLoadCellChangedWrongState = 1604 => "headfixLoadCellChangedWrongState",
-        /// `headfixAutoTare`
-        HeadfixAutoTare = 1611 => "headfixAutoTare",
-        /// `autoClampIntensityChanged`
-        AutoClampIntensityChanged = 1621 => "autoClampIntensityChanged",
-        /// `autoClampReleaseToneFreqChanged`
-        AutoClampReleaseToneFreqChanged = 1622 => "autoClampReleaseToneFreqChanged",
-        /// `autoClampReleaseDelayChanged`
-        AutoClampReleaseDelayChanged = 1623 => "autoClampReleaseDelayChanged",
-        /// `intersessionSegmentationCan`
-        IntersessionSegmentationCan = 1701 => "intersessionSegmentationCan",
-        /// `intersessionSegmentationBegin`
-        IntersessionSegmentationBegin = 1702 => "intersessionSegmentationBegin",
-        /// `intersessionSegmentationEnd`
-        IntersessionSegmentationEnd = 1703 => "intersessionSegmentationEnd",
-        /// `intersessionSegmentationNonceMismatch`
-        IntersessionSegmentationNonceMismatch = 1704 => "intersessionSegmentationNonceMismatch",
-        /// `intersessionSegmentationError`
-        IntersessionSegmentationError = 1705 => "intersessionSegmentationError",
-        /// `intersessionSegmentationSave`
-        IntersessionSegmentationSave = 1706 => "intersessionSegmentationSave",
-        /// `intersessionSegmentationSaveError`
-        IntersessionSegmentationSaveError = 1707 => "intersessionSegmentationSaveError",
-        /// `intersessionSegmentationInputError`
-        IntersessionSegmentationInputError = 1708 => "intersessionSegmentationInputError",
-        /// `intersessionDetectionCan`
-        IntersessionDetectionCan = 1711 => "intersessionDetectionCan",
-        /// `intersessionDetectionBegin`
-        IntersessionDetectionBegin = 1712 => "intersessionDetectionBegin",
-        /// `intersessionDetectionEnd`
-        IntersessionDetectionEnd = 1713 => "intersessionDetectionEnd",
-        /// `intersessionDetectionNonceMismatch`
-        IntersessionDetectionNonceMismatch = 1714 => "intersessionDetectionNonceMismatch",
-        /// `intersessionDetectionError`
-        IntersessionDetectionError = 1715 => "intersessionDetectionError",
-        /// `intersessionDetectionSave`
-        IntersessionDetectionSave = 1716 => "intersessionDetectionSave",
-        /// `intersessionDetectionSaveError`
-        IntersessionDetectionSaveError = 1717 => "intersessionDetectionSaveError",
-        /// `intersessionShiftX`
-        IntersessionShiftX = 1731 => "intersessionShiftX",
-        /// `intersessionShiftY`
-        IntersessionShiftY = 1732 => "intersessionShiftY",
-        /// `intersessionShiftZ`
-        IntersessionShiftZ = 1733 => "intersessionShiftZ",
-        /// `headFixationForceDetectorChanged`
-        HeadFixationForceDetectorChanged = 1801 => "headFixationForceDetectorChanged",
-        /// `headFixationEnabled`
-        HeadFixationEnabled = 1802 => "headFixationEnabled",
-        /// `deviceCommandSend`
-        DeviceCommandSend = 2001 => "deviceCommandSend",
-        /// `deviceCommandAcknowledge`
-        DeviceCommandAcknowledge = 2002 => "deviceCommandAcknowledge",
-        /// `loadCellEngagedChanged`
-        LoadCellEngagedChanged = 4001 => "loadCellEngagedChanged",
-        /// `headbarPressureEngagedChanged`
-        HeadbarPressureEngagedChanged = 4011 => "headbarPressureEngagedChanged",
-        /// `trainingModeChanged`
-        TrainingModeChanged = 5001 => "trainingModeChanged",
-        /// `trainingPlanLoad`
-        TrainingPlanLoad = 5101 => "trainingPlanLoad",
-        /// `trainingPhaseEnter`
-        TrainingPhaseEnter = 5201 => "trainingPhaseEnter",
-        /// `trainingPhaseExit`
-        TrainingPhaseExit = 5202 => "trainingPhaseExit",
-        /// `trainingProgressUpdate`
-        TrainingProgressUpdate = 5501 => "trainingProgressUpdate",
-        /// `detectorChanged`. Context: an [`ApiDetectorStatus`], sent when
-        /// `isActive` or `isEnabled` changes.
-        DetectorChanged = 6001 => "detectorChanged",
-        /// `alarmChanged`. Context: an [`ApiAlarmStatus`], sent when
-        /// `isActive` or `isEnabled` changes.
-        AlarmChanged = 6501 => "alarmChanged",
-    }
-    aliases {
-        "pelletDriftResetBegin" => PelletHomeResetBegin,
-        "pelletDriftResetEnd" => PelletHomeResetEnd,
-    }
+/// The kinds `emergencyStop` (101) and `emergencyResume` (102), the same
+/// numbers in every generation: events of these kinds are also published
+/// on the EMERGENCY topic.
+pub(crate) const fn is_emergency_kind(kind: i64) -> bool {
+    matches!(kind, 101 | 102)
 }
 
-impl ApiEventKind {
-    /// Whether an EVENT of this kind is also published on the EMERGENCY topic
-    /// (`emergencyStop`, `emergencyResume`).
-    pub const fn is_emergency(self) -> bool {
-        matches!(
-            self,
-            ApiEventKind::EmergencyStop | ApiEventKind::EmergencyResume
-        )
-    }
-}
-
-wire_code! {
-    /// A detector named in a `detectorChanged` event or the system status.
-    pub enum ApiDetectorKind: i64 {
-        /// `frontDoor`
-        FrontDoor = 101 => "frontDoor",
-        /// `slidingDoor`
-        SlidingDoor = 102 => "slidingDoor",
-        /// `loadCellThrash`
-        LoadCellThrash = 201 => "loadCellThrash",
-        /// `audioThrash`
-        AudioThrash = 202 => "audioThrash",
-        /// `pelletMisplaced`
-        PelletMisplaced = 301 => "pelletMisplaced",
-        /// `deviceAckTimeOut`
-        DeviceAckTimeOut = 401 => "deviceAckTimeOut",
-        /// `animalImmobile` (deprecated in the reference)
-        AnimalImmobile = 99999 => "animalImmobile",
-    }
-}
-
-wire_code! {
-    /// An alarm named in an `alarmChanged` event or the system status.
-    pub enum ApiAlarmKind: i64 {
-        /// `externalDoors`
-        ExternalDoors = 101 => "externalDoors",
-        /// `animalMissing`
-        AnimalMissing = 201 => "animalMissing",
-        /// `animalImmobile`
-        AnimalImmobile = 210 => "animalImmobile",
-        /// `thrashing`
-        Thrashing = 301 => "thrashing",
-    }
-}
-
-/// An EVENT message: `{"kind", "when", "index", "context"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An EVENT message: `{"kind", "when", "index", "context", "repeat"}`.
+///
+/// `K` is the catalog its kind is read with: [`v0_9::ApiEventKind`] (the
+/// default), [`crate::v0_12::ApiEventKind`], the operator side's tagged
+/// [`crate::EventKind`], or `i64` for the bare number. `repeat` is on the
+/// wire in 0.12 (always) and left out in 0.9.11, which does not have it,
+/// unless it is not 0.
+///
+/// ```
+/// use auto_trainer_api::{v0_12, ApiEvent};
+/// use serde_json::json;
+///
+/// let launched = ApiEvent::new(v0_12::ApiEventKind::ApplicationLaunched, Some(json!({"version": "1.4"})));
+/// let wire = serde_json::to_value(&launched).unwrap();
+/// assert_eq!((wire["kind"].clone(), wire["repeat"].clone()), (json!(201), json!(0)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
-pub struct ApiEvent {
+#[serde(bound(deserialize = "K: DeserializeOwned"))]
+pub struct ApiEvent<K = v0_9::ApiEventKind> {
     /// What happened.
-    pub kind: ApiEventKind,
+    pub kind: K,
     /// Wall-clock time, epoch seconds.
     pub when: f64,
     /// Monotonic timestamp in nanoseconds; increases from event to event.
@@ -270,98 +48,109 @@ pub struct ApiEvent {
     #[serde(default, with = "super::keys::camel_on_wire")]
     #[cfg_attr(feature = "schema", schemars(with = "Option<Value>"))]
     pub context: Option<Value>,
+    /// How many more times the same event happened since the last one sent
+    /// (0.12); `when` and `index` are those of the last repeat.
+    #[serde(default)]
+    pub repeat: i64,
 }
 
-impl ApiEvent {
+impl<K: WireCode> ApiEvent<K> {
     /// An event of `kind` that happened now, with an optional context.
-    pub fn new(kind: ApiEventKind, context: Option<Value>) -> Self {
+    pub fn new(kind: K, context: Option<Value>) -> Self {
         Self {
             kind,
             when: super::clock::epoch_seconds(),
             index: super::clock::monotonic_nanos(),
             context,
+            repeat: 0,
         }
+    }
+
+    /// This event with `repeat` set.
+    pub fn with_repeat(mut self, repeat: i64) -> Self {
+        self.repeat = repeat;
+        self
+    }
+
+    /// Whether it is also published on the EMERGENCY topic.
+    pub fn is_emergency(&self) -> bool {
+        is_emergency_kind(self.kind.code())
+    }
+
+    /// The same event with its kind read by another catalog (for instance a
+    /// bare `i64` kind given a generation's meaning).
+    pub fn map_kind<L>(self, read: impl FnOnce(K) -> L) -> ApiEvent<L> {
+        ApiEvent {
+            kind: read(self.kind),
+            when: self.when,
+            index: self.index,
+            context: self.context,
+            repeat: self.repeat,
+        }
+    }
+
+    /// Writes it as `generation` does: `repeat` always in 0.12, only when
+    /// not 0 in 0.9.11.
+    pub(crate) fn serialize_as<S: serde::Serializer>(
+        &self,
+        generation: Option<Generation>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let with_repeat = self.repeat != 0 || generation == Some(Generation::V0_12);
+        let mut map = serializer.serialize_map(Some(4 + usize::from(with_repeat)))?;
+        map.serialize_entry("kind", &self.kind.code())?;
+        map.serialize_entry("when", &self.when)?;
+        map.serialize_entry("index", &self.index)?;
+        map.serialize_entry(
+            "context",
+            &self.context.as_ref().map(super::keys::CamelKeys),
+        )?;
+        if with_repeat {
+            map.serialize_entry("repeat", &self.repeat)?;
+        }
+        map.end()
+    }
+
+    /// Reads `context` as the type of `kind` when this event is of that kind
+    /// (in that kind's generation); `None` for an event of another kind.
+    ///
+    /// ```
+    /// use auto_trainer_api::{v0_12, v0_12::kind, ApiEvent};
+    ///
+    /// let event = v0_12::build_event(kind::ApplicationTerminating, v0_12::ReasonContext::new("maintenance"));
+    /// let reason = event.context_of(kind::ApplicationTerminating).unwrap().unwrap();
+    /// assert_eq!(reason.reason, "maintenance");
+    /// assert!(event.context_of(kind::EmergencyStop).is_none());
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidReply`] when the context does not have the
+    /// kind's shape.
+    pub fn context_of<M: crate::v0_12::EventKindMarker>(
+        &self,
+        kind: M,
+    ) -> Option<Result<M::Context, crate::Error>> {
+        let _ = kind;
+        let same_kind = self.kind.generation() == WireCode::generation(M::KIND)
+            && self.kind.code() == M::KIND.value();
+        same_kind.then(|| super::payload::decode_payload_value(self.context.as_ref()))
     }
 }
 
-/// The state of one detector, in [`ApiSystemStatus`] or a `detectorChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-pub struct ApiDetectorStatus {
-    /// Which detector.
-    pub detector_id: ApiDetectorKind,
-    /// Whether it is currently triggered.
-    pub is_active: bool,
-    /// Whether it is switched on.
-    pub is_enabled: bool,
+impl<K: Catalog> ApiEvent<K> {
+    /// Reads an EVENT body (wire bytes, camelCase keys kept) with `K`'s
+    /// catalog.
+    ///
+    /// # Errors
+    /// The `serde_json` error when the bytes are not an event.
+    pub fn from_wire(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
 }
 
-/// The state of one alarm, in [`ApiSystemStatus`] or an `alarmChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-pub struct ApiAlarmStatus {
-    /// Which alarm.
-    pub alarm_id: ApiAlarmKind,
-    /// Whether it is currently raised.
-    pub is_active: bool,
-    /// Whether it is switched on.
-    pub is_enabled: bool,
-}
-
-/// Head-fixation magnet readings in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-pub struct HeadFixStatus {
-    /// Current magnet intensity (the reference names this field in camelCase already).
-    #[serde(rename = "currentMagnetIntensity")]
-    pub current_magnet_intensity: f64,
-    /// Baseline magnet intensity.
-    #[serde(rename = "baselineMagnetIntensity")]
-    pub baseline_magnet_intensity: f64,
-}
-
-/// Pellet-delivery position in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-pub struct PelletStatus {
-    /// X of the send position.
-    pub send_x: f64,
-    /// Y of the send position.
-    pub send_y: f64,
-    /// Z of the send position.
-    pub send_z: f64,
-}
-
-/// The context of a `systemStatus` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-pub struct ApiSystemStatus {
-    /// Every alarm's state.
-    pub alarms: Vec<ApiAlarmStatus>,
-    /// Every detector's state.
-    pub detectors: Vec<ApiDetectorStatus>,
-    /// Pellet-delivery position.
-    pub pellet: PelletStatus,
-    /// Head-fixation readings.
-    pub headfix: HeadFixStatus,
+/// As the generation of its kind writes it (see [`ApiEvent`]).
+impl<K: WireCode> Serialize for ApiEvent<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_as(self.kind.generation(), serializer)
+    }
 }

@@ -9,21 +9,24 @@ use serde::{Deserialize, Serialize};
 pub struct HeartbeatMessage {
     /// The device's identifier ([`crate::RpcOptions::identifier`]).
     pub identifier: String,
-    /// Version of the library that sent it.
+    /// Version of the library that sent it. A Python device sends its
+    /// package's version, this crate [`crate::Generation::heartbeat_version`]
+    /// (`0.12.0+rust.0.1.0`); [`crate::Generation::from_version`] reads the
+    /// generation from either.
     pub version: String,
     /// When it was sent, epoch seconds.
     pub timestamp: f64,
 }
 
 impl HeartbeatMessage {
-    /// The version this crate puts in its heartbeats.
+    /// This crate's version, the build metadata of its heartbeats' `version`.
     pub const LIBRARY_VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    /// A heartbeat from `identifier`, stamped now.
-    pub(crate) fn now(identifier: &str) -> Self {
+    /// A heartbeat from `identifier` speaking `generation`, stamped now.
+    pub(crate) fn now(identifier: &str, generation: crate::Generation) -> Self {
         Self {
             identifier: identifier.to_owned(),
-            version: Self::LIBRARY_VERSION.to_owned(),
+            version: generation.heartbeat_version(),
             timestamp: super::clock::epoch_seconds(),
         }
     }

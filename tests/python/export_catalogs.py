@@ -13,7 +13,12 @@ import autotrainer.api as api
 
 catalogs = {}
 for module_info in pkgutil.walk_packages(api.__path__, api.__name__ + "."):
-    module = importlib.import_module(module_info.name)
+    try:
+        module = importlib.import_module(module_info.name)
+    except ImportError:
+        # Optional extras (0.12's Socket.IO bridge, telemetry) are not
+        # installed; they declare no catalog.
+        continue
     for value in vars(module).values():
         if (
             isinstance(value, type)

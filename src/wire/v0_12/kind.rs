@@ -1,0 +1,145 @@
+//! One marker type per 0.12 event kind, tying the kind to its context type:
+//! `build_event(kind::TrialStarted, TrialStartedContext { .. })` compiles,
+//! `build_event(kind::TrialStarted, ReasonContext::new(".."))` does not.
+//! This is what the reference's 107 `build_event` overloads do for Python
+//! type checkers.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::catalog::ApiEventKind;
+#[allow(unused_imports)] // every context type is named by some marker
+use super::context::*;
+use super::status::{ApiAlarmStatus, ApiAnimalStatus, ApiDetectorStatus, ApiSystemStatus};
+
+/// A 0.12 event kind as a type, with the type of its context.
+pub trait EventKindMarker: Copy + Default + Send + Sync + 'static {
+    /// The context's type: `()` for kinds without one (`null` on the wire).
+    type Context: Serialize + DeserializeOwned;
+    /// The kind.
+    const KIND: ApiEventKind;
+}
+
+/// Declares the markers: `Kind => ContextType`.
+macro_rules! markers {
+    ($($kind:ident => $context:ty,)+) => {$(
+        #[doc = concat!("The kind [`ApiEventKind::", stringify!($kind), "`], whose context is `", stringify!($context), "`.")]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+        pub struct $kind;
+
+        impl EventKindMarker for $kind {
+            type Context = $context;
+            const KIND: ApiEventKind = ApiEventKind::$kind;
+        }
+    )+};
+}
+
+markers! {
+    EmergencyStop => EmergencyStopContext,
+    EmergencyResume => EmergencyResumeContext,
+    ApplicationLaunched => VersionContext,
+    ApplicationTerminating => ReasonContext,
+    ApplicationModeChanged => ApplicationModeContext,
+    CalibrationDcsCompleted => (),
+    CalibrationDcsFailed => ReasonContext,
+    Calibration3dCompleted => (),
+    Calibration3dFailed => ReasonContext,
+    PropertyChanged => PropertyChangedContext,
+    SystemStatus => ApiSystemStatus,
+    ProjectChanged => ProjectChangedContext,
+    ProjectTrialChanged => ProjectTrialChangedContext,
+    AlgorithmPause => (),
+    AlgorithmResume => (),
+    TunnelEnter => (),
+    TunnelExit => (),
+    PelletLoadBegin => CommandContext,
+    PelletLoadEnd => CommandContext,
+    PelletSendBegin => CommandContext,
+    PelletSendEnd => CommandContext,
+    PelletCoverBegin => CommandContext,
+    PelletCoverEnd => CommandContext,
+    PelletReleaseBegin => CommandContext,
+    PelletReleaseEnd => CommandContext,
+    PelletHomeBegin => CommandContext,
+    PelletHomeEnd => CommandContext,
+    PelletRetractBegin => CommandContext,
+    PelletRetractEnd => CommandContext,
+    PelletHomeReset => PelletHomeResetContext,
+    PelletDriftReset => PelletDriftResetContext,
+    TunnelGateOpenBegin => CommandContext,
+    TunnelGateOpenEnd => CommandContext,
+    TunnelGateCloseBegin => CommandContext,
+    TunnelGateCloseEnd => CommandContext,
+    TunnelFanOnBegin => CommandContext,
+    TunnelFanOnEnd => CommandContext,
+    TunnelFanOffBegin => CommandContext,
+    TunnelFanOffEnd => CommandContext,
+    SessionStarted => SessionStartedContext,
+    SessionEnded => SessionEndedContext,
+    TrialStarted => TrialStartedContext,
+    TrialCaptureEnded => SessionTrialContext,
+    TrialEnded => TrialEndedContext,
+    BatchAnalysisStarted => BatchAnalysisStartedContext,
+    BatchAnalysisEnded => BatchAnalysisEndedContext,
+    HeadfixLoadCellEnabledChanged => IsEnabledContext,
+    HeadfixLoadCellChangedInIntersession => IsEnabledContext,
+    HeadfixLoadCellChangedWrongState => IsEnabledContext,
+    HeadfixAutoTare => (),
+    HeadFixationForceDetectorChanged => IsEnabledContext,
+    TrialAnimalSeen => TrialSeenContext,
+    TrialRightHandSeen => TrialSeenContext,
+    TrialPelletSeen => TrialSeenContext,
+    HeadfixBaselineChanged => BaselineContext,
+    AutoClampEnabledChanged => IsEnabledContext,
+    AutoClampIntensityChanged => IntensityContext,
+    AutoClampReleaseToneFreqChanged => FrequencyContext,
+    AutoClampReleaseDelayChanged => DelayContext,
+    AutoClampEngaged => IntensityContext,
+    AutoClampPreDisengage => IntensityContext,
+    AutoClampPlayReleaseTone => ReleaseToneContext,
+    AutoClampDisengaged => IntensityContext,
+    IntertrialSegmentationBegin => AnalysisTrialContext,
+    IntertrialSegmentationEnd => AnalysisTrialContext,
+    IntertrialSegmentationError => IntertrialErrorContext,
+    IntertrialSegmentationSave => IntertrialSaveContext,
+    IntertrialSegmentationSaveError => IntertrialErrorContext,
+    IntertrialDetectionBegin => AnalysisTrialContext,
+    IntertrialDetectionEnd => AnalysisTrialContext,
+    IntertrialDetectionError => IntertrialErrorContext,
+    IntertrialDetectionSave => IntertrialSaveContext,
+    IntertrialDetectionSaveError => IntertrialErrorContext,
+    IntertrialResponse => IntertrialResponseContext,
+    PelletPresentedCountChanged => CountChangeContext,
+    PelletConsumedCountChanged => CountChangeContext,
+    ReachCountChanged => CountChangeContext,
+    SuccessfulReachesCountChanged => CountChangeContext,
+    DayStarted => DayStartedContext,
+    DayPelletPresentedCountChanged => CountChangeContext,
+    DayPelletConsumedCountChanged => CountChangeContext,
+    DayReachCountChanged => CountChangeContext,
+    DaySuccessfulReachesCountChanged => CountChangeContext,
+    TrialPelletPresented => SessionTrialContext,
+    TrialReachEvents => TrialReachEventsContext,
+    IntertrialPelletShift => PelletShiftContext,
+    DeviceCommandSend => CommandContext,
+    DeviceCommandAcknowledge => CommandContext,
+    LoadCellEngagedChanged => IsEngagedContext,
+    HeadbarPressureEngagedChanged => IsEngagedContext,
+    TrainingModeChanged => TrainingModeContext,
+    TrainingPlanLoad => TrainingPlanContext,
+    TrainingPhaseEnter => TrainingPhaseContext,
+    TrainingPhaseExit => TrainingPhaseContext,
+    TrainingProgressUpdate => TrainingPhaseContext,
+    ProtocolEvent => Option<serde_json::Value>,
+    ProtocolPlanEvent => Option<serde_json::Value>,
+    ProtocolPhaseEvent => Option<serde_json::Value>,
+    ProtocolPredicateEvent => Option<serde_json::Value>,
+    ProtocolActionEvent => Option<serde_json::Value>,
+    ProtocolProgressEvent => Option<serde_json::Value>,
+    DetectorChanged => ApiDetectorStatus,
+    AlarmChanged => ApiAlarmStatus,
+    AnimalCreated => ApiAnimalStatus,
+    AnimalUpdated => ApiAnimalStatus,
+    AnimalSelected => Option<ApiAnimalStatus>,
+    Unspecified => (),
+}
