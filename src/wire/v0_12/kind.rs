@@ -20,18 +20,60 @@ pub trait EventKindMarker: Copy + Default + Send + Sync + 'static {
     const KIND: ApiEventKind;
 }
 
+/// Work done with the marker of a kind known only at run time, typed by
+/// that kind's context: see [`visit`].
+pub trait MarkerVisitor {
+    /// What a visit returns.
+    type Output;
+    /// Called with the marker of the visited kind.
+    fn visit<M: EventKindMarker>(self, kind: M) -> Self::Output;
+}
+
 /// Declares the markers: `Kind => ContextType`.
 macro_rules! markers {
-    ($($kind:ident => $context:ty,)+) => {$(
-        #[doc = concat!("The kind [`ApiEventKind::", stringify!($kind), "`], whose context is `", stringify!($context), "`.")]
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-        pub struct $kind;
+    ($($kind:ident => $context:ty,)+) => {
+        $(
+            #[doc = concat!("The kind [`ApiEventKind::", stringify!($kind), "`], whose context is `", stringify!($context), "`.")]
+            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+            pub struct $kind;
 
-        impl EventKindMarker for $kind {
-            type Context = $context;
-            const KIND: ApiEventKind = ApiEventKind::$kind;
+            impl EventKindMarker for $kind {
+                type Context = $context;
+                const KIND: ApiEventKind = ApiEventKind::$kind;
+            }
+        )+
+
+        /// Calls `visitor` with the marker of `kind`, so code that gets a
+        /// kind at run time (an event read from the wire) can handle its
+        /// context with the kind's type; `None` for a kind the 0.12 catalog
+        /// does not know.
+        ///
+        /// ```
+        /// use auto_trainer_api::v0_12::kind::{self, EventKindMarker, MarkerVisitor};
+        /// use auto_trainer_api::v0_12::{self, ApiEventKind};
+        ///
+        /// /// Reads an event's context with its kind's type and writes it back.
+        /// struct Retype<'a>(&'a v0_12::ApiEvent);
+        /// impl MarkerVisitor for Retype<'_> {
+        ///     type Output = serde_json::Value;
+        ///     fn visit<M: EventKindMarker>(self, kind: M) -> serde_json::Value {
+        ///         let context = self.0.context_of(kind).unwrap().unwrap();
+        ///         serde_json::to_value(context).unwrap()
+        ///     }
+        /// }
+        ///
+        /// let event = v0_12::build_event(kind::ApplicationTerminating, v0_12::ReasonContext::new("done"));
+        /// let context = kind::visit(event.kind, Retype(&event)).unwrap();
+        /// assert_eq!(context, serde_json::json!({"reason": "done"}));
+        /// assert!(kind::visit(ApiEventKind::Unknown(5), Retype(&event)).is_none());
+        /// ```
+        pub fn visit<V: MarkerVisitor>(kind: ApiEventKind, visitor: V) -> Option<V::Output> {
+            match kind {
+                $(ApiEventKind::$kind => Some(visitor.visit($kind)),)+
+                ApiEventKind::Unknown(_) => None,
+            }
         }
-    )+};
+    };
 }
 
 markers! {
