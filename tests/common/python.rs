@@ -22,45 +22,55 @@ pub fn repo_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The venv's Python interpreter. The first call in a test process runs
-/// `scripts/python-test-env.sh` (which creates the venv if needed) and panics
-/// with its stderr when that fails.
+/// The venv's Python interpreter (the 0.9.11 reference). The first call in
+/// a test process runs `scripts/python-test-env.sh` (which creates the venv
+/// if needed) and panics with its stderr when that fails.
 pub fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let script = repo_dir().join("scripts").join("python-test-env.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .current_dir(repo_dir())
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            if !output.status.success() {
-                panic!(
-                    "{} failed ({}):\n--- stderr ---\n{}\n--- stdout ---\n{}",
-                    script.display(),
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr),
-                    stdout
-                );
-            }
-            let last = stdout
-                .lines()
-                .map(str::trim)
-                .rfind(|l| !l.is_empty())
-                .unwrap_or_else(|| panic!("{} printed no interpreter path", script.display()));
-            let path = PathBuf::from(last);
-            assert!(
-                path.exists(),
-                "{} printed {}, which does not exist",
-                script.display(),
-                path.display()
-            );
-            path
-        })
-        .clone()
+    PYTHON.get_or_init(|| venv_python("0.9")).clone()
+}
+
+/// The interpreter of the 0.12 reference's venv
+/// (`scripts/python-test-env.sh 0.12`), made as [`python`] makes its own.
+pub fn python_v0_12() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| venv_python("0.12")).clone()
+}
+
+/// Runs `scripts/python-test-env.sh <generation>` and returns the
+/// interpreter it prints last.
+fn venv_python(generation: &str) -> PathBuf {
+    let script = repo_dir().join("scripts").join("python-test-env.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg(generation)
+        .current_dir(repo_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        panic!(
+            "{} {generation} failed ({}):\n--- stderr ---\n{}\n--- stdout ---\n{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            stdout
+        );
+    }
+    let last = stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or_else(|| panic!("{} printed no interpreter path", script.display()));
+    let path = PathBuf::from(last);
+    assert!(
+        path.exists(),
+        "{} printed {}, which does not exist",
+        script.display(),
+        path.display()
+    );
+    path
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
@@ -115,8 +125,15 @@ pub struct PyProcess {
 }
 
 impl PyProcess {
-    /// Spawns `tests/python/<script>.py` (`script` may omit the `.py`).
+    /// Spawns `tests/python/<script>.py` (`script` may omit the `.py`) with
+    /// the 0.9.11 venv's [`python`].
     pub fn spawn<S: AsRef<str>>(script: &str, args: &[S]) -> PyProcess {
+        Self::spawn_with(python(), script, args)
+    }
+
+    /// Spawns `tests/python/<script>.py` with the interpreter `python` (for
+    /// instance [`python_v0_12`]).
+    pub fn spawn_with<S: AsRef<str>>(python: PathBuf, script: &str, args: &[S]) -> PyProcess {
         let file = if script.ends_with(".py") {
             script.to_string()
         } else {
@@ -125,7 +142,7 @@ impl PyProcess {
         let path = repo_dir().join("tests").join("python").join(&file);
         assert!(path.exists(), "no such script: {}", path.display());
 
-        let mut child = Command::new(python())
+        let mut child = Command::new(python)
             .arg("-u")
             .arg(&path)
             .args(args.iter().map(|a| a.as_ref()))
