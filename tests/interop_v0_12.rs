@@ -242,7 +242,8 @@ fn reference_built_events() -> Vec<Built> {
 /// case: an int the Python app gave a float field comes back as a float,
 /// `5` as `5.0`), through
 /// `to_python_json` and through a real 0.12 service, where a pyzmq peer
-/// reads them back into the reference's own types.
+/// reads them, its heartbeats and a command result back into the
+/// reference's own types, which write them to the same bytes.
 #[test]
 fn every_reference_built_event_round_trips_through_our_types() {
     let built = reference_built_events();
@@ -286,8 +287,12 @@ fn every_reference_built_event_round_trips_through_our_types() {
     assert_eq!(kinds_seen, all, "every 0.12 kind, no other");
     assert_eq!(all.len(), 107);
 
-    // The same events published by a real 0.12 service.
-    let service = our_service();
+    // The same events published by a real 0.12 service, with heartbeats
+    // and command results among them.
+    let mut options = v0_12_options();
+    options.heartbeat_interval = Duration::from_millis(50);
+    let service = ZeroMqRpcService::new(options);
+    service.start().unwrap();
     let ours = our_joined(&service, &[EMERGENCY, EVENT]);
     let python = reference_types_subscriber(&service);
     let mut expected = Vec::new();
@@ -298,6 +303,13 @@ fn every_reference_built_event_round_trips_through_our_types() {
         expected.push((EVENT, b));
         service.publish_event(event).unwrap();
     }
+    service
+        .publish_command_result(
+            ApiCommandRequestResponse::failed(3, "disk full")
+                .with_data(&json!({"frames_written": 10, "ratio": 0.1}))
+                .for_request(v0_12::ApiCommand::SetTrainingMode, 41),
+        )
+        .unwrap();
     for (topic, b) in &expected {
         let got = ours.recv(WAIT).expect("our service published it");
         assert_eq!(got.topic(), Some(*topic), "{}", b.name);
@@ -305,12 +317,47 @@ fn every_reference_built_event_round_trips_through_our_types() {
     }
     // The pyzmq peer's fence goes on PROPERTY_CHANGE, which ours does not
     // take; ours goes on EMERGENCY, after the peer's lines are read.
-    let lines = fence_python(&service, &python);
+    // Read up to a heartbeat (one comes every 50 ms), then to a fence.
+    let mut lines = Vec::new();
+    while lines
+        .last()
+        .is_none_or(|line: &Value| line["topic"] != HEARTBEAT)
+    {
+        lines.push(
+            python
+                .next_line(WAIT)
+                .expect("a heartbeat reached the peer"),
+        );
+    }
+    lines.extend(fence_python(&service, &python));
     ours.expect_fence_next(|topic, body| {
         service
             .publish_json(ApiTopic::from_value(topic), body)
             .unwrap()
     });
+    let mut read_back = |topic: u32| {
+        let at = lines
+            .iter()
+            .position(|line| line["topic"] == topic)
+            .unwrap_or_else(|| panic!("nothing on {topic}"));
+        lines.remove(at)
+    };
+    let result = read_back(COMMAND_RESULT);
+    assert_eq!(
+        (&result["same"], &result["error"]),
+        (&json!(true), &Value::Null),
+        "{result}"
+    );
+    let heartbeat = read_back(HEARTBEAT);
+    assert_eq!(
+        (&heartbeat["same"], &heartbeat["error"]),
+        (&json!(true), &Value::Null),
+        "{heartbeat}"
+    );
+    for heartbeat in lines.iter().filter(|line| line["topic"] == HEARTBEAT) {
+        assert_eq!(heartbeat["same"], true, "{heartbeat}");
+    }
+    lines.retain(|line| line["topic"] != HEARTBEAT);
     assert_eq!(lines.len(), expected.len());
     for ((topic, b), line) in expected.iter().zip(&lines) {
         assert_eq!(line["topic"], *topic, "{line}");
