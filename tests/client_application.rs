@@ -885,3 +885,182 @@ fn a_log_nobody_reads_never_stalls_the_command_loop() {
     let _ = child.wait();
     drop(stderr);
 }
+
+/// The body of a 0.12 EVENT (or EMERGENCY) message read as a 0.12 event.
+fn event_v0_12(body: &Value) -> auto_trainer_api::v0_12::ApiEvent {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("not an event: {e}: {body}"))
+}
+
+/// `--protocol 0.12`: the app behaves as a 0.12 device. Its status,
+/// configuration and animals decode as the 0.12 payloads; the application
+/// mode, training mode and behaviour settings round-trip and publish the
+/// 0.12 events; a run is SET_APPLICATION_MODE RUNNING (pending, with a
+/// COMMAND_RESULT); START/STOP_ACQUISITION are obsolete; the emergency events
+/// carry their reason codes and alarms.
+#[test]
+fn serves_protocol_0_12_as_a_0_12_app() {
+    use auto_trainer_api::v0_12::{
+        kind, ApiAnimalStatus, ApiApplicationMode, ApiEmergencyResumeReason,
+        ApiEmergencyStopReason, ApiSystemConfiguration, ApiSystemStatus, ApiTrainingMode,
+    };
+    use auto_trainer_api::{decode_payload, EventKind, Generation};
+
+    let (mut app, ports) = App::start(&app_args(&[
+        "--heartbeat-interval",
+        "0.2",
+        "--start-delay",
+        "0.3",
+        "--protocol",
+        "0.12",
+    ]));
+    let sub = Subscriber::join(&ports);
+    let mut req = Requester::connect(&ports);
+
+    let beat = sub.expect(HEARTBEAT, WAIT, |_| true);
+    let version = beat["version"].as_str().expect("version");
+    assert!(version.starts_with("0.12.0+rust."), "{beat}");
+
+    let status = |req: &mut Requester, nonce| -> ApiSystemStatus {
+        let reply = req.command(400, nonce);
+        assert_eq!(reply["result"], SUCCESS, "{reply}");
+        decode_payload(&reply["data"]).unwrap_or_else(|e| panic!("{e}: {reply}"))
+    };
+    let idle = status(&mut req, 1);
+    assert_eq!(idle.application_mode, ApiApplicationMode::Idle);
+    assert_eq!(idle.training_mode, ApiTrainingMode::Manual);
+    assert_eq!(idle.animal, None);
+    assert!(!idle.alarms.is_empty() && !idle.detectors.is_empty());
+    assert!(idle.behavior.is_live_analysis_enabled);
+    assert!(!idle.behavior.is_batch_trials_enabled);
+
+    let configuration = req.command(300, 2);
+    let configuration: ApiSystemConfiguration =
+        decode_payload(&configuration["data"]).expect("an ApiSystemConfiguration");
+    assert_eq!(configuration.device_id, "test-rig");
+    let animals = req.command(500, 3);
+    let animals: Vec<ApiAnimalStatus> = decode_payload(&animals["data"]).expect("animals");
+    assert_eq!(animals.len(), 2, "{animals:?}");
+
+    // Obsolete in 0.12 (50, 55), and 0.9.11's numbers mean nothing.
+    for (nonce, command) in [(4, 50), (5, 55), (6, 100), (7, 110)] {
+        assert_eq!(req.command(command, nonce)["result"], UNRECOGNIZED);
+    }
+
+    // SET_APPLICATION_MODE at once for a mode at rest: the mode in effect
+    // comes back, applicationModeChanged only when it changes.
+    let set_mode = |req: &mut Requester, nonce: i64, mode: Value| {
+        req.send(json!({"command": 120, "nonce": nonce, "data": {"mode": mode}}))
+    };
+    let invalid = set_mode(&mut req, 10, json!(7));
+    assert_eq!(invalid["result"], FAILED, "{invalid}");
+    assert_eq!(invalid["data"], json!({"mode": 0}), "{invalid}");
+    let training = set_mode(&mut req, 11, json!(300));
+    assert_eq!(
+        (&training["result"], &training["data"]),
+        (&json!(SUCCESS), &json!({"mode": 300})),
+        "{training}"
+    );
+    let changed = event_v0_12(&sub.expect(EVENT, WAIT, |b| b["kind"] == 301));
+    let tagged = EventKind::read(Some(Generation::V0_12), changed.kind.value());
+    assert_eq!(tagged.to_string(), "applicationModeChanged");
+    let context = changed
+        .context_of(kind::ApplicationModeChanged)
+        .expect("applicationModeChanged")
+        .expect("its context");
+    assert_eq!(context.mode, ApiApplicationMode::InTraining);
+    let again = set_mode(&mut req, 12, json!(300));
+    assert_eq!(again["result"], SUCCESS, "{again}");
+    // A run starts from IDLE only.
+    assert_eq!(set_mode(&mut req, 13, json!(100))["result"], 9999);
+    assert_eq!(set_mode(&mut req, 14, json!(0))["result"], SUCCESS);
+    let (topic, back) = sub.next_non_heartbeat(WAIT);
+    assert_eq!(
+        (topic, &back["kind"], &back["context"]),
+        (EVENT, &json!(301), &json!({"mode": 0})),
+        "no event for the repeated IN_TRAINING: {back}"
+    );
+
+    // A run: pending, then its COMMAND_RESULT and applicationModeChanged.
+    let run =
+        req.send(json!({"command": 120, "nonce": 21, "data": {"mode": 100, "animalId": "m-7"}}));
+    assert_eq!(run["result"], PENDING_WITH_NOTIFICATION, "{run}");
+    let result = sub.expect(COMMAND_RESULT, WAIT, |b| b["nonce"] == 21);
+    assert_eq!(
+        (&result["result"], &result["command"], &result["data"]),
+        (&json!(SUCCESS), &json!(120), &json!({"mode": 100})),
+        "{result}"
+    );
+    sub.expect(EVENT, WAIT, |b| {
+        b["kind"] == 301 && b["context"]["mode"] == 100
+    });
+    let running = status(&mut req, 22);
+    assert_eq!(running.application_mode, ApiApplicationMode::Running);
+    assert_eq!(running.animal.expect("the animal").identifier, "m-7");
+
+    // Training mode and a behaviour setting, reflected in GET_STATUS.
+    let automatic = req.send(json!({"command": 130, "nonce": 31, "data": {"mode": 300}}));
+    assert_eq!(automatic["data"], json!({"mode": 300}), "{automatic}");
+    let event = sub.expect(EVENT, WAIT, |b| b["kind"] == 5001);
+    assert_eq!(event["context"], json!({"trainingMode": 300}), "{event}");
+    let off = req.send(json!({"command": 1000, "nonce": 32, "data": {"enabled": false}}));
+    assert_eq!(
+        (&off["result"], &off["data"]),
+        (&json!(SUCCESS), &json!({"enabled": false})),
+        "{off}"
+    );
+    let bad = req.send(json!({"command": 1010, "nonce": 33, "data": {"enabled": "no"}}));
+    assert_eq!(
+        (&bad["result"], &bad["data"]),
+        (&json!(FAILED), &json!({"enabled": true})),
+        "{bad}"
+    );
+    assert_eq!(req.command(1090, 34)["result"], FAILED, "no data");
+    let clamp = req.send(json!({"command": 1070, "nonce": 35, "data": {"enabled": false}}));
+    assert_eq!(clamp["result"], SUCCESS, "{clamp}");
+    let event = sub.expect(EVENT, WAIT, |b| b["kind"] == 1611);
+    assert_eq!(event["context"], json!({"isEnabled": false}), "{event}");
+    let now = status(&mut req, 36);
+    assert_eq!(now.training_mode, ApiTrainingMode::Automatic);
+    assert!(!now.behavior.is_live_analysis_enabled);
+    assert!(now.behavior.is_pellet_delivery_enabled);
+    assert!(!now.behavior.is_auto_clamp_enabled);
+
+    // EMERGENCY_STOP: the typed context, on EMERGENCY then EVENT; the run ends.
+    let stop = req.send(json!({"command": 200, "nonce": 41, "data": {"reason": "door open"}}));
+    assert_eq!(stop["result"], SUCCESS, "{stop}");
+    let (topic, first) = sub.next_non_heartbeat(WAIT);
+    assert_eq!((topic, &first["kind"]), (EMERGENCY, &json!(101)), "{first}");
+    assert_eq!(
+        first["context"],
+        json!({"reason": "door open", "reasonCode": 401, "activeAlarms": []})
+    );
+    let stopped = event_v0_12(&first)
+        .context_of(kind::EmergencyStop)
+        .expect("emergencyStop")
+        .expect("its context");
+    assert_eq!(stopped.reason_code, ApiEmergencyStopReason::RpcService);
+    sub.expect(EVENT, WAIT, |b| b["kind"] == 101);
+    sub.expect(EVENT, WAIT, |b| {
+        b["kind"] == 301 && b["context"]["mode"] == 0
+    });
+    assert_eq!(set_mode(&mut req, 42, json!(100))["result"], 9999);
+
+    assert_eq!(req.command(210, 43)["result"], SUCCESS);
+    let resumed = event_v0_12(&sub.expect(EMERGENCY, WAIT, |b| b["kind"] == 102));
+    let resumed = resumed
+        .context_of(kind::EmergencyResume)
+        .expect("emergencyResume")
+        .expect("its context");
+    assert_eq!(resumed.reason_code, ApiEmergencyResumeReason::RpcService);
+    assert!(resumed.resumed_alarms.is_empty());
+    assert_failed(&req.command(210, 44), 6, "not emergency-stopped");
+
+    app.expect_log("command SET_APPLICATION_MODE nonce=21", WAIT);
+    app.terminate();
+    let terminating = sub.expect(EVENT, WAIT, |b| b["kind"] == 202);
+    assert_eq!(
+        terminating["context"],
+        json!({"reason": "stopped by a signal"})
+    );
+    assert!(app.wait_exit(EXIT).success());
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use auto_trainer_api::{
-    RpcOptions, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDENTIFIER,
+    Generation, RpcOptions, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDENTIFIER,
     DEFAULT_SUBSCRIBER_PORT,
 };
 use clap::Parser;
@@ -39,6 +39,16 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = DurationArg(Duration::from_secs(1)))]
     pub start_delay: DurationArg,
 
+    /// The protocol generation to serve: 0.9 (0.9.11) or 0.12. As a 0.12
+    /// device it answers the 0.12 commands (GET_STATUS an ApiSystemStatus,
+    /// SET_APPLICATION_MODE, SET_TRAINING_MODE, GET_ANIMALS, SET_*_ENABLED;
+    /// START/STOP_ACQUISITION are obsolete: UNRECOGNIZED) and publishes
+    /// typed 0.12 events. A run is then the mode RUNNING: SET_APPLICATION_MODE
+    /// RUNNING (from IDLE) and back to IDLE are pending for --start-delay and
+    /// end with a COMMAND_RESULT, like START/STOP_ACQUISITION in 0.9.
+    #[arg(long, value_name = "GENERATION", default_value = "0.9")]
+    pub protocol: Generation,
+
     /// Log filter: error, warn, info, debug, trace, or tracing directives.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -51,6 +61,7 @@ impl Args {
         rpc.subscriber_port = self.pub_port;
         rpc.command_port = self.cmd_port;
         rpc.heartbeat_interval = self.heartbeat_interval.0;
+        rpc.protocol = self.protocol;
         if !self.bind.is_empty() {
             rpc.bind_addresses = self.bind.clone();
         }

@@ -66,6 +66,7 @@ mod common;
 
 mod args;
 mod device;
+mod device_v0_12;
 mod prompt;
 mod state;
 mod timer;
@@ -75,7 +76,7 @@ use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 
 use auto_trainer_api::{
-    ApiCommandRequest, ApiEventKind, Error, RequestContext, RpcService, ZeroMqRpcService,
+    v0_12, ApiCommandRequest, Error, Generation, RequestContext, RpcService, ZeroMqRpcService,
 };
 use clap::Parser;
 use tracing::{info, warn};
@@ -84,7 +85,7 @@ use crate::args::Args;
 use crate::common::logging::init_logging;
 use crate::common::output::Output;
 use crate::common::text::error_chain;
-use crate::device::Device;
+use crate::device::{Announcement, Device};
 use crate::prompt::{run_prompt, TerminalSettings};
 
 /// What ended the program.
@@ -100,6 +101,7 @@ fn start(args: &Args) -> Result<(ZeroMqRpcService, Arc<Device>), Error> {
     let device = Device::new(
         service.publisher().clone(),
         args.identifier.clone(),
+        args.protocol,
         args.start_delay.0,
     )
     .map_err(|source| Error::Spawn {
@@ -108,13 +110,21 @@ fn start(args: &Args) -> Result<(ZeroMqRpcService, Arc<Device>), Error> {
     })?;
     let device = Arc::new(device);
     let handler = device.clone();
-    service.set_delegate(
-        move |request: ApiCommandRequest, context: &RequestContext| {
-            handler.answer(&request, context)
-        },
-    );
+    // The delegate reads commands with the catalog of the generation served.
+    match args.protocol {
+        Generation::V0_9 => service.set_delegate(
+            move |request: ApiCommandRequest, context: &RequestContext| {
+                handler.answer(&request, context)
+            },
+        ),
+        Generation::V0_12 => service.set_delegate(
+            move |request: v0_12::ApiCommandRequest, context: &RequestContext| {
+                handler.answer_v0_12(&request, context)
+            },
+        ),
+    }
     service.start()?;
-    device.publish_event(ApiEventKind::ApplicationLaunched, None);
+    device.announce(Announcement::Launched);
     Ok((service, device))
 }
 
@@ -179,7 +189,10 @@ fn main() -> ExitCode {
         terminal.restore();
     }
     info!("stopping");
-    device.publish_event(ApiEventKind::ApplicationTerminating, None);
+    device.announce(Announcement::Terminating(match reason {
+        Shutdown::Signal => "stopped by a signal",
+        Shutdown::Prompt => "stopped at the prompt",
+    }));
     // Pending commands get their FAILED result, queued messages are flushed.
     service.stop();
     ExitCode::SUCCESS

@@ -1,11 +1,13 @@
 //! The operator's prompt: publish events by hand, look at the device.
 
-use auto_trainer_api::{ApiEventKind, PendingCommand, ServiceStats};
+use auto_trainer_api::{
+    v0_12, v0_9, ApiEvent, EventKind, Generation, PendingCommand, ServiceStats,
+};
 use serde_json::Value;
 
 use crate::common::output::Output;
 use crate::common::prompt::{Flow, Prompt};
-use crate::device::Device;
+use crate::device::{Device, Origin};
 
 /// The prompt's commands: name, arguments, what it does. Used for `help`
 /// and tab completion.
@@ -40,27 +42,39 @@ const PROMPT_COMMANDS: &[(&str, &str, &str)] = &[
 /// Reads prompt lines until `quit`, Ctrl-C or Ctrl-D. `ports` are the
 /// service's PUB and command ports.
 pub fn run_prompt(device: &Device, output: &Output, ports: (u16, u16)) -> rustyline::Result<()> {
-    let mut prompt = Prompt::open(output, None, candidates)?;
+    let generation = device.generation();
+    let mut prompt = Prompt::open(output, None, move |before: &[&str]| {
+        candidates(generation, before)
+    })?;
     let (publisher_port, command_port) = ports;
     output.line(format!(
-        "{} serving on PUB port {publisher_port}, command port {command_port}. Type 'help'.",
+        "{} serving protocol {generation} on PUB port {publisher_port}, command port {command_port}. Type 'help'.",
         device.identifier()
     ));
     prompt.run("device> ", |line| run_line(device, output, line))
 }
 
-/// Tab completion: command names, then event kind names after `event`.
-fn candidates(before: &[&str]) -> Vec<String> {
+/// Tab completion: command names, then the generation's event kind names
+/// after `event`.
+fn candidates(generation: Generation, before: &[&str]) -> Vec<String> {
     match before {
         [] => PROMPT_COMMANDS
             .iter()
             .map(|(name, ..)| (*name).to_owned())
             .collect(),
-        ["event"] => ApiEventKind::ALL
-            .iter()
-            .filter_map(|kind| kind.name())
-            .map(str::to_owned)
-            .collect(),
+        ["event"] => match generation {
+            Generation::V0_9 => v0_9::ApiEventKind::ALL
+                .iter()
+                .filter_map(|kind| kind.name())
+                .collect::<Vec<_>>(),
+            Generation::V0_12 => v0_12::ApiEventKind::ALL
+                .iter()
+                .filter_map(|kind| kind.name())
+                .collect(),
+        }
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
         _ => Vec::new(),
     }
 }
@@ -72,8 +86,8 @@ fn run_line(device: &Device, output: &Output, line: &str) -> Flow {
         .map_or((line, ""), |(w, r)| (w, r.trim()));
     let outcome = match word {
         "help" => Ok(help_text()),
-        "event" => parse_event(rest).map(|(kind, context)| {
-            device.publish_event(kind, context);
+        "event" => parse_event(device.generation(), rest).map(|(kind, context)| {
+            device.publish(ApiEvent::new(kind, context));
             String::new()
         }),
         "property" => parse_object(rest).map(|property| {
@@ -81,11 +95,11 @@ fn run_line(device: &Device, output: &Output, line: &str) -> Flow {
             String::new()
         }),
         "estop" => {
-            device.emergency_stop(or_operator(rest));
+            device.emergency_stop(or_operator(rest), Origin::Operator);
             Ok(String::new())
         }
         "resume" => device
-            .emergency_resume(or_operator(rest))
+            .emergency_resume(or_operator(rest), Origin::Operator)
             .map(|()| String::new())
             .map_err(|refusal| refusal.message().to_owned()),
         "state" => Ok(format!("state: {}", device.describe())),
@@ -125,14 +139,25 @@ fn help_text() -> String {
         .join("\n")
 }
 
-fn parse_event(arguments: &str) -> Result<(ApiEventKind, Option<Value>), String> {
+/// A kind of the device's generation (its catalog's name or a number) and
+/// an optional context. The context is published as typed: this is the
+/// operator's free-form tool, the one place the 0.12 device does not build
+/// its event from a typed context.
+fn parse_event(
+    generation: Generation,
+    arguments: &str,
+) -> Result<(EventKind, Option<Value>), String> {
     let (kind, context) = arguments
         .split_once(char::is_whitespace)
         .map_or((arguments, ""), |(k, c)| (k, c.trim()));
     if kind.is_empty() {
         return Err("usage: event <kind name or number> [json context]".into());
     }
-    let kind: ApiEventKind = kind.parse().map_err(|e| format!("{e}"))?;
+    let kind = match generation {
+        Generation::V0_9 => kind.parse::<v0_9::ApiEventKind>().map(EventKind::from),
+        Generation::V0_12 => kind.parse::<v0_12::ApiEventKind>().map(EventKind::from),
+    }
+    .map_err(|e| format!("{e}"))?;
     let context = if context.is_empty() {
         None
     } else {

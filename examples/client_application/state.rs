@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use auto_trainer_api::{ApiCommandRequestResponse, CompletionHandle};
+use auto_trainer_api::{ApiCommandRequestResponse, ApiCommandRequestResult, CompletionHandle};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -16,6 +16,13 @@ pub enum Refusal {
     EmergencyStopped = 5,
     NotEmergencyStopped = 6,
     InterruptedByEmergencyStop = 7,
+    /// 0.12: the `mode` of SET_APPLICATION_MODE or SET_TRAINING_MODE is
+    /// missing or not a mode.
+    InvalidMode = 8,
+    /// 0.12: the `enabled` of SET_*_ENABLED is missing or not a boolean.
+    InvalidEnabled = 9,
+    /// 0.12: a run starts from IDLE and ends in IDLE.
+    RunningOnlyFromIdle = 10,
 }
 
 impl Refusal {
@@ -30,11 +37,24 @@ impl Refusal {
             }
             Refusal::NotEmergencyStopped => "the device is not emergency-stopped",
             Refusal::InterruptedByEmergencyStop => "interrupted by an emergency stop",
+            Refusal::InvalidMode => "'mode' is missing or not a valid mode",
+            Refusal::InvalidEnabled => "'enabled' is missing or not a boolean",
+            Refusal::RunningOnlyFromIdle => {
+                "RUNNING is entered from IDLE and left to IDLE; set IDLE first"
+            }
         }
     }
 
+    /// FAILED with this refusal's code and message.
     pub fn response(self) -> ApiCommandRequestResponse {
         ApiCommandRequestResponse::failed(self as i64, self.message())
+    }
+
+    /// UNAVAILABLE with this refusal's code and message: what 0.12 answers
+    /// when a valid request cannot be honoured in the current state.
+    pub fn unavailable(self) -> ApiCommandRequestResponse {
+        ApiCommandRequestResponse::new(ApiCommandRequestResult::Unavailable)
+            .with_error(self as i64, self.message())
     }
 }
 
