@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::examples::{
     built_example, line_containing, port_after, read_lines, run_to_end, wait_child, Run,
 };
-use common::python::PyProcess;
+use common::python::{python_v0_12, repo_dir, PyProcess};
 use serde_json::{json, Value};
 
 /// The stand-in device's GET_STATUS data when idle, as the console shows it.
@@ -31,11 +31,17 @@ impl Device {
     /// Starts it on the given ports (0: the OS picks one) and waits until it
     /// serves; `pub_port` and `cmd_port` are then the ports it bound.
     fn start(identifier: &str, pub_port: u16, cmd_port: u16) -> Device {
+        Device::start_with(identifier, pub_port, cmd_port, &[])
+    }
+
+    /// [`Device::start`] with `extra` arguments (such as `--protocol 0.12`).
+    fn start_with(identifier: &str, pub_port: u16, cmd_port: u16, extra: &[&str]) -> Device {
         let mut child = Command::new(built_example("client_application"))
             .args(["--identifier", identifier, "--bind", "127.0.0.1"])
             .args(["--pub-port", &pub_port.to_string()])
             .args(["--cmd-port", &cmd_port.to_string()])
             .args(["--heartbeat-interval", "0.2", "--start-delay", "1"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -236,7 +242,7 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
 
     // The device is idle now and publishes only heartbeats.
     let heartbeat = format!(
-        "HEARTBEAT script-rig (version 0.9.11+rust.{})",
+        "HEARTBEAT script-rig (version 0.9.11+rust.{}, protocol 0.9)",
         env!("CARGO_PKG_VERSION")
     );
     let listen = run(&["listen", "--count", "2"]);
@@ -499,4 +505,157 @@ fn the_prompt_sends_commands_shows_events_and_follows_the_device() {
     let exit = prompt.ask(json!({"wait_exit": 15}));
     assert_eq!(exit["exit"], 0, "{exit}");
     device.stop();
+}
+
+/// `--protocol auto` against a 0.12 device (the stand-in app with
+/// `--protocol 0.12`): names and aliases are 0.12's, events print with
+/// 0.12's kind names, heartbeats say the protocol; `--protocol 0.9` names
+/// commands as 0.9.11 does.
+#[test]
+fn names_commands_and_events_by_the_device_generation() {
+    let device = Device::start_with("rig-12", 0, 0, &["--protocol", "0.12"]);
+    let (p, c) = (device.pub_port.to_string(), device.cmd_port.to_string());
+    let base = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "10"];
+    let run = |extra: &[&str]| console(&[&base[..], extra].concat());
+    let listener = Listener::join(&[&base[..], &["--protocol", "auto"]].concat(), "rig-12");
+
+    let heartbeat = run(&["listen", "--count", "1", "--topic", "heartbeat"]);
+    assert!(
+        heartbeat.stdout.contains(", protocol 0.12)"),
+        "{}",
+        heartbeat.stdout
+    );
+
+    // set-mode by name: SET_APPLICATION_MODE {"mode": 100}, a pending run.
+    let running = run(&["send", "set-mode", "running", "--wait", "10"]);
+    assert_eq!(running.code, Some(0), "{}", running.stdout);
+    let nonce = reply_nonce(&running.stdout, "SET_APPLICATION_MODE");
+    assert!(
+        running.stdout.contains(&format!(
+            "result of SET_APPLICATION_MODE (nonce {nonce}): SUCCESS {{\"mode\":100}}"
+        )),
+        "{}",
+        running.stdout
+    );
+    let changed = listener.expect("EVENT applicationModeChanged (301)");
+    assert!(changed.ends_with(r#"{"mode":100}"#), "{changed}");
+
+    let status = run(&["send", "status"]);
+    assert_eq!(status.code, Some(0));
+    assert!(
+        status.stdout.contains(r#""application_mode":100"#),
+        "{}",
+        status.stdout
+    );
+    let training = run(&["send", "set-training-mode", "automatic"]);
+    assert!(
+        training.stdout.contains(r#"SET_TRAINING_MODE (nonce "#)
+            && training.stdout.contains(r#"SUCCESS {"mode":300}"#),
+        "{}",
+        training.stdout
+    );
+    listener.expect("EVENT trainingModeChanged (5001)");
+    let disable = run(&["send", "disable", "auto-clamp"]);
+    assert!(
+        disable
+            .stdout
+            .starts_with("reply to SET_AUTO_CLAMP_ENABLED (nonce ")
+            && disable.stdout.contains(r#"SUCCESS {"enabled":false}"#),
+        "{}",
+        disable.stdout
+    );
+    listener.expect("EVENT autoClampEnabledChanged (1611)");
+    let animals = run(&["send", "animals"]);
+    assert!(
+        animals.stdout.starts_with("reply to GET_ANIMALS (nonce "),
+        "{}",
+        animals.stdout
+    );
+
+    // start is 0.12's obsolete START_ACQUISITION: a warning, then UNRECOGNIZED.
+    let start = run(&["send", "start"]);
+    assert_eq!(start.code, Some(1), "{}", start.stdout);
+    assert!(
+        start
+            .stdout
+            .starts_with("reply to START_ACQUISITION (nonce "),
+        "{}",
+        start.stdout
+    );
+    assert!(start.stderr.contains("obsolete"), "{}", start.stderr);
+    // With 0.9 fixed, set-mode is no command.
+    let old = run(&["--protocol", "0.9", "send", "set-mode", "running"]);
+    assert_eq!(old.code, Some(2), "{}", old.stderr);
+    assert!(
+        old.stderr.contains("unknown command 'set-mode'"),
+        "{}",
+        old.stderr
+    );
+
+    let estop = run(&["send", "estop", r#"{"reason": "test"}"#]);
+    assert_eq!(estop.code, Some(0));
+    let stop = listener.expect("EMERGENCY emergencyStop (101)");
+    assert!(stop.contains(r#""reason_code":401"#), "{stop}");
+    listener.expect("EVENT applicationModeChanged (301)");
+    listener.stop();
+    device.stop();
+}
+
+/// A 0.12 device on the Python reference service (0.12.0): the console
+/// detects the generation from its heartbeat and names commands and events
+/// by the 0.12 catalog.
+#[test]
+fn speaks_0_12_with_the_python_reference() {
+    let mut peer = Command::new(python_v0_12())
+        .arg("-u")
+        .arg(repo_dir().join("tests/python/console_peer_v0_12.py"))
+        .args(["--identifier", "py-12", "--heartbeat-interval", "0.2"])
+        .current_dir(repo_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start console_peer_v0_12.py");
+    let lines = read_lines(peer.stdout.take().expect("piped stdout"), "console_peer");
+    let ready: Value =
+        serde_json::from_str(&line_containing(&lines, r#""ready": true"#, STARTUP)).expect("JSON");
+    assert_eq!(ready["version"], "0.12.0", "{ready}");
+    let (p, c) = (ready["pub_port"].to_string(), ready["cmd_port"].to_string());
+    let base = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "10"];
+    let listener = Listener::join(&base, "py-12");
+
+    let mode = console(&[&base[..], &["send", "set-mode", "in-training"]].concat());
+    assert_eq!(mode.code, Some(0), "{}", mode.stdout);
+    assert!(
+        mode.stdout
+            .starts_with("reply to SET_APPLICATION_MODE (nonce ")
+            && mode.stdout.contains(r#"SUCCESS {"mode":300}"#),
+        "{}",
+        mode.stdout
+    );
+    let request: Value =
+        serde_json::from_str(&line_containing(&lines, r#""request""#, EXIT)).expect("JSON");
+    assert_eq!(
+        (&request["request"]["name"], &request["request"]["data"]),
+        (&json!("SET_APPLICATION_MODE"), &json!({"mode": 300})),
+        "{request}"
+    );
+    let changed = listener.expect("EVENT applicationModeChanged (301)");
+    assert!(changed.ends_with(r#"{"mode":300}"#), "{changed}");
+
+    let status = console(&[&base[..], &["send", "status"]].concat());
+    assert!(
+        status
+            .stdout
+            .contains(r#"SUCCESS {"application_mode":300}"#),
+        "{}",
+        status.stdout
+    );
+    listener.stop();
+    drop(peer.stdin.take());
+    let status = wait_child(&mut peer, EXIT).expect("console_peer_v0_12.py exits");
+    assert!(
+        status.success(),
+        "console_peer_v0_12.py exited with {status}"
+    );
 }

@@ -1,6 +1,6 @@
 //! The command line.
 
-use auto_trainer_api::{DEFAULT_COMMAND_PORT, DEFAULT_SUBSCRIBER_PORT};
+use auto_trainer_api::{Generation, DEFAULT_COMMAND_PORT, DEFAULT_SUBSCRIBER_PORT};
 use clap::{Parser, Subcommand};
 
 use crate::common::duration::DurationArg;
@@ -30,6 +30,19 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
 
+    /// The device's protocol generation: auto (from its heartbeats), 0.9
+    /// or 0.12. Command names and aliases follow it: in 0.12, `set-mode
+    /// <mode>` (idle, running, in-device, in-training, calibration-dcs,
+    /// calibration-3d), `set-training-mode <mode>` (manual, automatic, ...),
+    /// `animals`, `enable <setting>` / `disable <setting>` (live-analysis,
+    /// pellet-delivery, pellet-cover, intertrial-pellet-shift,
+    /// home-on-excessive-drift, triangle-pellet-distance-detection,
+    /// auto-close-gate-on-intertrial, auto-clamp, tunnel-sweep, batch-trials);
+    /// `start`/`stop` are obsolete there. With auto, a command waits up to
+    /// --timeout for the first heartbeat, then reads as 0.9 (and says so).
+    #[arg(long, value_name = "auto|0.9|0.12", default_value = "auto")]
+    pub protocol: Protocol,
+
     /// Print one JSON object per line instead of readable text.
     #[arg(long)]
     pub json: bool,
@@ -57,10 +70,13 @@ pub enum Mode {
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
-    /// An alias (status, config, start, stop, estop, resume, ping), a
-    /// protocol name (GET_STATUS) or a number (400).
+    /// An alias (status, config, start, stop, estop, resume, ping; in 0.12
+    /// also animals, set-mode, set-training-mode, enable, disable), a
+    /// protocol name (GET_STATUS) or a number (400), of the device's
+    /// generation.
     pub command: String,
-    /// The command's data, as JSON.
+    /// The command's data, as JSON (set-mode and set-training-mode: a mode
+    /// name or number; enable and disable: a setting).
     pub data: Option<String>,
     /// The `customCommand` of a USER_DEFINED command.
     #[arg(long, value_name = "N")]
@@ -82,4 +98,21 @@ pub struct ListenArgs {
     /// Give up (exit 3) after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub max_wait: Option<DurationArg>,
+}
+
+/// `--protocol`: a fixed generation, or `auto` (detected from heartbeats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocol(pub Option<Generation>);
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(Protocol(None));
+        }
+        text.parse()
+            .map(|generation| Protocol(Some(generation)))
+            .map_err(|_| format!("'{text}' is not auto, 0.9 or 0.12"))
+    }
 }

@@ -3,7 +3,7 @@
 
 use auto_trainer_api::{
     ApiCommandRequestResponse, ApiCommandRequestServiceResponse, ApiEvent, DeviceMessage,
-    EventKind, LinkState, Liveness, RawMessage,
+    EventKind, Generation, LinkState, Liveness, RawMessage,
 };
 use serde_json::{json, Value};
 
@@ -54,8 +54,11 @@ impl Report {
         let mut text = match liveness.state {
             LinkState::Connecting => format!("connecting to {host}"),
             LinkState::Online => format!(
-                "device {name} is online (version {})",
-                liveness.version.as_deref().unwrap_or("?")
+                "device {name} is online (version {}, protocol {})",
+                liveness.version.as_deref().unwrap_or("?"),
+                liveness
+                    .generation
+                    .map_or("not known yet", |g| g.short_name())
             ),
             LinkState::Offline => format!("device {name} is offline"),
         };
@@ -74,6 +77,7 @@ impl Report {
                 "state": liveness.state.to_string(),
                 "identifier": liveness.identifier,
                 "version": liveness.version,
+                "protocol": liveness.generation.map(|g| g.short_name()),
                 "heartbeatSeconds": liveness.heartbeat_interval.as_secs_f64(),
             })
         });
@@ -130,9 +134,12 @@ fn raw_text(raw: &RawMessage) -> String {
 
 fn message_text(message: &DeviceMessage) -> String {
     match message {
-        DeviceMessage::Heartbeat(h) => {
-            format!("HEARTBEAT {} (version {})", h.identifier, h.version)
-        }
+        DeviceMessage::Heartbeat(h) => format!(
+            "HEARTBEAT {} (version {}, protocol {})",
+            h.identifier,
+            h.version,
+            Generation::from_version(&h.version).map_or("?", |g| g.short_name())
+        ),
         DeviceMessage::Emergency(e) => event_text("EMERGENCY", e),
         DeviceMessage::Event(e) => event_text("EVENT", e),
         DeviceMessage::PropertyChange(v) => format!("PROPERTY_CHANGE {v}"),

@@ -6,54 +6,79 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use auto_trainer_api::{
-    ApiCommand, ApiCommandRequestResult, ApiTopic, CommandCall, DeviceClient, DeviceMessage,
+    v0_12, ApiCommandRequestResult, ApiTopic, CommandCall, DeviceClient, DeviceMessage, Generation,
 };
 use serde_json::json;
 use tokio::sync::watch;
 
 use crate::args::Args;
+use crate::command_generation;
 use crate::common::prompt::{Flow, Prompt};
 use crate::common::text::error_chain;
 use crate::format::Report;
 use crate::vocabulary::{
-    all_shown, command_names, parse_data, resolve_all_shown, resolve_command, shown_kind,
-    shown_name, Shown, ALIASES, TOPIC_WORDS,
+    aliases, all_shown, command_call, command_names, mode_words, parse_data, resolve_all_shown,
+    resolve_command, setting_words, shown_kind, shown_name, Shown, TOPIC_WORDS,
 };
 
 /// How long the prompt keeps waiting for the result of a pending command.
 const RESULT_PATIENCE: Duration = Duration::from_secs(3600);
 
+/// The verbs besides the generation's command aliases.
 const VERBS: &[&str] = &[
-    "help", "quit", "exit", "status", "config", "start", "stop", "estop", "resume", "ping", "send",
-    "custom", "watch", "pending", "device",
+    "help", "quit", "exit", "send", "custom", "watch", "pending", "device",
 ];
 
 const HELP: &str = "\
 commands (data is optional JSON, e.g. start {\"animal_id\": \"m-001\"}):
-  status | config | start [json] | stop [json] | resume | ping
+  status | config | resume | ping
   estop [reason]            emergency stop, with a reason text or JSON data
   send <command> [json]     any command by name or number (send GET_STATUS, send 400)
   custom <n> [json]         USER_DEFINED with customCommand n
   <command> [json]          a command name or number on its own works too
   watch [all|none|topics]   which messages to show: event emergency property result heartbeat raw
   pending                   commands awaiting their result
-  device                    online state, identifier and counters
-  help | quit";
+  device                    online state, identifier, protocol and counters
+  help | quit
+names and numbers are those of the device's protocol generation (--protocol, else its heartbeats)
+protocol 0.9:  start [json] | stop [json]     START/STOP_ACQUISITION
+protocol 0.12: animals                        GET_ANIMALS
+  set-mode <mode>           SET_APPLICATION_MODE: idle running in-device in-training calibration-dcs calibration-3d
+                            (a run: set-mode running ... set-mode idle)
+  set-training-mode <mode>  SET_TRAINING_MODE: undefined manual manual-with-protocol automatic
+  enable <setting>          SET_<SETTING>_ENABLED {\"enabled\": true}; disable <setting> for false; settings:
+                            live-analysis pellet-delivery pellet-cover intertrial-pellet-shift
+                            home-on-excessive-drift triangle-pellet-distance-detection
+                            auto-close-gate-on-intertrial auto-clamp tunnel-sweep batch-trials
+  start | stop              the obsolete START/STOP_ACQUISITION (50, 55), with a warning";
 
-/// Tab completion: verbs and command names first, command names after
-/// `send`, topic words after `watch`.
-fn candidates(before: &[&str]) -> Vec<String> {
+/// Tab completion for the generation in effect (0.9 until one is known):
+/// verbs, aliases and command names first, command names after `send`,
+/// modes after `set-mode`, settings after `enable`, topic words after
+/// `watch`.
+fn candidates(generation: Option<Generation>, before: &[&str]) -> Vec<String> {
+    let generation = generation.unwrap_or_default();
+    let commands = || {
+        aliases(generation)
+            .into_iter()
+            .map(|(a, _)| a.to_owned())
+            .chain(command_names(generation))
+    };
+    let extra: &[&str] = match generation {
+        Generation::V0_9 => &[],
+        Generation::V0_12 => &["enable", "disable"],
+    };
     match before {
         [] => VERBS
             .iter()
+            .chain(extra)
             .map(|v| (*v).to_owned())
-            .chain(command_names())
+            .chain(commands())
             .collect(),
-        ["send"] => ALIASES
-            .iter()
-            .map(|(a, _)| (*a).to_owned())
-            .chain(command_names())
-            .collect(),
+        ["send"] => commands().collect(),
+        ["set-mode"] => mode_words(v0_12::ApiCommand::SetApplicationMode),
+        ["set-training-mode"] => mode_words(v0_12::ApiCommand::SetTrainingMode),
+        ["enable" | "disable"] => setting_words(),
         ["watch", ..] => ["all", "none", "raw"]
             .into_iter()
             .chain(TOPIC_WORDS.iter().map(|(n, _)| *n))
@@ -73,6 +98,8 @@ struct Session {
     /// by the task awaiting them) and of results already printed.
     mine: Arc<Mutex<HashSet<i64>>>,
     printed: Arc<Mutex<HashSet<i64>>>,
+    /// To wait for the device's generation from the prompt's thread.
+    runtime: tokio::runtime::Handle,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +107,29 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Session {
+    /// The generation commands are named in; waits (up to the command
+    /// timeout) for the first heartbeat when it is not known yet.
+    fn generation(&self) -> Generation {
+        let patience = self.client.options().request_timeout;
+        let (generation, fallback) = self
+            .runtime
+            .block_on(command_generation(&self.client, patience));
+        if let Some(warning) = fallback {
+            self.report.line(format!("warning: {warning}"));
+        }
+        generation
+    }
+
+    /// A call of `word` with `argument`, named in the device's generation;
+    /// warnings are shown.
+    fn call(&self, word: &str, argument: &str) -> Result<Action, String> {
+        let (call, warnings) = command_call(self.generation(), word, optional(argument))?;
+        for warning in warnings {
+            self.report.line(format!("warning: {warning}"));
+        }
+        Ok(Action::Call(call))
+    }
+
     fn print_message(&self, message: &DeviceMessage) {
         if let DeviceMessage::CommandResult(result) = message {
             if locked(&self.mine).contains(&result.nonce)
@@ -131,10 +181,9 @@ enum Action {
 
 fn interpret(session: &Session, line: &str) -> Result<Action, String> {
     let (verb, rest) = split_word(line);
-    let call = |command: ApiCommand, data: &str| -> Result<Action, String> {
-        Ok(Action::Call(
-            CommandCall::new(command).maybe_data(parse_data(optional(data))?),
-        ))
+    // Aliases that mean the same number in every generation.
+    let common = |alias: &str| {
+        resolve_command(session.generation(), alias).ok_or_else(|| format!("no '{alias}' alias"))
     };
     match verb.to_ascii_lowercase().as_str() {
         "quit" | "exit" => Ok(Action::Quit),
@@ -149,15 +198,12 @@ fn interpret(session: &Session, line: &str) -> Result<Action, String> {
                 optional(rest).map(|reason| json!({ "reason": reason }))
             };
             Ok(Action::Call(
-                CommandCall::new(ApiCommand::EmergencyStop).maybe_data(data),
+                CommandCall::new(common("estop")?).maybe_data(data),
             ))
         }
         "send" => {
             let (name, data) = split_word(rest);
-            let command = resolve_command(name).ok_or_else(|| {
-                format!("unknown command '{name}' (try: send GET_STATUS, send 400)")
-            })?;
-            call(command, data)
+            session.call(name, data)
         }
         "custom" => {
             let (number, data) = split_word(rest);
@@ -165,7 +211,7 @@ fn interpret(session: &Session, line: &str) -> Result<Action, String> {
                 .parse()
                 .map_err(|_| format!("custom needs a number, got '{number}'"))?;
             Ok(Action::Call(
-                CommandCall::new(ApiCommand::UserDefined)
+                CommandCall::new(common("custom")?)
                     .custom_command(custom)
                     .maybe_data(parse_data(optional(data))?),
             ))
@@ -182,11 +228,9 @@ fn interpret(session: &Session, line: &str) -> Result<Action, String> {
             show_device(session);
             Ok(Action::Done)
         }
-        _ => {
-            let command = resolve_command(verb)
-                .ok_or_else(|| format!("unknown command '{verb}'; type 'help'"))?;
-            call(command, rest)
-        }
+        _ => session
+            .call(verb, rest)
+            .map_err(|message| format!("{message}; type 'help'")),
     }
 }
 
@@ -259,7 +303,9 @@ pub fn run(
     report: Report,
     mut interrupted: watch::Receiver<bool>,
 ) -> u8 {
-    let mut prompt = match Prompt::open(&report.output, args.history.clone(), candidates) {
+    let completing = client.clone();
+    let complete = move |before: &[&str]| candidates(completing.generation(), before);
+    let mut prompt = match Prompt::open(&report.output, args.history.clone(), complete) {
         Ok(prompt) => prompt,
         Err(error) => {
             eprintln!("remote_console: cannot open the prompt: {error}");
@@ -275,6 +321,7 @@ pub fn run(
         shown: Arc::new(Mutex::new(shown)),
         mine: Arc::default(),
         printed: Arc::default(),
+        runtime: runtime.handle().clone(),
     };
 
     report.line(format!(

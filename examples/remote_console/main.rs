@@ -29,11 +29,28 @@
 //! is online, its identifier and the client's counters. `help`, `quit`
 //! (also Ctrl-D or Ctrl-C).
 //!
+//! ## Protocol generations
+//!
+//! `--protocol auto|0.9|0.12` (default auto: detected from the device's
+//! heartbeats; the HEARTBEAT and online lines show it). Command names,
+//! numbers and aliases are those of the generation in effect; with auto and
+//! no heartbeat yet, a command waits up to `--timeout` for one, then is
+//! named as in 0.9 with a warning. In 0.12: `animals` (GET_ANIMALS),
+//! `set-mode <mode>` (SET_APPLICATION_MODE: `idle`, `running`, `in-device`,
+//! `in-training`, `calibration-dcs`, `calibration-3d` or a number; a run is
+//! `set-mode running` ... `set-mode idle`), `set-training-mode <mode>`
+//! (`manual`, `automatic`, ...), `enable <setting>` / `disable <setting>`
+//! (SET_<SETTING>_ENABLED, e.g. `enable live-analysis`, `disable
+//! pellet-delivery`); `start` and `stop` send the obsolete
+//! START/STOP_ACQUISITION (50, 55) with a warning. Events print with the
+//! generation's kind names.
+//!
 //! ## One-shot mode, for scripts
 //!
 //! ```text
 //! remote_console send status                 # prints the reply
 //! remote_console send start '{"animal_id": "m-001"}' --wait
+//! remote_console send set-mode running --wait  # a 0.12 device
 //! remote_console --json listen --count 2     # prints two messages
 //! ```
 //!
@@ -55,7 +72,9 @@ mod vocabulary;
 
 use std::process::ExitCode;
 
-use auto_trainer_api::{ClientOptions, DeviceClient};
+use std::time::Duration;
+
+use auto_trainer_api::{ClientOptions, DeviceClient, Generation};
 use clap::Parser;
 use tokio::sync::watch;
 
@@ -68,6 +87,32 @@ use crate::format::Report;
 const EXIT_REFUSED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NO_ANSWER: u8 = 3;
+
+/// The generation commands are named in: the one fixed by `--protocol`,
+/// else the one the device's heartbeats announce. When none has come yet,
+/// waits up to `patience` for one, then falls back to 0.9 with a warning
+/// (returned for the caller to show).
+pub async fn command_generation(
+    client: &DeviceClient,
+    patience: Duration,
+) -> (Generation, Option<String>) {
+    if let Some(generation) = client.generation() {
+        return (generation, None);
+    }
+    let mut liveness = client.liveness();
+    let _ = tokio::time::timeout(patience, liveness.wait_for(|l| l.generation.is_some())).await;
+    match client.generation() {
+        Some(generation) => (generation, None),
+        None => (
+            Generation::V0_9,
+            Some(format!(
+                "no heartbeat within {:.1} s told the device's protocol; naming commands as in 0.9 \
+                 (choose with --protocol)",
+                patience.as_secs_f64()
+            )),
+        ),
+    }
+}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -88,6 +133,7 @@ fn main() -> ExitCode {
         ClientOptions::new(args.host.clone()).with_ports(args.pub_port, args.cmd_port);
     options.request_timeout = args.timeout.0;
     options.retries = args.retries;
+    options.protocol = args.protocol.0;
     // Invalid options (such as a zero --timeout) are a usage error too.
     let client = match DeviceClient::connect(options) {
         Ok(client) => client,

@@ -7,24 +7,26 @@ use tokio::sync::watch;
 use crate::args::{ListenArgs, SendArgs};
 use crate::common::text::error_chain;
 use crate::format::Report;
-use crate::vocabulary::{parse_data, resolve_all_shown, resolve_command, shown_kind};
-use crate::{EXIT_NO_ANSWER, EXIT_REFUSED, EXIT_USAGE};
+use crate::vocabulary::{command_call, resolve_all_shown, shown_kind};
+use crate::{command_generation, EXIT_NO_ANSWER, EXIT_REFUSED, EXIT_USAGE};
 
 /// Sends one command and prints its reply (and with `--wait`, the result of a
 /// pending command).
 pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8 {
-    let Some(command) = resolve_command(&args.command) else {
-        eprintln!("remote_console: unknown command '{}'", args.command);
-        return EXIT_USAGE;
-    };
-    let data = match parse_data(args.data.as_deref()) {
-        Ok(data) => data,
-        Err(message) => {
-            eprintln!("remote_console: {message}");
-            return EXIT_USAGE;
-        }
-    };
-    let mut call = CommandCall::new(command).maybe_data(data);
+    // Names mean commands of the device's generation: wait (up to the
+    // command's timeout) to learn it when it is not fixed.
+    let (generation, fallback) = command_generation(client, client.options().request_timeout).await;
+    let (mut call, warnings): (CommandCall, _) =
+        match command_call(generation, &args.command, args.data.as_deref()) {
+            Ok(call) => call,
+            Err(message) => {
+                eprintln!("remote_console: {message}");
+                return EXIT_USAGE;
+            }
+        };
+    for warning in fallback.into_iter().chain(warnings) {
+        eprintln!("remote_console: warning: {warning}");
+    }
     if let Some(custom) = args.custom {
         call = call.custom_command(custom);
     }
