@@ -19,9 +19,10 @@
 //! Flags (`--help` lists them): `--identifier`, `--pub-port`, `--cmd-port`,
 //! `--bind` (repeatable), `--heartbeat-interval` and `--start-delay` (seconds
 //! such as `0.5`, or texts such as `1m 30s`) and `--log-level` (a level or a tracing filter such as
-//! `info,auto_trainer_api=debug`). Defaults are the protocol's.
+//! `info,auto_trainer_api=debug`) and `--protocol 0.9|0.12` (the protocol
+//! generation it serves; default 0.9). Defaults are the protocol's.
 //!
-//! ## Commands
+//! ## Commands (`--protocol 0.9`, the default)
 //!
 //! | command | answer |
 //! |---|---|
@@ -44,10 +45,34 @@
 //! 5 emergency-stopped, 6 not emergency-stopped, 7 interrupted by an
 //! emergency stop; -1 (the library's) when the service stopped first.
 //!
+//! ## Commands with `--protocol 0.12`
+//!
+//! The same state machine, answered as a 0.12 app (`device_v0_12.rs`);
+//! every event is built with `v0_12::build_event` and its typed context.
+//!
+//! | command | answer |
+//! |---|---|
+//! | `NONE` | SUCCESS (answered by the service itself in 0.12) |
+//! | `GET_STATUS` | SUCCESS, an `ApiSystemStatus` (modes, animal, project, alarms, detectors, pellet and tunnel devices, behaviour with the `is_*_enabled` settings) |
+//! | `GET_CONFIGURATION` | SUCCESS, an `ApiSystemConfiguration` |
+//! | `GET_ANIMALS` | SUCCESS, two stand-in `ApiAnimalStatus` |
+//! | `SET_APPLICATION_MODE {"mode"}` | **RUNNING from IDLE starts a run**: PENDING_WITH_NOTIFICATION, then after `--start-delay` a COMMAND_RESULT SUCCESS `{"mode": 100}` and `applicationModeChanged` (data `{"animal_id"}` is optional). IDLE while running ends it the same way. Other modes are set at once (SUCCESS `{"mode"}`, `applicationModeChanged` only when it changes). FAILED (8) for an invalid mode; UNAVAILABLE when the state does not allow it (RUNNING only from IDLE and back, 10; a transition in progress, 2/3; emergency-stopped, 5); every reply carries the mode in effect |
+//! | `SET_TRAINING_MODE {"mode"}` | SUCCESS `{"mode"}`, `trainingModeChanged` when it changes; FAILED (8) for an invalid mode |
+//! | `SET_*_ENABLED {"enabled"}` (1000-1090) | SUCCESS `{"enabled"}`, reflected in GET_STATUS; FAILED (9) when missing or not a boolean; SET_AUTO_CLAMP_ENABLED publishes `autoClampEnabledChanged` when it changes |
+//! | `EMERGENCY_STOP` | SUCCESS and `emergencyStop` `{reason, reasonCode: 401 (rpc_service), activeAlarms: []}`; a run ends (`applicationModeChanged` IDLE) |
+//! | `EMERGENCY_RESUME` | SUCCESS and `emergencyResume` `{reason, reasonCode: 401, resumedAlarms: []}`; FAILED (6) when not stopped |
+//! | `START_ACQUISITION`, `STOP_ACQUISITION` (50, 55) | UNRECOGNIZED: obsolete, as the reference documents |
+//! | anything else | UNRECOGNIZED |
+//!
+//! `applicationLaunched` carries `{version}`, `applicationTerminating`
+//! `{reason}`. The prompt's `estop`/`resume` use reason code `user_button`.
+//!
 //! ## The prompt
 //!
 //! With a terminal it offers a prompt with history and tab completion:
-//! `help`, `event <kind name or number> [json context]`, `property <json>`,
+//! `help`, `event <kind name or number> [json context]` (a kind of the
+//! generation served; the context is published as typed, unchecked),
+//! `property <json>`,
 //! `estop [reason]`, `resume [reason]`, `state`, `pending`, `stats`, `quit`.
 //! Every command received and every message published is logged on one
 //! line, above the prompt; JSON is shown as the app sees it (snake_case
