@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates proto-schema/*.schema.json from the Rust wire types
+# Regenerates proto-schema/<generation>/*.schema.json from the Rust wire types
 # (examples/generate_schemas.rs). Run it after changing anything in src/wire/
 # and commit the result; tests/schema.rs fails while the files are stale.
 set -euo pipefail

@@ -23,14 +23,20 @@ fn schema_dir() -> PathBuf {
     repo_dir().join("proto-schema")
 }
 
-/// The committed schemas, compiled.
-struct Schemas(BTreeMap<String, jsonschema::Validator>);
+/// The committed schemas of one generation, compiled, by file name.
+struct Schemas {
+    generation: Generation,
+    validators: BTreeMap<String, jsonschema::Validator>,
+}
 
 impl Schemas {
-    fn load() -> Self {
+    fn load(generation: Generation) -> Self {
         let mut validators = BTreeMap::new();
-        for schema in wire_schemas() {
-            let path = schema_dir().join(schema.file_name);
+        for schema in wire_schemas()
+            .into_iter()
+            .filter(|s| s.generation == generation)
+        {
+            let path = schema_dir().join(&schema.file_name);
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
                 panic!(
                     "cannot read {}: {e}; run scripts/generate-schemas.sh",
@@ -40,13 +46,17 @@ impl Schemas {
             let committed: Value = serde_json::from_str(&text).expect("a schema file is JSON");
             let validator = jsonschema::draft202012::new(&committed)
                 .unwrap_or_else(|e| panic!("{} does not compile: {e}", schema.file_name));
-            validators.insert(schema.file_name.to_owned(), validator);
+            let name = schema.file_name.rsplit('/').next().expect("a file name");
+            validators.insert(name.to_owned(), validator);
         }
-        Self(validators)
+        Self {
+            generation,
+            validators,
+        }
     }
 
     fn validator(&self, file: &str) -> &jsonschema::Validator {
-        self.0
+        self.validators
             .get(file)
             .unwrap_or_else(|| panic!("no schema {file}"))
     }
@@ -85,6 +95,7 @@ impl Schemas {
         };
         let body = message.json();
         self.check(file, &body, origin);
+        // systemStatus is 601 in both generations.
         if topic == ApiTopic::Event && body["kind"] == ApiEventKind::SystemStatus.value() {
             self.check("system-status.schema.json", &body["context"], origin);
         }
@@ -95,14 +106,35 @@ impl Schemas {
     fn check_reply(&self, reply: &Value, origin: &str) {
         self.check("command-reply.schema.json", reply, origin);
         if reply["result"] == ApiCommandRequestResult::Success.value() && !reply["data"].is_null() {
-            match ApiCommand::from_value(reply["command"].as_i64().unwrap_or(-1)) {
-                ApiCommand::GetStatus => {
-                    self.check("status-response.schema.json", &reply["data"], origin)
-                }
-                ApiCommand::GetConfiguration => {
-                    self.check("configuration-response.schema.json", &reply["data"], origin)
-                }
-                _ => {}
+            let command = Command::read(
+                Some(self.generation),
+                reply["command"].as_i64().unwrap_or(-1),
+            );
+            let data = &reply["data"];
+            match self.generation {
+                Generation::V0_9 => match command.v0_9() {
+                    Some(ApiCommand::GetStatus) => {
+                        self.check("status-response.schema.json", data, origin)
+                    }
+                    Some(ApiCommand::GetConfiguration) => {
+                        self.check("configuration-response.schema.json", data, origin)
+                    }
+                    _ => {}
+                },
+                Generation::V0_12 => match command.v0_12() {
+                    Some(v0_12::ApiCommand::GetStatus) => {
+                        self.check("system-status.schema.json", data, origin)
+                    }
+                    Some(v0_12::ApiCommand::GetConfiguration) => {
+                        self.check("system-configuration.schema.json", data, origin)
+                    }
+                    Some(v0_12::ApiCommand::GetAnimals) => {
+                        for animal in data.as_array().expect("GET_ANIMALS data is a list") {
+                            self.check("animal-status.schema.json", animal, origin)
+                        }
+                    }
+                    _ => {}
+                },
             }
         }
     }
@@ -113,17 +145,20 @@ fn committed_schemas_are_what_the_rust_types_generate() {
     let generated = wire_schemas();
     let mut stale = Vec::new();
     for schema in &generated {
-        let path = schema_dir().join(schema.file_name);
+        let path = schema_dir().join(&schema.file_name);
         match std::fs::read_to_string(&path) {
             Ok(text) if text == schema.to_file_text() => {}
             Ok(_) => stale.push(format!("{} differs", schema.file_name)),
             Err(_) => stale.push(format!("{} is missing", schema.file_name)),
         }
     }
-    for entry in std::fs::read_dir(schema_dir()).expect("proto-schema/ exists") {
-        let name = entry.expect("directory entry").file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".schema.json") && !generated.iter().any(|s| s.file_name == name) {
+    for path in schema_files(&schema_dir()) {
+        let name = path
+            .strip_prefix(schema_dir())
+            .expect("under proto-schema/")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if !generated.iter().any(|s| s.file_name == name) {
             stale.push(format!("{name} is not generated any more"));
         }
     }
@@ -150,7 +185,7 @@ fn schemas_are_valid_draft_2020_12_and_name_every_code() {
     let file = |name: &str| {
         wire_schemas()
             .into_iter()
-            .find(|s| s.file_name == name)
+            .find(|s| s.file_name == format!("0.9/{name}"))
             .unwrap_or_else(|| panic!("no {name}"))
             .schema
     };
@@ -218,6 +253,77 @@ fn schemas_are_valid_draft_2020_12_and_name_every_code() {
         none["description"],
         "No command: checks that the device answers."
     );
+
+    // 0.12's files carry 0.12's catalogs, wherever a command or kind is named.
+    let file = |name: &str| {
+        wire_schemas()
+            .into_iter()
+            .find(|s| s.file_name == format!("0.12/{name}"))
+            .unwrap_or_else(|| panic!("no 0.12/{name}"))
+            .schema
+    };
+    let commands = known(
+        v0_12::ApiCommand::ALL,
+        v0_12::ApiCommand::value,
+        v0_12::ApiCommand::name,
+    );
+    for name in [
+        "command-request.schema.json",
+        "command-reply.schema.json",
+        "command-result.schema.json",
+    ] {
+        assert_eq!(
+            names(&file(name)["$defs"]["ApiCommand"]),
+            commands,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        names(&file("event.schema.json")["$defs"]["ApiEventKind"]),
+        known(
+            v0_12::ApiEventKind::ALL,
+            v0_12::ApiEventKind::value,
+            v0_12::ApiEventKind::name
+        )
+    );
+    let status = file("system-status.schema.json");
+    assert_eq!(
+        names(&status["$defs"]["ApiApplicationMode"]),
+        known(
+            v0_12::ApiApplicationMode::ALL,
+            v0_12::ApiApplicationMode::value,
+            v0_12::ApiApplicationMode::name
+        )
+    );
+    // Every kind's context is typed: 107 kinds in the groups of the event schema.
+    let typed: usize = file("event.schema.json")["allOf"]
+        .as_array()
+        .expect("one case per context type")
+        .iter()
+        .map(|case| {
+            case["if"]["properties"]["kind"]["enum"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(typed, v0_12::ApiEventKind::ALL.len());
+}
+
+/// The `*.schema.json` files in `dir` and its subdirectories.
+fn schema_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in std::fs::read_dir(dir)
+        .expect("a readable directory")
+        .map(|e| e.expect("directory entry").path())
+    {
+        if path.is_dir() {
+            files.extend(schema_files(&path));
+        } else if path.to_string_lossy().ends_with(".schema.json") {
+            files.push(path);
+        }
+    }
+    files
 }
 
 fn sample_status() -> StatusResponse {
@@ -362,7 +468,7 @@ fn tally<'a>(replies: impl IntoIterator<Item = &'a Value>, key: &str) -> BTreeSe
 
 #[test]
 fn every_message_of_our_service_matches_the_schemas() {
-    let schemas = Schemas::load();
+    let schemas = Schemas::load(Generation::V0_9);
     let mut options = RpcOptions::loopback();
     options.identifier = "schema-test".into();
     options.heartbeat_interval = Duration::from_millis(100);
@@ -511,7 +617,7 @@ fn start_reference() -> ReferenceService {
 
 #[test]
 fn every_message_of_the_python_reference_matches_the_schemas() {
-    let schemas = Schemas::load();
+    let schemas = Schemas::load(Generation::V0_9);
     let ReferenceService {
         process: mut reference,
         pub_port,
@@ -678,7 +784,7 @@ fn valid_examples() -> Vec<(&'static str, Value)> {
 
 #[test]
 fn a_wrong_type_a_missing_key_or_an_unknown_code_is_rejected() {
-    let schemas = Schemas::load();
+    let schemas = Schemas::load(Generation::V0_9);
     for (file, example) in valid_examples() {
         schemas.check(file, &example, "valid example");
     }

@@ -13,18 +13,21 @@ use schemars::generate::SchemaSettings;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use super::event::is_emergency_kind;
 use crate::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult,
-    ApiCommandRequestServiceResponse, ApiEvent, ApiEventKind, ApiSystemStatus, ApiTopic,
-    ConfigurationResponse, HeartbeatMessage, StatusResponse, DEFAULT_COMMAND_PORT,
-    DEFAULT_SUBSCRIBER_PORT,
+    v0_12, v0_9, ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult,
+    ApiCommandRequestServiceResponse, ApiEvent, ApiTopic, Generation, HeartbeatMessage,
+    DEFAULT_COMMAND_PORT, DEFAULT_SUBSCRIBER_PORT,
 };
 
-/// The JSON Schema of one wire message, as committed under `proto-schema/`.
+/// The JSON Schema of one wire message of one protocol generation, as
+/// committed under `proto-schema/<generation>/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireSchema {
-    /// The file name under `proto-schema/`, e.g. `command-request.schema.json`.
-    pub file_name: &'static str,
+    /// The generation it describes.
+    pub generation: Generation,
+    /// The path under `proto-schema/`, e.g. `0.12/command-request.schema.json`.
+    pub file_name: String,
     /// The schema document.
     pub schema: Value,
 }
@@ -39,77 +42,67 @@ impl WireSchema {
     }
 }
 
-/// The JSON Schemas (draft 2020-12) of every message on the wire, generated
-/// from the Rust wire types: the command request and its reply, the published
+/// The JSON Schemas (draft 2020-12) of every message on the wire, for each
+/// protocol generation (files under `0.9/` and `0.12/`), generated from the
+/// Rust wire types: the command request and its reply, the published
 /// messages (heartbeat, event, emergency copy, property change, command
 /// result), the typed payloads and the topic numbers. Field names are the
-/// camelCase wire names.
+/// camelCase wire names; codes are those of the generation's catalogs.
 ///
 /// ```
 /// let schemas = auto_trainer_api::wire_schemas();
 /// let request = schemas
 ///     .iter()
-///     .find(|s| s.file_name == "command-request.schema.json")
+///     .find(|s| s.file_name == "0.12/command-request.schema.json")
 ///     .unwrap();
 /// assert_eq!(request.schema["required"], serde_json::json!(["command"]));
 /// ```
 pub fn wire_schemas() -> Vec<WireSchema> {
-    let topic = |t: ApiTopic| format!("{} ({})", t, t.value());
-    let command = |c: ApiCommand| format!("{} ({})", c, c.value());
-    let files = [
-        (
-            "command-request.schema.json",
-            root::<ApiCommandRequest>(false, |_| {}),
-            format!(
-                "A command request: the single frame a console sends to the device's REP \
-                 socket (default port {DEFAULT_COMMAND_PORT}), a UTF-8 JSON object with \
-                 camelCase keys (inside `data` too). Only `command` is required. The device \
-                 answers every request with exactly one reply (command-reply.schema.json). \
-                 This schema admits only the commands of the catalog; the Rust service still \
-                 hands an unknown number to the app and echoes it."
-            ),
-        ),
-        (
-            "command-reply.schema.json",
-            root::<ApiCommandRequestServiceResponse>(true, reply_payloads),
-            format!(
-                "The device's reply to every request, on the REP socket: exactly these seven \
-                 keys, as compact JSON (no spaces). `nonce` and `command` echo the request \
-                 (0 and NONE when it could not be read). When `result` is SUCCESS, the `data` \
-                 of {} is a StatusResponse and that of {} a ConfigurationResponse (null if it \
-                 could not be serialized).",
-                command(ApiCommand::GetStatus),
-                command(ApiCommand::GetConfiguration),
-            ),
-        ),
+    Generation::ALL
+        .into_iter()
+        .flat_map(|generation| {
+            let files = match generation {
+                Generation::V0_9 => v0_9_files(),
+                Generation::V0_12 => v0_12_files(),
+            };
+            files
+                .into_iter()
+                .map(move |(name, mut schema, description)| {
+                    schema["description"] = Value::String(format!(
+                        "{description}\n\nProtocol generation {} (auto-trainer-api {}).",
+                        generation.short_name(),
+                        generation.reference_version()
+                    ));
+                    clean_descriptions(&mut schema);
+                    WireSchema {
+                        generation,
+                        file_name: format!("{}/{name}", generation.short_name()),
+                        schema: in_reading_order(schema),
+                    }
+                })
+        })
+        .collect()
+}
+
+type SchemaFile = (&'static str, Value, String);
+
+fn topic(t: ApiTopic) -> String {
+    format!("{} ({})", t, t.value())
+}
+
+/// The files that are the same in every generation.
+fn common_files() -> Vec<SchemaFile> {
+    vec![
         (
             "heartbeat.schema.json",
             root::<HeartbeatMessage>(true, |_| {}),
             format!(
                 "Published on topic {} every `heartbeat_interval` seconds while the service \
-                 is serving (default PUB port {DEFAULT_SUBSCRIBER_PORT}).",
+                 is serving (default PUB port {DEFAULT_SUBSCRIBER_PORT}). `version` is the \
+                 reference package's version for a Python device, and for this crate the \
+                 version of the reference it follows with its own as build metadata \
+                 (`0.12.0+rust.0.1.0`).",
                 topic(ApiTopic::Heartbeat)
-            ),
-        ),
-        (
-            "event.schema.json",
-            root::<ApiEvent>(true, event_contexts),
-            format!(
-                "An application event, published on topic {}. `context` is kind-specific \
-                 (for systemStatus an ApiSystemStatus); its keys are camelCase. Events of the \
-                 kinds emergencyStop and emergencyResume are also published on {}, first.",
-                topic(ApiTopic::Event),
-                topic(ApiTopic::Emergency)
-            ),
-        ),
-        (
-            "emergency.schema.json",
-            root::<ApiEvent>(true, emergency_kinds_only),
-            format!(
-                "Published on topic {}: a copy of an emergencyStop or emergencyResume event, \
-                 sent just before the same event on {}.",
-                topic(ApiTopic::Emergency),
-                topic(ApiTopic::Event)
             ),
         ),
         (
@@ -126,41 +119,6 @@ pub fn wire_schemas() -> Vec<WireSchema> {
             ),
         ),
         (
-            "command-result.schema.json",
-            root::<ApiCommandRequestResponse>(true, |_| {}),
-            format!(
-                "Published on topic {} when a command whose reply was {} finishes. A console \
-                 matches it to its request by `nonce` (and `command`).",
-                topic(ApiTopic::CommandResult),
-                ApiCommandRequestResult::PendingWithNotification,
-            ),
-        ),
-        (
-            "status-response.schema.json",
-            root::<StatusResponse>(true, |_| {}),
-            format!(
-                "The `data` of a successful {} reply.",
-                command(ApiCommand::GetStatus)
-            ),
-        ),
-        (
-            "configuration-response.schema.json",
-            root::<ConfigurationResponse>(true, |_| {}),
-            format!(
-                "The `data` of a successful {} reply.",
-                command(ApiCommand::GetConfiguration)
-            ),
-        ),
-        (
-            "system-status.schema.json",
-            root::<ApiSystemStatus>(true, |_| {}),
-            format!(
-                "The `context` of a {} ({}) event.",
-                ApiEventKind::SystemStatus,
-                ApiEventKind::SystemStatus.value()
-            ),
-        ),
-        (
             "topic.schema.json",
             root::<ApiTopic>(true, |_| {}),
             "The first frame of every published message is its topic: this number as 4 bytes, \
@@ -168,16 +126,189 @@ pub fn wire_schemas() -> Vec<WireSchema> {
              4-byte prefix (ANY subscribes to everything)."
                 .to_owned(),
         ),
-    ];
+    ]
+}
+
+/// The request, the reply, the events and the command result, with the
+/// catalogs `C` (commands) and `K` (event kinds) of one generation.
+fn message_files<C: JsonSchema, K: JsonSchema>(
+    reply_spacing: &str,
+    reply_payloads: fn(&mut Extension),
+    event_contexts: fn(&mut Extension),
+    context_note: &str,
+) -> Vec<SchemaFile> {
+    vec![
+        (
+            "command-request.schema.json",
+            with_catalog::<C>(root::<ApiCommandRequest<C>>(false, |_| {})),
+            format!(
+                "A command request: the single frame a console sends to the device's REP \
+                 socket (default port {DEFAULT_COMMAND_PORT}), a UTF-8 JSON object with \
+                 camelCase keys (inside `data` too). Only `command` is required. The device \
+                 answers every request with exactly one reply (command-reply.schema.json). \
+                 This schema admits only the commands of the catalog; the Rust service still \
+                 hands an unknown number to the app and echoes it."
+            ),
+        ),
+        (
+            "command-reply.schema.json",
+            with_catalog::<C>(root::<ApiCommandRequestServiceResponse>(
+                true,
+                reply_payloads,
+            )),
+            format!(
+                "The device's reply to every request, on the REP socket: exactly these seven \
+                 keys, {reply_spacing}. `nonce` and `command` echo the request (0 and NONE \
+                 when it could not be read). The `data` of a successful GET_STATUS or \
+                 GET_CONFIGURATION reply is typed (null if it could not be serialized)."
+            ),
+        ),
+        (
+            "event.schema.json",
+            event_schema::<K>(event_contexts),
+            format!(
+                "An application event, published on topic {}. {context_note} Context keys \
+                 are camelCase. Events of the kinds emergencyStop and emergencyResume are also \
+                 published on {}, first.",
+                topic(ApiTopic::Event),
+                topic(ApiTopic::Emergency)
+            ),
+        ),
+        (
+            "emergency.schema.json",
+            emergency_kinds_only(event_schema::<K>(event_contexts)),
+            format!(
+                "Published on topic {}: a copy of an emergencyStop or emergencyResume event, \
+                 sent just before the same event on {}.",
+                topic(ApiTopic::Emergency),
+                topic(ApiTopic::Event)
+            ),
+        ),
+        (
+            "command-result.schema.json",
+            with_catalog::<C>(root::<ApiCommandRequestResponse>(true, |_| {})),
+            format!(
+                "Published on topic {} when a command whose reply was {} finishes. A console \
+                 matches it to its request by `nonce` (and `command`).",
+                topic(ApiTopic::CommandResult),
+                ApiCommandRequestResult::PendingWithNotification,
+            ),
+        ),
+    ]
+}
+
+fn v0_9_files() -> Vec<SchemaFile> {
+    use v0_9::{ApiCommand, ApiEventKind};
+    let command = |c: ApiCommand| format!("{} ({})", c, c.value());
+    let mut files = message_files::<ApiCommand, ApiEventKind>(
+        "as compact JSON (no spaces)",
+        v0_9_reply_payloads,
+        v0_9_event_contexts,
+        "`context` is kind-specific (for systemStatus an ApiSystemStatus); 0.9.11 has no \
+         `repeat` (this crate writes it only when it is not 0).",
+    );
+    files.extend(common_files());
+    files.extend([
+        (
+            "status-response.schema.json",
+            root::<v0_9::StatusResponse>(true, |_| {}),
+            format!(
+                "The `data` of a successful {} reply.",
+                command(ApiCommand::GetStatus)
+            ),
+        ),
+        (
+            "configuration-response.schema.json",
+            root::<v0_9::ConfigurationResponse>(true, |_| {}),
+            format!(
+                "The `data` of a successful {} reply.",
+                command(ApiCommand::GetConfiguration)
+            ),
+        ),
+        (
+            "system-status.schema.json",
+            root::<v0_9::ApiSystemStatus>(true, |_| {}),
+            format!(
+                "The `context` of a {} ({}) event.",
+                ApiEventKind::SystemStatus,
+                ApiEventKind::SystemStatus.value()
+            ),
+        ),
+    ]);
     files
-        .into_iter()
-        .map(|(file_name, mut schema, description)| {
-            schema["description"] = Value::String(description);
-            clean_descriptions(&mut schema);
-            let schema = in_reading_order(schema);
-            WireSchema { file_name, schema }
-        })
-        .collect()
+}
+
+fn v0_12_files() -> Vec<SchemaFile> {
+    use v0_12::{ApiCommand, ApiEventKind};
+    let command = |c: ApiCommand| format!("{} ({})", c, c.value());
+    let mut files = message_files::<ApiCommand, ApiEventKind>(
+        "as `json.dumps` writes them (`\", \"` and `\": \"` separators)",
+        v0_12_reply_payloads,
+        v0_12_event_contexts,
+        "`context` has the type of its kind (the reference's `build_event` overloads); \
+         `repeat` counts the repeats of the previous event.",
+    );
+    files.extend(common_files());
+    files.extend([
+        (
+            "system-status.schema.json",
+            root::<v0_12::ApiSystemStatus>(true, |_| {}),
+            format!(
+                "The `data` of a successful {} reply, and the `context` of a {} ({}) event.",
+                command(ApiCommand::GetStatus),
+                ApiEventKind::SystemStatus,
+                ApiEventKind::SystemStatus.value()
+            ),
+        ),
+        (
+            "system-configuration.schema.json",
+            root::<v0_12::ApiSystemConfiguration>(true, |_| {}),
+            format!(
+                "The `data` of a successful {} reply.",
+                command(ApiCommand::GetConfiguration)
+            ),
+        ),
+        (
+            "animal-status.schema.json",
+            root::<v0_12::ApiAnimalStatus>(true, |_| {}),
+            format!(
+                "An animal: each item of the `data` of a successful {} reply, the `animal` of \
+                 the system status, the context of animalCreated, animalUpdated and \
+                 animalSelected.",
+                command(ApiCommand::GetAnimals)
+            ),
+        ),
+    ]);
+    files
+}
+
+/// The EVENT body with the kinds `K`. `repeat` is optional in both
+/// generations: 0.9.11 has none, and 0.12 writes it for `send_event` but not
+/// for `send_event_dict` (a `build_event` dictionary has no `repeat`).
+fn event_schema<K: JsonSchema>(event_contexts: fn(&mut Extension)) -> Value {
+    let mut schema = with_catalog::<K>(root::<ApiEvent<K>>(true, event_contexts));
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|key| key != "repeat");
+    }
+    schema
+}
+
+/// `schema` with the generation's catalog `C` as the definition of its
+/// code type: the reply and result types echo a command of any generation
+/// and refer to the definition by its name (`ApiCommand`, `ApiEventKind`).
+fn with_catalog<C: JsonSchema>(mut schema: Value) -> Value {
+    let name = C::schema_name();
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    generator.subschema_for::<C>();
+    if let (Some(definition), Some(defs)) = (
+        generator.definitions().get(name.as_ref()),
+        schema.get_mut("$defs").and_then(Value::as_object_mut),
+    ) {
+        if defs.contains_key(name.as_ref()) {
+            defs.insert(name.into_owned(), definition.clone());
+        }
+    }
+    schema
 }
 
 /// The root schema of `T`: what it serializes to (`serialize`) or what it
@@ -252,6 +383,12 @@ impl Extension {
     /// A `$ref` to `T`'s definition, which is added to `$defs`.
     fn reference<T: JsonSchema>(&mut self) -> Value {
         let reference = self.generator.subschema_for::<T>().to_value();
+        self.copy_definitions();
+        reference
+    }
+
+    /// Adds what the generator has defined so far to the root's `$defs`.
+    fn copy_definitions(&mut self) {
         if let Some(root) = self.schema.as_object_mut() {
             let defs = root
                 .entry("$defs")
@@ -262,26 +399,18 @@ impl Extension {
                 }
             }
         }
-        reference
     }
 }
 
-/// `data` of successful GET_STATUS / GET_CONFIGURATION replies is typed.
-fn reply_payloads(root: &mut Extension) {
-    let typed = [
-        (ApiCommand::GetStatus, root.reference::<StatusResponse>()),
-        (
-            ApiCommand::GetConfiguration,
-            root.reference::<ConfigurationResponse>(),
-        ),
-    ];
+/// `data` of successful replies to `typed` commands has the given types.
+fn typed_replies(root: &mut Extension, typed: Vec<(i64, Value)>) {
     root.schema["allOf"] = typed
         .into_iter()
         .map(|(command, payload)| {
             json!({
                 "if": {
                     "properties": {
-                        "command": {"const": command.value()},
+                        "command": {"const": command},
                         "result": {"const": ApiCommandRequestResult::Success.value()},
                     },
                 },
@@ -293,39 +422,109 @@ fn reply_payloads(root: &mut Extension) {
         .collect();
 }
 
-/// The `context` of a systemStatus event is an [`ApiSystemStatus`].
-fn event_contexts(root: &mut Extension) {
-    let status = root.reference::<ApiSystemStatus>();
+fn v0_9_reply_payloads(root: &mut Extension) {
+    use v0_9::ApiCommand;
+    let typed = vec![
+        (
+            ApiCommand::GetStatus.value(),
+            root.reference::<v0_9::StatusResponse>(),
+        ),
+        (
+            ApiCommand::GetConfiguration.value(),
+            root.reference::<v0_9::ConfigurationResponse>(),
+        ),
+    ];
+    typed_replies(root, typed);
+}
+
+fn v0_12_reply_payloads(root: &mut Extension) {
+    use v0_12::ApiCommand;
+    let typed = vec![
+        (
+            ApiCommand::GetStatus.value(),
+            root.reference::<v0_12::ApiSystemStatus>(),
+        ),
+        (
+            ApiCommand::GetConfiguration.value(),
+            root.reference::<v0_12::ApiSystemConfiguration>(),
+        ),
+        (
+            ApiCommand::GetAnimals.value(),
+            root.reference::<Vec<v0_12::ApiAnimalStatus>>(),
+        ),
+    ];
+    typed_replies(root, typed);
+}
+
+/// The `context` of a 0.9.11 systemStatus event is an [`v0_9::ApiSystemStatus`].
+fn v0_9_event_contexts(root: &mut Extension) {
+    let status = root.reference::<v0_9::ApiSystemStatus>();
     root.schema["allOf"] = json!([{
-        "if": {"properties": {"kind": {"const": ApiEventKind::SystemStatus.value()}}},
+        "if": {"properties": {"kind": {"const": v0_9::ApiEventKind::SystemStatus.value()}}},
         "then": {"properties": {"context": status}},
     }]);
 }
 
-/// The EMERGENCY copy: an event whose kind is one of the emergency kinds.
-fn emergency_kinds_only(root: &mut Extension) {
-    let name = "EmergencyEventKind";
-    let mut kinds = root.schema["$defs"]["ApiEventKind"].clone();
-    if let Some(Value::Array(codes)) = kinds.get_mut("oneOf") {
-        codes.retain(|code| {
-            code["const"]
-                .as_i64()
-                .is_some_and(|v| ApiEventKind::from_value(v).is_emergency())
-        });
+/// Every 0.12 kind's `context` has its type; kinds that share one are
+/// grouped.
+fn v0_12_event_contexts(root: &mut Extension) {
+    let mut groups: Vec<(Value, Vec<i64>)> = Vec::new();
+    let contexts = v0_12::kind::context_schemas(&mut root.generator);
+    root.copy_definitions();
+    for (kind, schema) in contexts {
+        let schema = schema.to_value();
+        match groups.iter_mut().find(|(s, _)| *s == schema) {
+            Some((_, kinds)) => kinds.push(kind.value()),
+            None => groups.push((schema, vec![kind.value()])),
+        }
     }
-    root.schema["title"] = json!("EmergencyEvent");
+    root.schema["allOf"] = groups
+        .into_iter()
+        .map(|(context, kinds)| {
+            json!({
+                "if": {"properties": {"kind": {"enum": kinds}}},
+                "then": {"properties": {"context": context}},
+            })
+        })
+        .collect();
+}
+
+/// The EMERGENCY copy: an event whose kind is one of the emergency kinds.
+fn emergency_kinds_only(mut schema: Value) -> Value {
+    let name = "EmergencyEventKind";
+    let mut kinds = schema["$defs"]["ApiEventKind"].clone();
+    if let Some(Value::Array(codes)) = kinds.get_mut("oneOf") {
+        codes.retain(|code| code["const"].as_i64().is_some_and(is_emergency_kind));
+    }
+    schema["title"] = json!("EmergencyEvent");
     kinds["title"] = json!(name);
     kinds["description"] =
         json!("The kinds of event that are also published on the EMERGENCY topic.");
-    let defs = &mut root.schema["$defs"];
+    let defs = &mut schema["$defs"];
     defs[name] = kinds;
     if let Some(defs) = defs.as_object_mut() {
         defs.remove("ApiEventKind");
     }
-    root.schema["properties"]["kind"] = json!({
+    schema["properties"]["kind"] = json!({
         "$ref": format!("#/$defs/{name}"),
         "description": "emergencyStop or emergencyResume.",
     });
+    // Only the emergency kinds' contexts apply.
+    if let Some(Value::Array(cases)) = schema.get_mut("allOf") {
+        cases.retain(|case| {
+            let kinds = &case["if"]["properties"]["kind"];
+            let listed = kinds["enum"]
+                .as_array()
+                .map_or_else(|| vec![kinds["const"].clone()], Clone::clone);
+            listed
+                .iter()
+                .any(|kind| kind.as_i64().is_some_and(is_emergency_kind))
+        });
+        if cases.is_empty() {
+            schema.as_object_mut().map(|root| root.remove("allOf"));
+        }
+    }
+    schema
 }
 
 /// One known value of a code enum, for [`code_schema`].
@@ -389,7 +588,8 @@ pub(crate) fn code_schema(
 /// The command echoed in a reply or command result: one of the catalog, or
 /// (by design) any number a client sent.
 pub(crate) fn echoed_command(generator: &mut SchemaGenerator) -> Schema {
-    let known = generator.subschema_for::<ApiCommand>();
+    // The 0.9.11 catalog; `with_catalog` puts the generation's in its place.
+    let known = generator.subschema_for::<v0_9::ApiCommand>();
     json_schema!({
         "anyOf": [
             known,
@@ -493,9 +693,9 @@ mod tests {
 
     #[test]
     fn each_code_has_its_name_and_number() {
-        let schema = serde_json::to_value(schemars::schema_for!(ApiEventKind)).unwrap();
+        let schema = serde_json::to_value(schemars::schema_for!(v0_9::ApiEventKind)).unwrap();
         let codes = schema["oneOf"].as_array().unwrap();
-        assert_eq!(codes.len(), ApiEventKind::ALL.len());
+        assert_eq!(codes.len(), v0_9::ApiEventKind::ALL.len());
         assert_eq!(codes[0]["const"], 101);
         assert_eq!(codes[0]["title"], "emergencyStop");
         let reset = codes.iter().find(|c| c["const"] == 1222).unwrap();
