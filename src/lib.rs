@@ -1,20 +1,26 @@
 //! # auto-trainer-api
 //!
 //! Lets a lab acquisition app be watched and commanded from other machines
-//! over ZeroMQ. A Rust port of the Python package `auto-trainer-api` 0.9.11:
-//! Python consoles and services that speak to the reference speak to this
-//! crate unchanged, byte for byte, except for the reference's defects this
-//! crate fixes on purpose (see `README.md`).
+//! over ZeroMQ. A Rust port of the Python package `auto-trainer-api`, both
+//! protocol generations ([`Generation`]: 0.9.11, the default, and 0.12):
+//! Python consoles and services of either speak to this crate unchanged,
+//! byte for byte, except for the reference's defects this crate fixes on
+//! purpose (see `README.md`).
 //!
 //! ## A tour
 //!
 //! - **Wire types** (private module `wire`): plain data, nothing else.
-//!   [`ApiTopic`], [`ApiCommand`], [`ApiCommandRequest`],
-//!   [`ApiCommandRequestResponse`], [`ApiCommandRequestServiceResponse`],
-//!   [`ApiEvent`] with the whole [`ApiEventKind`] catalog,
-//!   [`HeartbeatMessage`], [`StatusResponse`], [`ConfigurationResponse`],
-//!   [`ApiSystemStatus`]: each integer code is declared once, converts to
-//!   and from its number and its name, and keeps unknown numbers. JSON keys
+//!   [`ApiTopic`], [`ApiCommandRequest`], [`ApiCommandRequestResponse`],
+//!   [`ApiCommandRequestServiceResponse`], [`ApiEvent`],
+//!   [`HeartbeatMessage`]; the catalogs and payloads of each generation in
+//!   [`v0_9`] (also at the crate's root: [`ApiCommand`], [`ApiEventKind`],
+//!   [`StatusResponse`], ...) and [`v0_12`] (typed event contexts,
+//!   [`v0_12::build_event`], [`v0_12::ApiSystemStatus`]). A request and an
+//!   event are read with a generation's catalog (`ApiCommandRequest<C>`,
+//!   `ApiEvent<K>`); the operator side tags each code with the generation
+//!   that read it ([`Command`], [`EventKind`]). Each integer code is
+//!   declared once, converts to and from its number and its name, and keeps
+//!   unknown numbers. JSON keys
 //!   are camelCase on the wire and snake_case in the app ([`to_camel_keys`],
 //!   [`to_snake_keys`]); values are never changed. [`to_python_json`] writes
 //!   the reference's exact bytes.
@@ -53,10 +59,11 @@
 //! | role | names |
 //! |---|---|
 //! | embed a device | [`ZeroMqRpcService`], [`RpcService`], [`RpcOptions`], [`CommandRequestDelegate`], [`RequestContext`], [`Publisher`], [`CompletionHandle`], [`PendingCommand`], [`ServiceStats`]; the reference's [`ApiOptions`], [`create_default_api_options`], [`create_api_service`] |
-//! | command a device | [`DeviceClient`], [`BlockingDeviceClient`], [`ClientOptions`], [`CommandCall`], [`MessageStream`], [`DeviceMessage`], [`RawMessage`], [`RawReason`], [`Liveness`], [`LinkState`], [`AwaitedCommand`], [`ClientStats`], [`decode_message`], [`decode_payload`] |
+//! | command a device | [`DeviceClient`], [`BlockingDeviceClient`], [`ClientOptions`], [`CommandCall`], [`MessageStream`], [`DeviceMessage`], [`RawMessage`], [`RawReason`], [`Liveness`], [`LinkState`], [`AwaitedCommand`], [`ClientStats`], [`decode_message`] |
+//! | protocol generations | [`Generation`], [`v0_9`], [`v0_12`], [`Command`], [`EventKind`], [`WireCode`], [`Catalog`], [`UnknownGeneration`] |
 //! | requests and replies | [`ApiCommand`], [`ApiCommandRequest`], [`ApiCommandRequestResponse`], [`ApiCommandRequestResult`], [`ApiCommandRequestServiceResponse`], [`ApiCommandRequestErrorKind`] |
 //! | published messages | [`ApiTopic`], [`ApiEvent`], [`ApiEventKind`], [`HeartbeatMessage`] |
-//! | payloads | [`StatusResponse`], [`ApiAppStatus`], [`ApiTrainingMode`], [`ConfigurationResponse`], [`ApiSystemStatus`], [`ApiAlarmStatus`], [`ApiAlarmKind`], [`ApiDetectorStatus`], [`ApiDetectorKind`], [`HeadFixStatus`], [`PelletStatus`] |
+//! | payloads | [`decode_payload`], [`StatusResponse`], [`ApiAppStatus`], [`ApiTrainingMode`], [`ConfigurationResponse`], [`ApiSystemStatus`], [`ApiAlarmStatus`], [`ApiAlarmKind`], [`ApiDetectorStatus`], [`ApiDetectorKind`], [`HeadFixStatus`], [`PelletStatus`] |
 //! | JSON as the reference writes it | [`to_camel_keys`], [`to_snake_keys`], [`to_python_json`] |
 //! | telemetry and schemas | [`configure_telemetry`], [`TelemetryOptions`], [`TelemetryGuard`], [`wire_schemas`], [`WireSchema`] |
 //! | errors and constants | [`Error`], [`UnknownCodeName`], `DEFAULT_*`, [`ERROR_CODE_STOPPED_WHILE_PENDING`], [`REQUEST_HARD_LIMIT_FACTOR`], [`DATA_SERIALIZATION_ERROR`], `TELEMETRY_*` |

@@ -45,7 +45,9 @@ use crate::{v0_9, ApiCommandRequest, ApiCommandRequestResponse, Catalog, Command
 /// ```
 /// use auto_trainer_api::*;
 ///
-/// let service = ZeroMqRpcService::new(RpcOptions { protocol: Generation::V0_12, ..RpcOptions::loopback() });
+/// let mut options = RpcOptions::loopback();
+/// options.protocol = Generation::V0_12;
+/// let service = ZeroMqRpcService::new(options);
 /// service.set_delegate(|request: v0_12::ApiCommandRequest, _: &RequestContext| {
 ///     match request.command {
 ///         v0_12::ApiCommand::SetApplicationMode => ApiCommandRequestResponse::success(),
