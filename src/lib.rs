@@ -171,8 +171,9 @@ pub use wire::schema::{wire_schemas, WireSchema};
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing {
-    /// The service's request parser; `Err` holds the reply's `errorMessage`.
-    pub fn parse_request(bytes: &[u8]) -> Result<crate::ApiCommandRequest, String> {
+    /// The service's request parser (commands as bare numbers, as the
+    /// service reads them); `Err` holds the reply's `errorMessage`.
+    pub fn parse_request(bytes: &[u8]) -> Result<crate::ApiCommandRequest<i64>, String> {
         crate::ApiCommandRequest::parse(bytes).map_err(|error| error.message)
     }
 }

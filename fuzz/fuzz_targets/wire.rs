@@ -25,7 +25,7 @@ fuzz_target!(|bytes: &[u8]| {
 /// A parsed request, written by either writer, parses back to itself: the
 /// same command, nonce and custom command, and the same data up to what the
 /// key conversion itself changes.
-fn check_request_round_trip(request: &ApiCommandRequest) {
+fn check_request_round_trip(request: &ApiCommandRequest<i64>) {
     let written = [
         (
             "serde_json",

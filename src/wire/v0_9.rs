@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::code::{generation_catalog, wire_code};
 
+/// A 0.9.11 EVENT message (the default of [`crate::ApiEvent`]).
+pub type ApiEvent = crate::ApiEvent<ApiEventKind>;
+/// A 0.9.11 command request (the default of [`crate::ApiCommandRequest`]).
+pub type ApiCommandRequest = crate::ApiCommandRequest<ApiCommand>;
+
 wire_code! {
     /// The command of a request.
     pub enum ApiCommand: i64 {
@@ -429,4 +434,33 @@ pub struct ApiSystemStatus {
 generation_catalog! {
     ApiCommand => V0_9,
     ApiEventKind => V0_9,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode_payload, to_snake_keys};
+
+    /// A systemStatus context as the 0.9.11 reference publishes it (its
+    /// dataclasses through `asdict` and `humps.camelize`), read the way the
+    /// client hands it over: snake_case keys.
+    #[test]
+    fn status_payloads_read_from_the_reference_s_wire_form() {
+        let wire = serde_json::json!({
+            "alarms": [{"alarmId": 201, "isActive": true, "isEnabled": false}],
+            "detectors": [{"detectorId": 101, "isActive": false, "isEnabled": true}],
+            "pellet": {"sendX": 1.5, "sendY": -2.0, "sendZ": 0.25},
+            "headfix": {"currentMagnetIntensity": 0.5, "baselineMagnetIntensity": 0.125},
+        });
+        for data in [wire.clone(), to_snake_keys(wire.clone())] {
+            let status: ApiSystemStatus = decode_payload(&data).unwrap();
+            assert_eq!(status.alarms[0].alarm_id, ApiAlarmKind::AnimalMissing);
+            assert!(!status.alarms[0].is_enabled);
+            assert_eq!(status.detectors[0].detector_id, ApiDetectorKind::FrontDoor);
+            assert_eq!(status.headfix.baseline_magnet_intensity, 0.125);
+            let alarm: ApiAlarmStatus = decode_payload(&data["alarms"][0]).unwrap();
+            assert_eq!(alarm, status.alarms[0]);
+            assert_eq!(serde_json::to_value(&status).unwrap(), wire);
+        }
+    }
 }
