@@ -73,6 +73,14 @@ macro_rules! markers {
                 ApiEventKind::Unknown(_) => None,
             }
         }
+
+        /// The schema of every kind's context, in catalog order.
+        #[cfg(feature = "schema")]
+        pub(crate) fn context_schemas(
+            generator: &mut schemars::SchemaGenerator,
+        ) -> Vec<(ApiEventKind, schemars::Schema)> {
+            vec![$((ApiEventKind::$kind, generator.subschema_for::<$context>()),)+]
+        }
     };
 }
 
