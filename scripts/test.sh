@@ -2,8 +2,8 @@
 # The whole test suite, on a fresh machine with only Rust and python3:
 # unit and integration tests over real ZeroMQ sockets, interop tests against
 # the Python reference (auto-trainer-api 0.9.11 and 0.12.0, each installed
-# into its own venv under target/ by scripts/python-test-env.sh), the examples run as processes, doc
-# tests. Twice: the device-only build (`--no-default-features`: no operator
+# into its own venv under target/ by scripts/python-test-env.sh), the
+# examples run as processes, doc tests. Twice: the device-only build (`--no-default-features`: no operator
 # client, no tokio, telemetry compiled out) and every feature.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
