@@ -1,4 +1,5 @@
 pub mod examples;
 pub mod python;
+pub mod reference_v0_12;
 pub mod zmq_client;
 pub mod zmtp;
