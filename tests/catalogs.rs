@@ -156,6 +156,29 @@ fn compare_both_ways(python: &Path, ours: BTreeMap<&'static str, Catalog>) {
     );
 }
 
+/// Checks one catalog against `reference`'s entries for `enum_name`: each
+/// number is named as the reference names it, each name (aliases too) reads
+/// as that number.
+macro_rules! check_conversions {
+    ($reference:ident, $enum_name:literal, $enum:ty, $number:ty) => {{
+        for (name, (number, canonical)) in &$reference[$enum_name] {
+            let code = <$enum>::from_value(<$number>::try_from(*number).unwrap());
+            assert_eq!(
+                code.name(),
+                Some(canonical.as_str()),
+                "{} {number}",
+                $enum_name
+            );
+            assert_eq!(
+                name.parse::<$enum>().ok(),
+                Some(code),
+                "{} {name:?}",
+                $enum_name
+            );
+        }
+    }};
+}
+
 /// Every number of the reference decodes to the name IntEnum gives it (an
 /// alias's number to the member it stands for), and every name of the
 /// reference, aliases included, reads as that number.
@@ -163,23 +186,7 @@ fn compare_both_ways(python: &Path, ours: BTreeMap<&'static str, Catalog>) {
 fn numbers_and_names_convert_as_in_the_reference() {
     let reference = reference_entries(&python());
     macro_rules! check {
-        ($enum_name:literal, $enum:ty, $number:ty) => {{
-            for (name, (number, canonical)) in &reference[$enum_name] {
-                let code = <$enum>::from_value(<$number>::try_from(*number).unwrap());
-                assert_eq!(
-                    code.name(),
-                    Some(canonical.as_str()),
-                    "{} {number}",
-                    $enum_name
-                );
-                assert_eq!(
-                    name.parse::<$enum>().ok(),
-                    Some(code),
-                    "{} {name:?}",
-                    $enum_name
-                );
-            }
-        }};
+        ($($args:tt)*) => { check_conversions!(reference, $($args)*) };
     }
     check!("ApiAlarmKind", ApiAlarmKind, i64);
     check!("ApiAppStatus", ApiAppStatus, i64);
@@ -201,23 +208,7 @@ fn numbers_and_names_convert_as_in_the_reference() {
 fn numbers_and_names_convert_as_in_the_0_12_reference() {
     let reference = reference_entries(&python_v0_12());
     macro_rules! check {
-        ($enum_name:literal, $enum:ty, $number:ty) => {{
-            for (name, (number, canonical)) in &reference[$enum_name] {
-                let code = <$enum>::from_value(<$number>::try_from(*number).unwrap());
-                assert_eq!(
-                    code.name(),
-                    Some(canonical.as_str()),
-                    "{} {number}",
-                    $enum_name
-                );
-                assert_eq!(
-                    name.parse::<$enum>().ok(),
-                    Some(code),
-                    "{} {name:?}",
-                    $enum_name
-                );
-            }
-        }};
+        ($($args:tt)*) => { check_conversions!(reference, $($args)*) };
     }
     check!("ApiAlarmKind", v0_12::ApiAlarmKind, i64);
     check!("ApiApplicationMode", v0_12::ApiApplicationMode, i64);

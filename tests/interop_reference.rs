@@ -22,7 +22,7 @@ use auto_trainer_api::{
     ZeroMqRpcService,
 };
 use common::python::{spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService};
-use common::zmq_client::{Published, ReqClient, SubCollector, PROBE_TOPIC};
+use common::zmq_client::{expect_identical, Published, ReqClient, SubCollector, PROBE_TOPIC};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -428,30 +428,6 @@ fn damaging_values_differ_exactly_as_the_defects_say() {
     service.stop();
 }
 
-/// Receives `count` messages from each subscriber and requires ours to be
-/// byte for byte the reference's, in order. Returns ours.
-fn expect_identical(theirs: &SubCollector, ours: &SubCollector, count: usize) -> Vec<Published> {
-    let collect = |sub: &SubCollector| -> Vec<Published> {
-        (0..count)
-            .map(|i| {
-                sub.recv(WAIT)
-                    .unwrap_or_else(|| panic!("message {i} of {count} missing"))
-            })
-            .collect()
-    };
-    let (theirs_got, ours_got) = (collect(theirs), collect(ours));
-    for (t, o) in theirs_got.iter().zip(&ours_got) {
-        assert_eq!(
-            o.frames,
-            t.frames,
-            "\nreference: {:?}\n     ours: {:?}",
-            String::from_utf8_lossy(t.body()),
-            String::from_utf8_lossy(o.body())
-        );
-    }
-    ours_got
-}
-
 /// What both publishers are asked to publish, in order: (topic, message).
 fn published_messages() -> Vec<(u32, Value)> {
     vec![
@@ -541,7 +517,7 @@ fn published_bytes_and_emergency_order_match_the_reference() {
         .unwrap();
     expected_count += 2;
 
-    let ours_got = expect_identical(&theirs, &ours, expected_count);
+    let ours_got = expect_identical(&theirs, &ours, expected_count, WAIT);
     // The emergency duplication, in order: EMERGENCY first, then EVENT.
     let topics_seen: Vec<u32> = ours_got.iter().map(|m| m.topic().unwrap()).collect();
     assert_eq!(
@@ -689,7 +665,7 @@ fn every_typed_publish_path_writes_the_reference_bytes() {
         .expect("the pending command completes");
     expected_count += 2;
 
-    expect_identical(&theirs, &ours, expected_count);
+    expect_identical(&theirs, &ours, expected_count, WAIT);
     reference.process.send_line(&json!({"stop": true}));
     service.stop();
 }

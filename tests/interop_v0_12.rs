@@ -28,7 +28,7 @@ use common::reference_v0_12::{
     animals_fields, configuration_fields, hex, reference_built_events, spawn, status_fields, text,
     unhex, Reference, STARTUP, WAIT,
 };
-use common::zmq_client::{Published, ReqClient, SubCollector};
+use common::zmq_client::{expect_identical, Published, ReqClient, SubCollector};
 use serde_json::{json, Value};
 
 const HEARTBEAT: u32 = ApiTopic::Heartbeat.value();
@@ -597,30 +597,6 @@ fn without_a_delegate_both_answer_unavailable_identically() {
     service.stop();
 }
 
-/// Receives `count` messages from each subscriber and requires ours to be
-/// the reference's, frame for frame, in order.
-fn expect_identical(theirs: &SubCollector, ours: &SubCollector, count: usize) -> Vec<Published> {
-    let collect = |sub: &SubCollector| -> Vec<Published> {
-        (0..count)
-            .map(|i| {
-                sub.recv(WAIT)
-                    .unwrap_or_else(|| panic!("message {i} of {count} missing"))
-            })
-            .collect()
-    };
-    let (theirs_got, ours_got) = (collect(theirs), collect(ours));
-    for (t, o) in theirs_got.iter().zip(&ours_got) {
-        assert_eq!(
-            o.frames,
-            t.frames,
-            "\nreference: {:?}\n     ours: {:?}",
-            text(t.body()),
-            text(o.body())
-        );
-    }
-    ours_got
-}
-
 /// Our typed publish paths against the reference's own: `publish_event` of
 /// our `build_event` against `send_event(ApiEvent)` of its `build_event`
 /// (renumbered kinds, an emergency, repeats), `publish_command_result` and
@@ -703,7 +679,7 @@ fn published_bytes_match_the_reference() {
         .expect("the pending command completes");
     expected_count += 2;
 
-    let ours_got = expect_identical(&theirs, &ours, expected_count);
+    let ours_got = expect_identical(&theirs, &ours, expected_count, WAIT);
     let emergencies = ours_got
         .iter()
         .filter(|m| m.topic() == Some(EMERGENCY))

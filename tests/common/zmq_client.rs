@@ -314,3 +314,33 @@ impl SubCollector {
         }
     }
 }
+
+/// Receives `count` messages from each subscriber and requires ours to be
+/// byte for byte the reference's, frame for frame, in order (each may take
+/// up to `wait`). Returns ours.
+pub fn expect_identical(
+    theirs: &SubCollector,
+    ours: &SubCollector,
+    count: usize,
+    wait: Duration,
+) -> Vec<Published> {
+    let collect = |sub: &SubCollector| -> Vec<Published> {
+        (0..count)
+            .map(|i| {
+                sub.recv(wait)
+                    .unwrap_or_else(|| panic!("message {i} of {count} missing"))
+            })
+            .collect()
+    };
+    let (theirs_got, ours_got) = (collect(theirs), collect(ours));
+    for (t, o) in theirs_got.iter().zip(&ours_got) {
+        assert_eq!(
+            o.frames,
+            t.frames,
+            "\nreference: {:?}\n     ours: {:?}",
+            String::from_utf8_lossy(t.body()),
+            String::from_utf8_lossy(o.body())
+        );
+    }
+    ours_got
+}

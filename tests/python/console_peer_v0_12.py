@@ -24,13 +24,8 @@ EOF on stdin, SIGTERM or SIGINT stop the service and exit 0.
 
 import argparse
 import signal
-import socket
 import sys
-import threading
-import time
 from importlib.metadata import version
-
-import zmq
 
 from autotrainer.api import (
     ApiApplicationMode,
@@ -38,35 +33,17 @@ from autotrainer.api import (
     ApiCommandRequestResponse,
     ApiCommandRequestResult,
     ApiEventKind,
-    ApiOptions,
     build_event,
-    create_api_service,
 )
-from autotrainer.api.api_options import RpcOptions
 
-from jsonlines import emit, flush_and_exit, stdin_objects
-
-
-def bound_port(zmq_socket):
-    endpoint = zmq_socket.getsockopt(zmq.LAST_ENDPOINT).decode()
-    port = endpoint.rsplit(":", 1)[-1]
-    return int(port) if port.isdigit() else None
+from jsonlines import emit, stdin_objects
+from reference_host import Host, create_service
 
 
-def port_accepts(port, timeout=0.2):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class Device:
-    def __init__(self):
-        self.service = None
+class Device(Host):
+    def __init__(self, service):
+        super().__init__(service)
         self.mode = ApiApplicationMode.IDLE
-        self._lock = threading.Lock()
-        self._stopped = False
 
     def delegate(self, request):
         command = ApiCommand(int(request.command)) if int(request.command) in ApiCommand._value2member_map_ \
@@ -95,17 +72,6 @@ class Device:
                                              data={"applicationMode": int(self.mode)})
         return ApiCommandRequestResponse(result=ApiCommandRequestResult.UNRECOGNIZED)
 
-    def stop_and_exit(self, code=0):
-        with self._lock:
-            if not self._stopped:
-                self._stopped = True
-                try:
-                    self.service.stop()
-                except Exception as ex:  # never crash on the way out
-                    emit({"error": f"stop failed: {ex!r}"})
-                emit({"stopped": True})
-        flush_and_exit(code)
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="a 0.12 device on the reference service")
@@ -114,31 +80,12 @@ def main(argv=None):
     parser.add_argument("--ready-timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
 
-    device = Device()
-    device.service = create_api_service(ApiOptions(rpc=RpcOptions(
-        enable=True,
-        identifier=args.identifier,
-        heartbeat_interval=args.heartbeat_interval,
-        subscriber_port=0,
-        command_port=0,
-    )))
+    device = Device(create_service(args.identifier, args.heartbeat_interval))
     device.service.command_request_delegate = device.delegate
     signal.signal(signal.SIGTERM, lambda *_: device.stop_and_exit(0))
     signal.signal(signal.SIGINT, lambda *_: device.stop_and_exit(0))
     device.service.start()
-
-    service = device.service
-    deadline = time.monotonic() + args.ready_timeout
-    while True:
-        if service._pub_socket is not None and service._cmd_socket is not None:
-            pub_port = bound_port(service._pub_socket)
-            cmd_port = bound_port(service._cmd_socket)
-            if pub_port and cmd_port and port_accepts(pub_port) and port_accepts(cmd_port):
-                break
-        if time.monotonic() > deadline:
-            emit({"error": f"the reference service was not ready after {args.ready_timeout} s"})
-            device.stop_and_exit(1)
-        time.sleep(0.02)
+    pub_port, cmd_port = device.wait_ready(args.ready_timeout)
 
     emit({"ready": True, "pub_port": pub_port, "cmd_port": cmd_port,
           "version": version("auto-trainer-api")})

@@ -47,17 +47,7 @@ Stdin, one JSON object per line:
 EOF on stdin, SIGTERM or SIGINT also stop the service and exit 0.
 """
 
-import argparse
-import json
-import logging
-import signal
-import socket
 import sys
-import threading
-import time
-import typing
-
-import zmq
 
 from autotrainer.api import (
     ApiCommand,
@@ -65,71 +55,19 @@ from autotrainer.api import (
     ApiCommandRequestResult,
     ApiEvent,
     ApiEventKind,
-    ApiOptions,
     build_event,
-    create_api_service,
 )
-from autotrainer.api.api_options import RpcOptions
 
-from jsonlines import emit, flush_and_exit, stdin_objects
+from jsonlines import emit
+from reference_host import Host, serve
 from types_v0_12 import NO_CONTEXT, REPLY_DATA, context_types, typed
 
 
-class _Unserializable:
-    def __repr__(self):
-        return "<unserializable>"
-
-
-def load_answers(path):
-    if path is None:
-        return {}
-    with open(path, "r", encoding="utf-8") as f:
-        answers = json.load(f)
-    if not isinstance(answers, dict):
-        raise ValueError("the answers file must hold a JSON object")
-    for key, value in answers.items():
-        if not isinstance(value, dict):
-            raise ValueError(f"answer {key!r} must be a JSON object")
-    return answers
-
-
-def make_delegate(answers):
-    def delegate(request):
-        command = int(request.command)
-        emit({"request": {
-            "command": command,
-            "nonce": request.nonce,
-            "custom_command": request.custom_command,
-            "data": request.data,
-        }})
-
-        answer = answers.get(str(command), answers.get("default"))
-        if answer is None:
-            return ApiCommandRequestResponse(result=ApiCommandRequestResult.SUCCESS, data=None)
-
-        if "raise" in answer:
-            raise Exception(answer["raise"])
-
-        result = answer.get("result", int(ApiCommandRequestResult.SUCCESS))
-        try:
-            result = ApiCommandRequestResult(result)
-        except ValueError:
-            pass  # pass arbitrary ints through unchanged
-
-        data = answer.get("data")
-        if "typed" in answer:
-            data = typed(REPLY_DATA[answer["typed"]["type"]], answer["typed"]["fields"], "data")
-        if answer.get("unserializable"):
-            data = {"value": _Unserializable()}
-
-        return ApiCommandRequestResponse(
-            result=result,
-            data=data,
-            error_code=answer.get("error_code", 0),
-            error_message=answer.get("error_message"),
-        )
-
-    return delegate
+def typed_answer(answer):
+    """The reference's own payload an answer asks for (`typed`), or None."""
+    if "typed" not in answer:
+        return None
+    return typed(REPLY_DATA[answer["typed"]["type"]], answer["typed"]["fields"], "data")
 
 
 def built_event(spec):
@@ -146,45 +84,7 @@ def built_event(spec):
     return event
 
 
-def bound_port(zmq_socket):
-    """The port of the socket's last bind, or None while it has none yet
-    (the service thread creates a socket, then binds it)."""
-    endpoint = zmq_socket.getsockopt(zmq.LAST_ENDPOINT).decode()
-    port = endpoint.rsplit(":", 1)[-1]
-    return int(port) if port.isdigit() else None
-
-
-def port_accepts(port, timeout=0.2):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class Runner:
-    def __init__(self, service):
-        self.service = service
-        self._stop_lock = threading.RLock()
-        self._stopped = False
-
-    def stop_and_exit(self, code=0):
-        with self._stop_lock:
-            if not self._stopped:
-                self._stopped = True
-                # Bound to port 0, the reference cannot unbind its addresses
-                # ("tcp://...:0" was never an endpoint) and its thread dies
-                # with a traceback; it closes the sockets anyway.
-                self.service._pub_addresses = []
-                self.service._cmd_addresses = []
-                try:
-                    self.service.stop()
-                except Exception as ex:  # never crash on the way out
-                    emit({"error": f"stop failed: {ex!r}"})
-                emit({"stopped": True})
-        # Skip interpreter finalization so nothing can hang the exit.
-        flush_and_exit(code)
-
+class Runner(Host):
     def handle(self, obj):
         service = self.service
         if obj.get("stop"):
@@ -221,77 +121,5 @@ class Runner:
             )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="run the 0.12 reference auto-trainer-api service")
-    parser.add_argument("--pub-port", type=int, required=True)
-    parser.add_argument("--cmd-port", type=int, required=True)
-    parser.add_argument("--identifier", default="autotrainer-device")
-    parser.add_argument("--heartbeat-interval", type=float, default=5.0)
-    parser.add_argument("--answers", default=None)
-    parser.add_argument("--no-delegate", action="store_true")
-    parser.add_argument("--ready-timeout", type=float, default=10.0)
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args(argv)
-
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
-                        format="reference_service_v0_12 %(levelname)s %(name)s: %(message)s")
-
-    try:
-        answers = load_answers(args.answers)
-    except Exception as ex:
-        emit({"error": f"cannot load answers: {ex}"})
-        return 2
-
-    options = ApiOptions(rpc=RpcOptions(
-        enable=True,
-        identifier=args.identifier,
-        heartbeat_interval=args.heartbeat_interval,
-        subscriber_port=args.pub_port,
-        command_port=args.cmd_port,
-    ))
-    service = create_api_service(options)
-    if not args.no_delegate:
-        service.command_request_delegate = make_delegate(answers)
-    runner = Runner(service)
-
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop_and_exit(0))
-    signal.signal(signal.SIGINT, lambda *_: runner.stop_and_exit(0))
-
-    service.start()
-
-    # Ready when the service thread has bound both sockets and both ports
-    # accept TCP connections. If binding failed (e.g. port in use) the thread
-    # ends without sockets; checking them avoids mistaking another process
-    # listening on the port for this service.
-    deadline = time.monotonic() + args.ready_timeout
-    while True:
-        bound = service._pub_socket is not None and service._cmd_socket is not None
-        if bound:
-            # Port 0 lets the OS pick: the reference binds its host address,
-            # then 127.0.0.1, so the last endpoint is the loopback one.
-            pub_port = bound_port(service._pub_socket)
-            cmd_port = bound_port(service._cmd_socket)
-            if pub_port and cmd_port and port_accepts(pub_port) and port_accepts(cmd_port):
-                break
-        thread = service._thread
-        if not bound and thread is not None and not thread.is_alive():
-            emit({"error": "the reference service failed to start (ports in use?)"})
-            runner.stop_and_exit(1)
-        if time.monotonic() > deadline:
-            emit({"error": f"the reference service was not ready after {args.ready_timeout} s"})
-            runner.stop_and_exit(1)
-        time.sleep(0.02)
-
-    emit({"ready": True, "pub_port": pub_port, "cmd_port": cmd_port})
-
-    for obj in stdin_objects():
-        try:
-            runner.handle(obj)
-        except Exception as ex:
-            emit({"error": f"{type(ex).__name__}: {ex}", "input": obj})
-
-    runner.stop_and_exit(0)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve("reference_service_v0_12", Runner, ApiCommandRequestResult, typed_answer))
