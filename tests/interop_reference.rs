@@ -22,7 +22,9 @@ use auto_trainer_api::{
     ZeroMqRpcService,
 };
 use common::python::{spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService};
-use common::zmq_client::{expect_identical, Published, ReqClient, SubCollector, PROBE_TOPIC};
+use common::zmq_client::{
+    expect_identical, joined, Published, ReqClient, SubCollector, PROBE_TOPIC,
+};
 use serde_json::{json, Value};
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -153,16 +155,6 @@ fn our_service() -> ZeroMqRpcService {
     let service = ZeroMqRpcService::new(our_options());
     service.start().expect("start our service");
     service
-}
-
-fn our_joined(service: &ZeroMqRpcService, topics: &[u32]) -> SubCollector {
-    let sub = SubCollector::connect(service.subscriber_port(), topics);
-    sub.join(|n| {
-        service
-            .publish_json(ApiTopic::PropertyChange, json!({ "probe": n }))
-            .expect("probe");
-    });
-    sub
 }
 
 /// Records what our delegate saw.
@@ -473,7 +465,7 @@ fn published_bytes_and_emergency_order_match_the_reference() {
     let mut reference = Reference::start(None, &[]);
     let service = our_service();
     let theirs = reference.joined(&topics);
-    let ours = our_joined(&service, &topics);
+    let ours = joined(&service, &topics);
 
     let mut expected_count = 0;
     for (topic, message) in published_messages() {
@@ -567,7 +559,7 @@ fn every_typed_publish_path_writes_the_reference_bytes() {
         ApiCommandRequestResponse::pending_with_notification()
     });
     let theirs = reference.joined(&topics);
-    let ours = our_joined(&service, &topics);
+    let ours = joined(&service, &topics);
 
     let mut expected_count = 0;
     // Events, an emergency among them (published twice by both).

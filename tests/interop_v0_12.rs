@@ -20,15 +20,14 @@ use std::time::{Duration, Instant};
 use auto_trainer_api::v0_12::kind::{self, EventKindMarker, MarkerVisitor};
 use auto_trainer_api::{
     decode_payload, to_python_json, v0_12, ApiCommandRequestResponse, ApiCommandRequestResult,
-    ApiTopic, BlockingDeviceClient, ClientOptions, CommandCall, DeviceMessage, EventKind,
-    Generation, RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
+    ApiTopic, Generation, RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
 };
 use common::python::PyProcess;
 use common::reference_v0_12::{
     animals_fields, configuration_fields, hex, reference_built_events, spawn, status_fields, text,
     unhex, Reference, STARTUP, WAIT,
 };
-use common::zmq_client::{expect_identical, Published, ReqClient, SubCollector};
+use common::zmq_client::{expect_identical, joined, Published, ReqClient, SubCollector};
 use serde_json::{json, Value};
 
 const HEARTBEAT: u32 = ApiTopic::Heartbeat.value();
@@ -103,16 +102,6 @@ fn our_service() -> ZeroMqRpcService {
     let service = ZeroMqRpcService::new(v0_12_options());
     service.start().expect("start our 0.12 service");
     service
-}
-
-fn our_joined(service: &ZeroMqRpcService, topics: &[u32]) -> SubCollector {
-    let sub = SubCollector::connect(service.subscriber_port(), topics);
-    sub.join(|n| {
-        service
-            .publish_json(ApiTopic::PropertyChange, json!({ "probe": n }))
-            .expect("probe");
-    });
-    sub
 }
 
 /// `reference_types_v0_12.py sub`: a pyzmq subscriber reading everything
@@ -230,7 +219,7 @@ fn every_reference_built_event_round_trips_through_our_types() {
     options.heartbeat_interval = Duration::from_millis(50);
     let service = ZeroMqRpcService::new(options);
     service.start().unwrap();
-    let ours = our_joined(&service, &[EMERGENCY, EVENT]);
+    let ours = joined(&service, &[EMERGENCY, EVENT]);
     let python = reference_types_subscriber(&service);
     let mut expected = Vec::new();
     for (b, event) in built.iter().zip(rebuilt) {
@@ -619,7 +608,7 @@ fn published_bytes_match_the_reference() {
         },
     );
     let theirs = reference.joined(&topics);
-    let ours = our_joined(&service, &topics);
+    let ours = joined(&service, &topics);
 
     let events = [
         (301, json!({"mode": 1100})),
@@ -750,176 +739,187 @@ fn heartbeats_match_except_timestamp_and_version() {
 
 // --- Our client against the live 0.12 reference ---------------------------------------------------
 
-fn next_event(client: &mut BlockingDeviceClient) -> DeviceMessage {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let message = client.next_message(left).expect("an event within the wait");
-        if !matches!(
-            message,
-            DeviceMessage::Heartbeat(_) | DeviceMessage::CommandResult(_)
-        ) {
-            return message;
+/// The operator side needs the `client` feature.
+#[cfg(feature = "client")]
+mod client_side {
+    use super::*;
+    use auto_trainer_api::{
+        BlockingDeviceClient, ClientOptions, CommandCall, DeviceMessage, EventKind,
+    };
+
+    fn next_event(client: &mut BlockingDeviceClient) -> DeviceMessage {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = client.next_message(left).expect("an event within the wait");
+            if !matches!(
+                message,
+                DeviceMessage::Heartbeat(_) | DeviceMessage::CommandResult(_)
+            ) {
+                return message;
+            }
         }
     }
-}
 
-/// Our `DeviceClient`, told nothing about the generation, against the 0.12
-/// reference: it learns 0.12 from a heartbeat, then pings, reads status
-/// and configuration as the 0.12 types, sets the application mode, awaits
-/// a pending command's result sent by the Python app, and names the
-/// renumbered event kinds with their 0.12 names.
-#[test]
-fn our_client_drives_a_live_0_12_reference() {
-    let answers = json!({
-        "120": {"result": 100, "data": {"mode": 100}},
-        "130": {"result": 201},
-        "300": {"typed": {"type": "ApiSystemConfiguration", "fields": configuration_fields()}},
-        "400": {"typed": {"type": "ApiSystemStatus", "fields": status_fields()}},
-    });
-    let mut reference = Reference::start("0.2", Some(&answers), &[]);
-    let options =
-        ClientOptions::new("127.0.0.1").with_ports(reference.pub_port, reference.cmd_port);
-    assert_eq!(options.protocol, None);
-    let mut client = BlockingDeviceClient::connect(options).expect("connect");
+    /// Our `DeviceClient`, told nothing about the generation, against the 0.12
+    /// reference: it learns 0.12 from a heartbeat, then pings, reads status
+    /// and configuration as the 0.12 types, sets the application mode, awaits
+    /// a pending command's result sent by the Python app, and names the
+    /// renumbered event kinds with their 0.12 names.
+    #[test]
+    fn our_client_drives_a_live_0_12_reference() {
+        let answers = json!({
+            "120": {"result": 100, "data": {"mode": 100}},
+            "130": {"result": 201},
+            "300": {"typed": {"type": "ApiSystemConfiguration", "fields": configuration_fields()}},
+            "400": {"typed": {"type": "ApiSystemStatus", "fields": status_fields()}},
+        });
+        let mut reference = Reference::start("0.2", Some(&answers), &[]);
+        let options =
+            ClientOptions::new("127.0.0.1").with_ports(reference.pub_port, reference.cmd_port);
+        assert_eq!(options.protocol, None);
+        let mut client = BlockingDeviceClient::connect(options).expect("connect");
 
-    // Detection from the heartbeat's version.
-    let deadline = Instant::now() + WAIT;
-    while client.generation().is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no generation detected");
-        client.next_message(left);
-    }
-    assert_eq!(client.generation(), Some(Generation::V0_12));
+        // Detection from the heartbeat's version.
+        let deadline = Instant::now() + WAIT;
+        while client.generation().is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no generation detected");
+            client.next_message(left);
+        }
+        assert_eq!(client.generation(), Some(Generation::V0_12));
 
-    // Ping: the 0.12 reference answers NONE itself, with nonce 0.
-    let ping = client
-        .send_command(v0_12::ApiCommand::None, None)
-        .expect("ping");
-    assert_eq!(ping.result, ApiCommandRequestResult::Unrecognized);
-    assert_eq!(ping.nonce, 0);
-    assert_eq!(ping.command, v0_12::ApiCommand::None);
+        // Ping: the 0.12 reference answers NONE itself, with nonce 0.
+        let ping = client
+            .send_command(v0_12::ApiCommand::None, None)
+            .expect("ping");
+        assert_eq!(ping.result, ApiCommandRequestResult::Unrecognized);
+        assert_eq!(ping.nonce, 0);
+        assert_eq!(ping.command, v0_12::ApiCommand::None);
 
-    let status = client
-        .send_command(v0_12::ApiCommand::GetStatus, None)
-        .expect("status");
-    assert_eq!(status.result, ApiCommandRequestResult::Success);
-    assert_eq!(status.command, v0_12::ApiCommand::GetStatus);
-    assert_eq!(status.command.name(), Some("GET_STATUS"));
-    assert_eq!(reference.seen_request()["nonce"], status.nonce);
-    let read: v0_12::ApiSystemStatus = decode_payload(status.data.as_ref().unwrap()).unwrap();
-    let expected: v0_12::ApiSystemStatus = decode_payload(&status_fields()).unwrap();
-    assert_eq!(read, expected);
-    assert_eq!(read.application_mode, v0_12::ApiApplicationMode::InTraining);
-    assert_eq!(read.alarms[0].alarm_id.value(), 501);
+        let status = client
+            .send_command(v0_12::ApiCommand::GetStatus, None)
+            .expect("status");
+        assert_eq!(status.result, ApiCommandRequestResult::Success);
+        assert_eq!(status.command, v0_12::ApiCommand::GetStatus);
+        assert_eq!(status.command.name(), Some("GET_STATUS"));
+        assert_eq!(reference.seen_request()["nonce"], status.nonce);
+        let read: v0_12::ApiSystemStatus = decode_payload(status.data.as_ref().unwrap()).unwrap();
+        let expected: v0_12::ApiSystemStatus = decode_payload(&status_fields()).unwrap();
+        assert_eq!(read, expected);
+        assert_eq!(read.application_mode, v0_12::ApiApplicationMode::InTraining);
+        assert_eq!(read.alarms[0].alarm_id.value(), 501);
 
-    let configuration = client
-        .send_command(v0_12::ApiCommand::GetConfiguration, None)
-        .expect("configuration");
-    reference.seen_request();
-    let read: v0_12::ApiSystemConfiguration =
-        decode_payload(configuration.data.as_ref().unwrap()).unwrap();
-    assert_eq!(read, decode_payload(&configuration_fields()).unwrap());
+        let configuration = client
+            .send_command(v0_12::ApiCommand::GetConfiguration, None)
+            .expect("configuration");
+        reference.seen_request();
+        let read: v0_12::ApiSystemConfiguration =
+            decode_payload(configuration.data.as_ref().unwrap()).unwrap();
+        assert_eq!(read, decode_payload(&configuration_fields()).unwrap());
 
-    let mode = client
-        .send(CommandCall::new(v0_12::ApiCommand::SetApplicationMode).data(json!({"mode": 100})))
-        .expect("set application mode");
-    assert_eq!(mode.result, ApiCommandRequestResult::Success);
-    assert_eq!(mode.data, Some(json!({"mode": 100})));
-    let seen = reference.seen_request();
-    assert_eq!(
-        (seen["command"].clone(), seen["data"].clone()),
-        (json!(120), json!({"mode": 100}))
-    );
+        let mode = client
+            .send(
+                CommandCall::new(v0_12::ApiCommand::SetApplicationMode).data(json!({"mode": 100})),
+            )
+            .expect("set application mode");
+        assert_eq!(mode.result, ApiCommandRequestResult::Success);
+        assert_eq!(mode.data, Some(json!({"mode": 100})));
+        let seen = reference.seen_request();
+        assert_eq!(
+            (seen["command"].clone(), seen["data"].clone()),
+            (json!(120), json!({"mode": 100}))
+        );
 
-    // A pending command; the Python app publishes its result.
-    let pending = client
-        .send(CommandCall::new(v0_12::ApiCommand::SetTrainingMode).data(json!({"mode": 200})))
-        .expect("set training mode");
-    assert_eq!(
-        pending.result,
-        ApiCommandRequestResult::PendingWithNotification
-    );
-    let seen = reference.seen_request();
-    assert_eq!(seen["nonce"], pending.nonce);
-    assert_eq!(client.awaited_commands().len(), 1);
-    reference.send(json!({"send_command_result": {
+        // A pending command; the Python app publishes its result.
+        let pending = client
+            .send(CommandCall::new(v0_12::ApiCommand::SetTrainingMode).data(json!({"mode": 200})))
+            .expect("set training mode");
+        assert_eq!(
+            pending.result,
+            ApiCommandRequestResult::PendingWithNotification
+        );
+        let seen = reference.seen_request();
+        assert_eq!(seen["nonce"], pending.nonce);
+        assert_eq!(client.awaited_commands().len(), 1);
+        reference.send(json!({"send_command_result": {
         "result": 100, "data": {"mode": 200}, "command": 130, "nonce": pending.nonce}}));
-    let result = client
-        .wait_for_result(pending.nonce, WAIT)
-        .expect("the result");
-    assert_eq!(result.result, ApiCommandRequestResult::Success);
-    assert_eq!(result.command, v0_12::ApiCommand::SetTrainingMode);
-    assert_eq!(result.nonce, pending.nonce);
-    assert_eq!(result.data, Some(json!({"mode": 200})));
-    assert!(client.awaited_commands().is_empty());
+        let result = client
+            .wait_for_result(pending.nonce, WAIT)
+            .expect("the result");
+        assert_eq!(result.result, ApiCommandRequestResult::Success);
+        assert_eq!(result.command, v0_12::ApiCommand::SetTrainingMode);
+        assert_eq!(result.nonce, pending.nonce);
+        assert_eq!(result.data, Some(json!({"mode": 200})));
+        assert!(client.awaited_commands().is_empty());
 
-    // Events of renumbered kinds, decoded by their 0.12 names and types.
-    let session = "6f1c1f9e-8f0e-4a53-9d8c-2b3c4d5e6f70";
-    for spec in [
-        json!({"kind": 301, "context": {"mode": 100}}),
-        json!({"kind": 1222, "context": {"cycles": 250}}),
-        json!({"kind": 1223, "context": {"drift": {"x": 0.25, "y": -1.5, "z": 3.125}}}),
-        json!({"kind": 1301, "context": {"session_id": session, "trial_id": 143, "reason": "tunnel entry"}, "repeat": 2}),
-        json!({"kind": 101, "context": {"reason": "front door opened", "reason_code": 301, "active_alarms": [501]}}),
-    ] {
-        reference.send(json!({ "send_event": spec }));
+        // Events of renumbered kinds, decoded by their 0.12 names and types.
+        let session = "6f1c1f9e-8f0e-4a53-9d8c-2b3c4d5e6f70";
+        for spec in [
+            json!({"kind": 301, "context": {"mode": 100}}),
+            json!({"kind": 1222, "context": {"cycles": 250}}),
+            json!({"kind": 1223, "context": {"drift": {"x": 0.25, "y": -1.5, "z": 3.125}}}),
+            json!({"kind": 1301, "context": {"session_id": session, "trial_id": 143, "reason": "tunnel entry"}, "repeat": 2}),
+            json!({"kind": 101, "context": {"reason": "front door opened", "reason_code": 301, "active_alarms": [501]}}),
+        ] {
+            reference.send(json!({ "send_event": spec }));
+        }
+        let event = |message: DeviceMessage| match message {
+            DeviceMessage::Event(event) => event,
+            other => panic!("not an event: {other:?}"),
+        };
+        let mode = event(next_event(&mut client));
+        assert_eq!(
+            mode.kind,
+            EventKind::V0_12(v0_12::ApiEventKind::ApplicationModeChanged)
+        );
+        assert_eq!(mode.kind.name(), Some("applicationModeChanged"));
+        assert_eq!(
+            mode.context_of(kind::ApplicationModeChanged)
+                .unwrap()
+                .unwrap()
+                .mode,
+            v0_12::ApiApplicationMode::Running
+        );
+        let home = event(next_event(&mut client));
+        assert_eq!(home.kind.to_string(), "pelletHomeReset");
+        assert_eq!(
+            home.context_of(kind::PelletHomeReset)
+                .unwrap()
+                .unwrap()
+                .cycles,
+            250
+        );
+        let drift = event(next_event(&mut client));
+        assert_eq!(drift.kind.to_string(), "pelletDriftReset");
+        let read = drift.context_of(kind::PelletDriftReset).unwrap().unwrap();
+        assert_eq!(
+            (read.drift.x, read.drift.y, read.drift.z),
+            (0.25, -1.5, 3.125)
+        );
+        let trial = event(next_event(&mut client));
+        assert_eq!(
+            trial.kind,
+            EventKind::V0_12(v0_12::ApiEventKind::TrialStarted)
+        );
+        assert_eq!(trial.repeat, 2);
+        let read = trial.context_of(kind::TrialStarted).unwrap().unwrap();
+        assert_eq!((read.session_id.as_str(), read.trial_id), (session, 143));
+        assert!(trial.context_of(kind::ApplicationModeChanged).is_none());
+        // The emergency, on EMERGENCY first.
+        let DeviceMessage::Emergency(stop) = next_event(&mut client) else {
+            panic!("the EMERGENCY copy first")
+        };
+        assert_eq!(stop.kind.to_string(), "emergencyStop");
+        let read = stop.context_of(kind::EmergencyStop).unwrap().unwrap();
+        assert_eq!(
+            read.reason_code,
+            v0_12::ApiEmergencyStopReason::from_value(301)
+        );
+        assert_eq!(read.active_alarms, [v0_12::ApiAlarmKind::from_value(501)]);
+        assert_eq!(event(next_event(&mut client)), stop);
+
+        client.close();
+        reference.stop();
     }
-    let event = |message: DeviceMessage| match message {
-        DeviceMessage::Event(event) => event,
-        other => panic!("not an event: {other:?}"),
-    };
-    let mode = event(next_event(&mut client));
-    assert_eq!(
-        mode.kind,
-        EventKind::V0_12(v0_12::ApiEventKind::ApplicationModeChanged)
-    );
-    assert_eq!(mode.kind.name(), Some("applicationModeChanged"));
-    assert_eq!(
-        mode.context_of(kind::ApplicationModeChanged)
-            .unwrap()
-            .unwrap()
-            .mode,
-        v0_12::ApiApplicationMode::Running
-    );
-    let home = event(next_event(&mut client));
-    assert_eq!(home.kind.to_string(), "pelletHomeReset");
-    assert_eq!(
-        home.context_of(kind::PelletHomeReset)
-            .unwrap()
-            .unwrap()
-            .cycles,
-        250
-    );
-    let drift = event(next_event(&mut client));
-    assert_eq!(drift.kind.to_string(), "pelletDriftReset");
-    let read = drift.context_of(kind::PelletDriftReset).unwrap().unwrap();
-    assert_eq!(
-        (read.drift.x, read.drift.y, read.drift.z),
-        (0.25, -1.5, 3.125)
-    );
-    let trial = event(next_event(&mut client));
-    assert_eq!(
-        trial.kind,
-        EventKind::V0_12(v0_12::ApiEventKind::TrialStarted)
-    );
-    assert_eq!(trial.repeat, 2);
-    let read = trial.context_of(kind::TrialStarted).unwrap().unwrap();
-    assert_eq!((read.session_id.as_str(), read.trial_id), (session, 143));
-    assert!(trial.context_of(kind::ApplicationModeChanged).is_none());
-    // The emergency, on EMERGENCY first.
-    let DeviceMessage::Emergency(stop) = next_event(&mut client) else {
-        panic!("the EMERGENCY copy first")
-    };
-    assert_eq!(stop.kind.to_string(), "emergencyStop");
-    let read = stop.context_of(kind::EmergencyStop).unwrap().unwrap();
-    assert_eq!(
-        read.reason_code,
-        v0_12::ApiEmergencyStopReason::from_value(301)
-    );
-    assert_eq!(read.active_alarms, [v0_12::ApiAlarmKind::from_value(501)]);
-    assert_eq!(event(next_event(&mut client)), stop);
-
-    client.close();
-    reference.stop();
 }

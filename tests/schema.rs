@@ -17,7 +17,7 @@ use common::python::{repo_dir, start_reference_service, ReferenceService};
 use common::reference_v0_12::{
     animals_fields, configuration_fields, reference_built_events, status_fields, Reference,
 };
-use common::zmq_client::{parse_json, Published, ReqClient, SubCollector};
+use common::zmq_client::{joined, parse_json, Published, ReqClient, SubCollector};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -1003,12 +1003,7 @@ fn every_0_12_message_of_the_reference_and_of_our_service_matches_the_0_12_schem
         our_v0_12_answer(&request)
     });
     service.start().expect("start our 0.12 service");
-    let sub = SubCollector::connect(service.subscriber_port(), &[]);
-    sub.join(|n| {
-        service
-            .publish_json(ApiTopic::PropertyChange, json!({ "probe": n }))
-            .expect("probe");
-    });
+    let sub = joined(&service, &[]);
     let mut req = ReqClient::connect(service.command_port());
     let replies: Vec<Value> = v0_12_requests()
         .iter()

@@ -19,7 +19,7 @@ use auto_trainer_api::{
     RpcService, ServiceStats, ZeroMqRpcService, DATA_SERIALIZATION_ERROR,
     ERROR_CODE_STOPPED_WHILE_PENDING,
 };
-use common::zmq_client::{parse_json, Published, ReqClient, SubCollector};
+use common::zmq_client::{joined, parse_json, Published, ReqClient, SubCollector};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -42,17 +42,6 @@ fn started(options: RpcOptions) -> ZeroMqRpcService {
     let service = ZeroMqRpcService::new(options);
     service.start().expect("start");
     service
-}
-
-/// A subscriber to `topics` (all when empty) that has joined `service`.
-fn joined(service: &ZeroMqRpcService, topics: &[u32]) -> SubCollector {
-    let sub = SubCollector::connect(service.subscriber_port(), topics);
-    sub.join(|n| {
-        service
-            .publish_json(ApiTopic::PropertyChange, json!({ "probe": n }))
-            .expect("publish a probe");
-    });
-    sub
 }
 
 fn next(sub: &SubCollector) -> Published {

@@ -289,8 +289,8 @@ impl Drop for PyProcess {
     }
 }
 
-/// The real Python reference service (tests/python/reference_service.py),
-/// ready, on ports the OS picked.
+/// A real Python reference service (tests/python/reference_service.py, or
+/// reference_service_v0_12.py), ready, on ports the OS picked.
 pub struct ReferenceService {
     pub process: PyProcess,
     pub pub_port: u16,
@@ -302,6 +302,26 @@ pub struct ReferenceService {
 /// answering from `answers` when given, with `extra` arguments after the
 /// common ones, and waits up to `ready_within` until both ports accept.
 pub fn start_reference_service(
+    heartbeat_interval: &str,
+    answers: Option<&Value>,
+    extra: &[&str],
+    ready_within: Duration,
+) -> ReferenceService {
+    start_reference_script(
+        python(),
+        "reference_service",
+        heartbeat_interval,
+        answers,
+        extra,
+        ready_within,
+    )
+}
+
+/// [`start_reference_service`] for `script` (the 0.9.11 or the 0.12 one)
+/// run by `python` (the venv of its generation).
+pub fn start_reference_script(
+    python: PathBuf,
+    script: &str,
     heartbeat_interval: &str,
     answers: Option<&Value>,
     extra: &[&str],
@@ -320,7 +340,7 @@ pub fn start_reference_service(
         args.push(temp_json_file("answers", answers).display().to_string());
     }
     args.extend(extra.iter().map(|a| (*a).to_owned()));
-    let process = PyProcess::spawn("reference_service", &args);
+    let process = PyProcess::spawn_with(python, script, &args);
     let ready = process.expect_ready(ready_within);
     let port = |key: &str| {
         ready[key]

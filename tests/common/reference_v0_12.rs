@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::python::{python_v0_12, temp_json_file, PyProcess};
+use super::python::{python_v0_12, start_reference_script, PyProcess, ReferenceService};
 use super::zmq_client::{SubCollector, PROBE_TOPIC};
 
 /// How long a Python process may take to start.
@@ -91,36 +91,24 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Starts `tests/python/reference_service_v0_12.py` on ports the OS picks.
     pub fn start(heartbeat_interval: &str, answers: Option<&Value>, extra: &[&str]) -> Self {
-        let mut args = vec![
-            "--pub-port".to_owned(),
-            "0".to_owned(),
-            "--cmd-port".to_owned(),
-            "0".to_owned(),
-            "--heartbeat-interval".to_owned(),
-            heartbeat_interval.to_owned(),
-        ];
-        if let Some(answers) = answers {
-            args.push("--answers".to_owned());
-            args.push(
-                temp_json_file("answers-v0_12", answers)
-                    .display()
-                    .to_string(),
-            );
-        }
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let process = PyProcess::spawn_with(python_v0_12(), "reference_service_v0_12", &args);
-        let ready = process.expect_ready(STARTUP);
-        let port = |key: &str| {
-            ready[key]
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or_else(|| panic!("no {key} in the reference's ready line: {ready}"))
-        };
-        Self {
-            pub_port: port("pub_port"),
-            cmd_port: port("cmd_port"),
+        let ReferenceService {
             process,
+            pub_port,
+            cmd_port,
+        } = start_reference_script(
+            python_v0_12(),
+            "reference_service_v0_12",
+            heartbeat_interval,
+            answers,
+            extra,
+            STARTUP,
+        );
+        Self {
+            process,
+            pub_port,
+            cmd_port,
         }
     }
 
@@ -153,6 +141,7 @@ impl Reference {
         sub
     }
 
+    /// Stops it and waits for its exit.
     pub fn stop(mut self) {
         self.process.send_line(&json!({"stop": true}));
         self.process.wait_exit(WAIT);

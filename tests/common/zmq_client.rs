@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use auto_trainer_api::{ApiTopic, RpcService, ZeroMqRpcService};
+use serde_json::{json, Value};
 
 /// How long a request or a receive waits unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -343,4 +344,16 @@ pub fn expect_identical(
         );
     }
     ours_got
+}
+
+/// A subscriber to `topics` (all when empty) that has joined `service`:
+/// probes published on PROPERTY_CHANGE until one arrives.
+pub fn joined(service: &ZeroMqRpcService, topics: &[u32]) -> SubCollector {
+    let sub = SubCollector::connect(service.subscriber_port(), topics);
+    sub.join(|n| {
+        service
+            .publish_json(ApiTopic::PropertyChange, json!({ "probe": n }))
+            .expect("publish a probe");
+    });
+    sub
 }
