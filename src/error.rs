@@ -111,4 +111,17 @@ pub enum Error {
     /// The client was closed; create a new one.
     #[error("the client is closed")]
     ClientClosed,
+    /// A key or key file is unusable; the text says why.
+    #[error("keys: {0}")]
+    Keys(String),
+    /// The device refused a signed request (errorCode 401, 409 or 403), or
+    /// answered a signed request unsigned, which a client takes as a
+    /// refusal whatever it says.
+    #[error("the device refused the request (error code {code}): {message}")]
+    Refused {
+        /// The reply's errorCode (0 when an unsigned reply said nothing of one).
+        code: i64,
+        /// The reply's errorMessage, or what was wrong with the reply.
+        message: String,
+    },
 }

@@ -105,6 +105,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
 #[cfg(feature = "client")]
 mod client;
 mod counter;
@@ -141,6 +142,11 @@ pub use wire::v0_9::{
     ApiEventKind, ApiSystemStatus, ApiTrainingMode, ConfigurationResponse, HeadFixStatus,
     PelletStatus, StatusResponse,
 };
+
+// Signed commands.
+pub use auth::envelope::{sign_frames, verify_signed_frames, Envelope, ENVELOPE_VERSION};
+pub use auth::gate::{REFUSED_FORBIDDEN, REFUSED_STALE_OR_REPLAYED, REFUSED_UNAUTHENTICATED};
+pub use auth::keys::{KeyRing, SigningKey, KEY_ENV};
 
 // The device side.
 pub use service::delegate::{CommandRequestDelegate, RequestContext};

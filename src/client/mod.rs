@@ -192,8 +192,9 @@ impl DeviceClient {
         };
         let sub_thread = threads::spawn("client-sub", move || subscriber.run())?;
         let (req_counters, req_protocol) = (counters.clone(), protocol.clone());
+        let signing = options.signing.clone();
         let req_thread = threads::spawn("client-req", move || {
-            requester::run(req_socket, calls_rx, req_counters, req_protocol)
+            requester::run(req_socket, calls_rx, req_counters, req_protocol, signing)
         });
         let req_thread = match req_thread {
             Ok(thread) => thread,

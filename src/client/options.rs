@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::validate::OptionsCheck;
 use crate::{
-    ApiTopic, Command, Error, Generation, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_SUBSCRIBER_PORT,
+    ApiTopic, Command, Error, Generation, SigningKey, DEFAULT_COMMAND_PORT,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_SUBSCRIBER_PORT,
 };
 
 /// How a [`crate::DeviceClient`] reaches a device and how patient it is.
@@ -62,6 +62,12 @@ pub struct ClientOptions {
     /// numbers ([`crate::EventKind::Undetected`]). `Some`: always that one,
     /// whatever the heartbeats say.
     pub protocol: Option<Generation>,
+    /// Signs every request with this key (signed commands, PROTOCOL.md):
+    /// for a device that has keys. Replies must then be signed with the
+    /// same key; an unsigned one is [`crate::Error::Refused`], a forged one
+    /// [`crate::Error::InvalidReply`]. See [`SigningKey::from_key_file`] and
+    /// [`SigningKey::from_env`]. Default `None`.
+    pub signing: Option<SigningKey>,
 }
 
 impl Default for ClientOptions {
@@ -79,6 +85,7 @@ impl Default for ClientOptions {
             message_buffer: 1024,
             max_message_bytes: 16 * 1024 * 1024,
             protocol: None,
+            signing: None,
         }
     }
 }

@@ -9,7 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::protocol::ProtocolCell;
 use super::stats::ClientCounters;
 use crate::transport::operator::{ReplyWait, ReqSocket};
-use crate::{ApiCommandRequestServiceResponse, Command, Error};
+use crate::{
+    sign_frames, verify_signed_frames, ApiCommandRequestServiceResponse, Command, Error, SigningKey,
+};
 
 /// One command on its way to the requester thread.
 pub(crate) struct Call {
@@ -31,12 +33,13 @@ pub(crate) fn run(
     mut calls: mpsc::Receiver<Call>,
     counters: Arc<ClientCounters>,
     protocol: Arc<ProtocolCell>,
+    signing: Option<SigningKey>,
 ) {
     while let Some(call) = calls.blocking_recv() {
         if call.reply.is_closed() {
             continue; // the caller gave up before its turn: never sent
         }
-        match perform(&mut socket, &call, &counters, &protocol) {
+        match perform(&mut socket, &call, &counters, &protocol, signing.as_ref()) {
             Outcome::Done(result) => {
                 let _ = call.reply.send(result);
             }
@@ -53,12 +56,19 @@ fn perform(
     call: &Call,
     counters: &ClientCounters,
     protocol: &ProtocolCell,
+    signing: Option<&SigningKey>,
 ) -> Outcome {
     let attempts = call.retries.saturating_add(1);
     for attempt in 1..=attempts {
         counters.requests_sent.bump();
         let deadline = Instant::now() + call.timeout;
-        match socket.request(&call.body, deadline) {
+        // Signed again for each attempt: a retry is a new request (a resent
+        // signature would be refused as a replay if the first got through).
+        let frames = match signing {
+            Some(key) => sign_frames(key, &call.body).to_vec(),
+            None => vec![call.body.clone()],
+        };
+        match socket.request(&frames, deadline) {
             Err(error) => return Outcome::Done(Err(error)),
             Ok(ReplyWait::Stop) => return Outcome::Stop,
             Ok(ReplyWait::TimedOut) => {
@@ -76,8 +86,10 @@ fn perform(
                 // Read with the device's generation, else with the one the
                 // caller chose the command from.
                 let generation = protocol.current().or(call.command.generation());
-                let checked =
-                    check_reply(&frames, call.nonce, call.command.value()).map(|mut reply| {
+                let checked = reply_body(&frames, signing)
+                    .and_then(|body| check_reply(body, call.nonce, call.command.value()))
+                    .and_then(|reply| refused_if_unsigned(&frames, signing, reply))
+                    .map(|mut reply| {
                         reply.command = Command::read(generation, reply.command.value());
                         reply
                     });
@@ -97,21 +109,52 @@ fn perform(
     }))
 }
 
+/// The body of a reply: its one frame; to a signed request, the second of
+/// two frames whose envelope verifies with the requester's key (a forged
+/// reply is an error), or one unsigned frame (read, then refused by
+/// [`refused_if_unsigned`]).
+fn reply_body<'a>(frames: &'a [Vec<u8>], signing: Option<&SigningKey>) -> Result<&'a [u8], Error> {
+    match (frames, signing) {
+        ([body], _) => Ok(body),
+        ([_, _], Some(key)) => verify_signed_frames(key, frames).map_err(|why| {
+            Error::InvalidReply(format!("a forged reply to a signed request: {why}"))
+        }),
+        _ => Err(Error::InvalidReply(format!(
+            "{} frames instead of {}",
+            frames.len(),
+            if signing.is_some() { 2 } else { 1 }
+        ))),
+    }
+}
+
+/// An unsigned reply to a signed request is a refusal, whatever it says:
+/// the device refused it (errorCode 401, 409, 403) or does not check
+/// signatures at all.
+fn refused_if_unsigned(
+    frames: &[Vec<u8>],
+    signing: Option<&SigningKey>,
+    reply: ApiCommandRequestServiceResponse,
+) -> Result<ApiCommandRequestServiceResponse, Error> {
+    if signing.is_none() || frames.len() == 2 {
+        return Ok(reply);
+    }
+    Err(Error::Refused {
+        code: reply.error_code,
+        message: reply
+            .error_message
+            .unwrap_or_else(|| "an unsigned reply to a signed request".into()),
+    })
+}
+
 /// Reads a reply and checks that it answers `nonce`. A reply with nonce 0 to
 /// a NONE request is accepted too: the 0.12 reference answers NONE with
 /// nonce 0 whatever was sent (a REQ socket only ever receives the reply to
 /// its last request, so nothing else can be mistaken for it).
 fn check_reply(
-    frames: &[Vec<u8>],
+    body: &[u8],
     nonce: i64,
     command: i64,
 ) -> Result<ApiCommandRequestServiceResponse, Error> {
-    let [body] = frames else {
-        return Err(Error::InvalidReply(format!(
-            "{} frames instead of 1",
-            frames.len()
-        )));
-    };
     let text =
         std::str::from_utf8(body).map_err(|e| Error::InvalidReply(format!("not UTF-8: {e}")))?;
     let reply: ApiCommandRequestServiceResponse =
@@ -133,18 +176,47 @@ mod tests {
     #[test]
     fn replies_are_checked() {
         let good = br#"{"nonce":7,"command":400,"result":100,"data":{"animalId":"m 1"},"errorKind":0,"errorCode":0,"errorMessage":null}"#;
-        let reply = check_reply(&[good.to_vec()], 7, 400).unwrap();
+        let reply = check_reply(good, 7, 400).unwrap();
         assert_eq!(reply.data.unwrap()["animal_id"], "m 1");
         assert!(
-            matches!(check_reply(&[good.to_vec()], 8, 400), Err(Error::InvalidReply(m)) if m.contains("nonce 7"))
+            matches!(check_reply(good, 8, 400), Err(Error::InvalidReply(m)) if m.contains("nonce 7"))
         );
-        assert!(check_reply(&[good.to_vec(), vec![]], 7, 400).is_err());
-        assert!(check_reply(&[b"{".to_vec()], 7, 400).is_err());
-        assert!(check_reply(&[vec![0xff]], 7, 400).is_err());
-        assert!(check_reply(&[b"[]".to_vec()], 7, 400).is_err());
+        assert!(reply_body(&[good.to_vec(), vec![]], None).is_err());
+        assert!(check_reply(b"{", 7, 400).is_err());
+        assert!(check_reply(&[0xff], 7, 400).is_err());
+        assert!(check_reply(b"[]", 7, 400).is_err());
         // 0.12's answer to NONE, whatever its nonce was; only for NONE.
         let ping = br#"{"nonce": 0, "command": 0, "result": 0, "data": null, "errorKind": 0, "errorCode": 0, "errorMessage": null}"#;
-        assert!(check_reply(&[ping.to_vec()], 5, 0).is_ok());
-        assert!(check_reply(&[ping.to_vec()], 5, 400).is_err());
+        assert!(check_reply(ping, 5, 0).is_ok());
+        assert!(check_reply(ping, 5, 400).is_err());
+    }
+
+    #[test]
+    fn a_signed_request_takes_only_a_reply_signed_with_its_key() {
+        let key = SigningKey::new("ops-1", [5; 32]);
+        let body = br#"{"nonce":7,"command":400,"result":100,"data":null,"errorKind":0,"errorCode":0,"errorMessage":null}"#;
+        let signed = sign_frames(&key, body).to_vec();
+        assert_eq!(reply_body(&signed, Some(&key)).unwrap(), body);
+
+        let forger = SigningKey::new("ops-1", [6; 32]);
+        let forged = sign_frames(&forger, body).to_vec();
+        assert!(
+            matches!(reply_body(&forged, Some(&key)), Err(Error::InvalidReply(m)) if m.contains("forged"))
+        );
+        let mut tampered = signed.clone();
+        tampered[1] = body
+            .iter()
+            .map(|&b| if b == b'7' { b'8' } else { b })
+            .collect();
+        assert!(reply_body(&tampered, Some(&key)).is_err());
+
+        // Unsigned: a refusal, whatever it says.
+        let unsigned = [body.to_vec()];
+        let reply = check_reply(reply_body(&unsigned, Some(&key)).unwrap(), 7, 400).unwrap();
+        assert!(matches!(
+            refused_if_unsigned(&unsigned, Some(&key), reply.clone()),
+            Err(Error::Refused { code: 0, .. })
+        ));
+        assert!(refused_if_unsigned(&unsigned, None, reply).is_ok());
     }
 }

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::dispatch::{read_request, Dispatcher};
+use super::dispatch::{read_request, Dispatcher, ReadRequest};
+use crate::auth::gate::Gate;
 use crate::threads;
 use crate::transport::device::{CommandSocket, Doorbell, Incoming, Request};
 use crate::wire::clock::monotonic_nanos;
-use crate::wire::command::is_emergency_command;
-use crate::wire::command::MalformedRequest;
+use crate::wire::command::{is_emergency_command, MalformedRequest};
 use crate::ApiCommandRequest;
 
 /// Whether the command loop serves: it runs, and is not stuck on one request.
@@ -70,6 +70,8 @@ pub(crate) struct Inbox {
     /// `None` when its thread could not be started: then everything is read here.
     reader: Option<Reader>,
     next_ticket: u64,
+    /// Lets only signed requests through when the service has keys.
+    gate: Arc<Gate>,
 }
 
 struct Queued {
@@ -86,7 +88,7 @@ enum Reading {
     /// On the reader thread.
     Away { ticket: u64 },
     /// Read by the reader thread.
-    Read(Result<ApiCommandRequest<i64>, MalformedRequest>),
+    Read(ReadRequest),
 }
 
 impl Queued {
@@ -98,12 +100,14 @@ impl Queued {
     fn is_emergency(&mut self) -> bool {
         match &mut self.reading {
             Reading::Here { emergency } => *emergency.get_or_insert_with(|| {
-                matches!(&self.route.body[..], [frame] if ApiCommandRequest::is_emergency(frame))
+                // The request is the last frame (after the envelope when signed).
+                matches!(&self.route.body[..], [frame] | [_, frame] if ApiCommandRequest::is_emergency(frame))
             }),
             Reading::Away { .. } => false,
-            Reading::Read(read) => read
-                .as_ref()
-                .is_ok_and(|request| is_emergency_command(request.command)),
+            Reading::Read(read) => matches!(
+                read,
+                ReadRequest::Request { request, .. } if is_emergency_command(request.command)
+            ),
         }
     }
 }
@@ -111,17 +115,21 @@ impl Queued {
 /// The reader thread and the channels to and from it.
 struct Reader {
     jobs: Option<Sender<(u64, Vec<Vec<u8>>)>>,
-    done: Receiver<(u64, Result<ApiCommandRequest<i64>, MalformedRequest>)>,
+    done: Receiver<(u64, ReadRequest)>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Reader {
-    fn start(doorbell: Doorbell, max_request_bytes: usize) -> Result<Self, crate::Error> {
+    fn start(
+        doorbell: Doorbell,
+        max_request_bytes: usize,
+        gate: Arc<Gate>,
+    ) -> Result<Self, crate::Error> {
         let (jobs, to_read) = mpsc::channel::<(u64, Vec<Vec<u8>>)>();
         let (read, done) = mpsc::channel();
         let thread = threads::spawn("reader", move || {
             for (ticket, frames) in to_read {
-                let request = read_request(&frames, max_request_bytes);
+                let request = read_request(&frames, max_request_bytes, &gate);
                 drop(frames);
                 if read.send((ticket, request)).is_err() {
                     break;
@@ -161,9 +169,13 @@ impl Inbox {
     /// bytes (what is not read waits in libzmq, within its per-connection
     /// bound), and reads large requests on a thread of its own that rings
     /// `doorbell` for each one read.
-    pub(crate) fn new(max_request_bytes: usize, doorbell: Option<Doorbell>) -> Self {
+    pub(crate) fn new(
+        max_request_bytes: usize,
+        doorbell: Option<Doorbell>,
+        gate: Arc<Gate>,
+    ) -> Self {
         let reader = doorbell.and_then(|doorbell| {
-            Reader::start(doorbell, max_request_bytes)
+            Reader::start(doorbell, max_request_bytes, gate.clone())
                 .inspect_err(|error| {
                     tracing::warn!(%error, "no reader thread: large requests are read on the command thread")
                 })
@@ -176,6 +188,7 @@ impl Inbox {
             max_request_bytes,
             reader,
             next_ticket: 0,
+            gate,
         }
     }
 
@@ -240,9 +253,12 @@ impl Inbox {
         self.reader = None;
         for queued in &mut self.queued {
             if let Reading::Away { .. } = queued.reading {
-                queued.reading = Reading::Read(Err(MalformedRequest::unread(
-                    "the request was lost by the service's reader thread".into(),
-                )));
+                queued.reading = Reading::Read(ReadRequest::Malformed {
+                    error: MalformedRequest::unread(
+                        "the request was lost by the service's reader thread".into(),
+                    ),
+                    signer: None,
+                });
             }
         }
     }
@@ -267,13 +283,13 @@ impl Inbox {
 
     /// The next request to answer (see [`Self::next_ready`]), with its
     /// reading done, or `None` if none can be answered yet.
-    fn pop(&mut self) -> Option<(Request, Result<ApiCommandRequest<i64>, MalformedRequest>)> {
+    fn pop(&mut self) -> Option<(Request, ReadRequest)> {
         let position = self.next_ready()?;
         let queued = self.queued.remove(position)?;
         self.bytes -= queued.bytes;
         let read = match queued.reading {
             Reading::Read(read) => read,
-            _ => read_request(&queued.route.body, self.max_request_bytes),
+            _ => read_request(&queued.route.body, self.max_request_bytes, &self.gate),
         };
         Some((queued.route, read))
     }
@@ -324,7 +340,7 @@ pub(crate) fn serve_commands(
         };
         let started = monotonic_nanos();
         busy_since.store(started, Ordering::Release);
-        let reply = dispatcher.reply(read);
+        let reply = dispatcher.reply(read, request.peer());
         busy_since.store(-1, Ordering::Release);
         if let Err(error) = socket.reply(request, &reply) {
             tracing::error!(%error, "cannot send a reply");
@@ -357,9 +373,18 @@ mod tests {
         r#"{"command": 300, "nonce": 6}"#,
     ];
 
+    /// A gate without keys: every request gets in.
+    fn open_gate() -> std::sync::Arc<super::Gate> {
+        std::sync::Arc::new(super::Gate::new(
+            None,
+            std::time::Duration::from_secs(30),
+            crate::Generation::V0_9,
+        ))
+    }
+
     #[test]
     fn emergencies_leave_first_and_the_rest_in_arrival_order() {
-        let mut inbox = Inbox::new(1024, None);
+        let mut inbox = Inbox::new(1024, None, open_gate());
         for text in ARRIVALS {
             inbox.push(request(text));
         }
@@ -370,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_large_request_being_read_elsewhere_holds_back_later_ones_but_not_emergencies() {
-        let mut inbox = Inbox::new(1 << 20, None);
+        let mut inbox = Inbox::new(1 << 20, None, open_gate());
         let large = format!(
             r#"{{"command": 300, "nonce": 0, "data": "{}"}}"#,
             "x".repeat(super::READ_INLINE_MAX_BYTES)
@@ -385,7 +410,7 @@ mod tests {
         assert_eq!(drain(&mut inbox), [stop, resume]);
         assert_eq!(inbox.queued.len(), 5);
 
-        let read = super::read_request(&[large.into_bytes()], 1 << 20);
+        let read = super::read_request(&[large.into_bytes()], 1 << 20, &open_gate());
         inbox.queued[0].reading = super::Reading::Read(read);
         let [a, b, _, d, _, f] = ARRIVALS;
         let texts = drain(&mut inbox);
@@ -395,7 +420,7 @@ mod tests {
 
     #[test]
     fn reading_ahead_stops_at_the_byte_or_count_limit() {
-        let mut by_bytes = Inbox::new(10, None);
+        let mut by_bytes = Inbox::new(10, None, open_gate());
         let large = "x".repeat(10 * Inbox::LIMIT_LARGEST_REQUESTS - 1);
         by_bytes.push(request(&large));
         assert!(!by_bytes.is_full());
@@ -404,7 +429,7 @@ mod tests {
         by_bytes.pop();
         assert!(!by_bytes.is_full());
 
-        let mut by_count = Inbox::new(usize::MAX, None);
+        let mut by_count = Inbox::new(usize::MAX, None, open_gate());
         for _ in 0..Inbox::LIMIT_REQUESTS {
             assert!(!by_count.is_full());
             by_count.push(request("{}"));

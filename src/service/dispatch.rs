@@ -8,9 +8,12 @@ use std::time::Instant;
 
 use super::delegate::{DelegateSlot, RequestContext};
 use super::publisher::Publisher;
+use crate::auth::envelope::Envelope;
+use crate::auth::gate::{Gate, Refusal};
 use crate::telemetry;
 use crate::wire::command::MalformedRequest;
 use crate::wire::json::{write_python_json, PythonJsonFormatter};
+use crate::SigningKey;
 use crate::{
     ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestServiceResponse, Command,
     Generation,
@@ -24,6 +27,30 @@ pub(crate) struct Dispatcher {
     pub delegate: Arc<DelegateSlot>,
     pub publisher: Publisher,
     pub warnings: WarningBudget,
+    /// Refusals are logged on a budget of their own, so a flood of bad
+    /// signatures cannot hide malformed requests, nor the reverse.
+    pub refusal_warnings: WarningBudget,
+}
+
+/// A request as read by [`read_request`], ready to be answered.
+pub(crate) enum ReadRequest {
+    /// A request for the delegate, signed by `signer` when the device has keys.
+    Request {
+        request: ApiCommandRequest<i64>,
+        signer: Option<SigningKey>,
+    },
+    /// A request that could not be read (from `signer`, whose signature was
+    /// valid, when the device has keys).
+    Malformed {
+        error: MalformedRequest,
+        signer: Option<SigningKey>,
+    },
+    /// A request refused by the gate, with what could be read of it.
+    Refused {
+        refusal: Refusal,
+        nonce: i64,
+        command: i64,
+    },
 }
 
 /// Malformed requests are logged at WARN at most [`Self::PER_WINDOW`] times
@@ -66,19 +93,27 @@ impl WarningBudget {
 }
 
 impl Dispatcher {
-    /// The reply bytes for a request read by [`read_request`] (on the
-    /// command thread or the reader thread): the delegate's answer, or the
-    /// error reply.
-    pub(crate) fn reply(
-        &mut self,
-        read: Result<ApiCommandRequest<i64>, MalformedRequest>,
-    ) -> Vec<u8> {
+    /// The reply frames for a request read by [`read_request`] (on the
+    /// command thread or the reader thread) from `peer`: the delegate's
+    /// answer, or the error reply; signed with the requester's key when the
+    /// request was signed, one unsigned frame otherwise.
+    pub(crate) fn reply(&mut self, read: ReadRequest, peer: Option<&str>) -> Vec<Vec<u8>> {
         let counters = self.publisher.outbox().counters();
         counters.requests.bump();
         let _trace = telemetry::request_started();
-        let reply = match read {
-            Ok(request) => self.answer(request),
-            Err(error) => {
+        let (reply, signer) = match read {
+            ReadRequest::Request { request, signer } => {
+                if let Some(key) = &signer {
+                    telemetry::request_signed(key.id());
+                }
+                (self.answer(request), signer)
+            }
+            ReadRequest::Refused {
+                refusal,
+                nonce,
+                command,
+            } => (self.refuse(refusal, nonce, command, peer), None),
+            ReadRequest::Malformed { error, signer } => {
                 counters.malformed_requests.bump();
                 match self.warnings.take() {
                     Some(not_logged) => tracing::warn!(
@@ -92,9 +127,62 @@ impl Dispatcher {
                     }
                 }
                 telemetry::malformed_request(&error.message);
-                ApiCommandRequestServiceResponse::malformed(error, self.generation())
+                (
+                    ApiCommandRequestServiceResponse::malformed(error, self.generation()),
+                    signer,
+                )
             }
         };
+        let body = self.reply_bytes(&reply);
+        match signer {
+            Some(key) => {
+                let envelope = Envelope::sign(&key, crate::auth::now_millis(), &body);
+                vec![envelope.to_bytes(), body]
+            }
+            None => vec![body],
+        }
+    }
+
+    /// A refused request's reply (FAILED, SYSTEM_ERROR, the refusal's
+    /// code), counted and logged on its own budget with the key and peer.
+    fn refuse(
+        &mut self,
+        refusal: Refusal,
+        nonce: i64,
+        command: i64,
+        peer: Option<&str>,
+    ) -> ApiCommandRequestServiceResponse {
+        self.publisher.outbox().counters().refused(refusal.code);
+        let key_id = refusal.key_id.as_deref().unwrap_or("-");
+        let peer = peer.unwrap_or("-");
+        match self.refusal_warnings.take() {
+            Some(not_logged) => tracing::warn!(
+                code = refusal.code,
+                key_id,
+                peer,
+                nonce,
+                reason = %refusal.message,
+                similar_not_logged = not_logged,
+                "refused a command request"
+            ),
+            None => {
+                tracing::debug!(code = refusal.code, key_id, peer, nonce, reason = %refusal.message, "refused a command request")
+            }
+        }
+        if let Some(key_id) = &refusal.key_id {
+            telemetry::request_signed(key_id);
+        }
+        telemetry::malformed_request(&refusal.message);
+        ApiCommandRequestServiceResponse::refused(
+            Command::read(Some(self.generation()), command),
+            nonce,
+            refusal.code,
+            refusal.message,
+        )
+    }
+
+    /// The reply's JSON as the service's generation writes it.
+    fn reply_bytes(&self, reply: &ApiCommandRequestServiceResponse) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(256);
         let format = match self.generation() {
             // 0.9.11 camelizes the whole reply text, which strips the spaces.
@@ -102,7 +190,7 @@ impl Dispatcher {
             // 0.12 camelizes keys only: json.dumps' default spacing stays.
             Generation::V0_12 => PythonJsonFormatter::SPACED,
         };
-        write_python_json(&mut bytes, &reply, format).map(|()| bytes).unwrap_or_else(|error| {
+        write_python_json(&mut bytes, reply, format).map(|()| bytes).unwrap_or_else(|error| {
             // A reply holds only JSON values; this cannot happen, but a REQ
             // peer must still get an answer.
             tracing::error!(%error, "cannot serialize a reply");
@@ -178,26 +266,70 @@ impl Dispatcher {
     }
 }
 
-/// Reads a request from its frames: one frame of at most
-/// `max_request_bytes`, parsed. Needs nothing of the service, so large
-/// requests can be read on another thread.
+/// Reads a request from its frames and lets it through `gate`: one frame
+/// of at most `max_request_bytes` (two, an envelope then the request, when
+/// the device has keys), parsed, signed by a key that may send its command.
+/// Needs nothing of the service but the gate, so large requests can be read
+/// on another thread.
 pub(crate) fn read_request(
     frames: &[Vec<u8>],
     max_request_bytes: usize,
-) -> Result<ApiCommandRequest<i64>, MalformedRequest> {
-    let [frame] = frames else {
-        return Err(MalformedRequest::unread(format!(
-            "a request must be one frame, got {}",
-            frames.len()
-        )));
+    gate: &Gate,
+) -> ReadRequest {
+    let malformed = |message: String| ReadRequest::Malformed {
+        error: MalformedRequest::unread(message),
+        signer: None,
     };
-    if frame.len() > max_request_bytes {
-        return Err(MalformedRequest::unread(format!(
+    let (envelope, body) =
+        match frames {
+            [body] => (None, body),
+            [envelope, body] if gate.is_enabled() => (Some(&envelope[..]), body),
+            [_, _] => return malformed(
+                "a request must be one frame, got 2 (this device does not take signed requests)"
+                    .into(),
+            ),
+            _ => {
+                return malformed(format!(
+                    "a request must be one frame (two when signed), got {}",
+                    frames.len()
+                ))
+            }
+        };
+    if body.len() > max_request_bytes {
+        return malformed(format!(
             "request of {} bytes exceeds the maximum of {max_request_bytes} bytes",
-            frame.len(),
-        )));
+            body.len(),
+        ));
     }
-    ApiCommandRequest::parse(frame)
+    let signer = match gate.admit(envelope, body) {
+        Ok(signer) => signer,
+        Err(refusal) => {
+            // Echo what can be read, so the peer can match the refusal.
+            let (nonce, command) = match ApiCommandRequest::parse(body) {
+                Ok(request) => (request.nonce, request.command),
+                Err(error) => (error.nonce, error.command),
+            };
+            return ReadRequest::Refused {
+                refusal,
+                nonce,
+                command,
+            };
+        }
+    };
+    match ApiCommandRequest::parse(body) {
+        Err(error) => ReadRequest::Malformed { error, signer },
+        Ok(request) => match signer
+            .as_ref()
+            .map(|key| gate.authorize(key, request.command))
+        {
+            Some(Err(refusal)) => ReadRequest::Refused {
+                refusal,
+                nonce: request.nonce,
+                command: request.command,
+            },
+            _ => ReadRequest::Request { request, signer },
+        },
+    }
 }
 
 /// Drops a panic payload without letting a `Drop` that panics too unwind out

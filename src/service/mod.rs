@@ -34,11 +34,13 @@ use self::pending::{PendingCommand, ERROR_CODE_STOPPED_WHILE_PENDING};
 use self::publish_thread::PublishThread;
 use self::publisher::Publisher;
 use self::stats::ServiceStats;
+use crate::auth::gate::Gate;
 use crate::threads;
 use crate::transport::device::{DeviceTransport, SocketTuning};
 use crate::transport::StopSignal;
 use crate::{
-    ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Catalog, Error, RpcOptions, WireCode,
+    ApiCommandRequestResponse, ApiEvent, ApiOptions, ApiTopic, Catalog, Error, KeyRing, RpcOptions,
+    WireCode,
 };
 
 /// A service that publishes events and answers command requests
@@ -237,6 +239,8 @@ struct Running {
 pub struct ZeroMqRpcService {
     options: RpcOptions,
     delegate: Arc<DelegateSlot>,
+    /// Signed commands: which requests get in (every one without keys).
+    gate: Arc<Gate>,
     publisher: Publisher,
     lifecycle: Mutex<Lifecycle>,
     subscriber_port: AtomicU16,
@@ -263,11 +267,17 @@ impl ZeroMqRpcService {
             critical_reserve: options.critical_reserve,
         };
         let (outbox, queue) = Outbox::new(limits, Arc::default(), options.protocol);
+        let gate = Gate::new(
+            options.keys.clone(),
+            options.signature_window,
+            options.protocol,
+        );
         Self {
             subscriber_port: AtomicU16::new(options.subscriber_port),
             command_port: AtomicU16::new(options.command_port),
             options,
             delegate: Arc::default(),
+            gate: Arc::new(gate),
             publisher: Publisher::new(outbox, Arc::default()),
             lifecycle: Mutex::new(Lifecycle::Created(queue)),
         }
@@ -276,6 +286,57 @@ impl ZeroMqRpcService {
     /// The options it was created with.
     pub fn options(&self) -> &RpcOptions {
         &self.options
+    }
+
+    /// Reads [`RpcOptions::key_file`] again and serves with its keys from
+    /// the next request on (key rotation: list the new key and the old one
+    /// until every console has the new one, then drop the old). Returns how
+    /// many keys it holds. On error the keys in use stay.
+    ///
+    /// # Errors
+    /// [`Error::Keys`] when the file cannot be read or is not a key file;
+    /// [`Error::InvalidOptions`] when no key file is configured.
+    pub fn reload_keys(&self) -> Result<usize, Error> {
+        let path = self
+            .options
+            .key_file
+            .as_ref()
+            .ok_or_else(|| Error::InvalidOptions("no key_file to reload keys from".into()))?;
+        let ring = KeyRing::load(path)?;
+        let count = ring.len();
+        self.gate.set_keys(Some(ring));
+        tracing::info!(keys = count, file = %path.display(), "signing keys reloaded");
+        Ok(count)
+    }
+
+    /// Replaces the keys in use (`None`: requests are no longer checked).
+    pub fn set_keys(&self, keys: Option<KeyRing>) {
+        self.gate.set_keys(keys);
+    }
+
+    /// Whether requests must be signed (the service has keys).
+    pub fn requires_signatures(&self) -> bool {
+        self.gate.is_enabled()
+    }
+
+    /// Warns once when commands are served beyond this machine with nobody
+    /// checked.
+    fn warn_if_open(&self) {
+        let loopback = |address: &String| {
+            address == "localhost"
+                || address == "lo"
+                || address
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        if !self.gate.is_enabled() && !self.options.bind_addresses.iter().all(loopback) {
+            tracing::warn!(
+                bind = ?self.options.bind_addresses,
+                command_port = self.command_port(),
+                "commands are served beyond this machine without keys: anyone who can reach \
+                 the command port can command this device (set RpcOptions::keys or key_file)"
+            );
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
@@ -319,8 +380,9 @@ impl ZeroMqRpcService {
             delegate: self.delegate.clone(),
             publisher: self.publisher.clone(),
             warnings: WarningBudget::new(),
+            refusal_warnings: WarningBudget::new(),
         };
-        let inbox = Inbox::new(options.max_request_bytes, Some(doorbell));
+        let inbox = Inbox::new(options.max_request_bytes, Some(doorbell), self.gate.clone());
         let state = command_loop.clone();
         let command_thread = threads::spawn("commands", move || {
             command_thread::serve_commands(command_socket, dispatcher, inbox, state)
@@ -380,6 +442,12 @@ impl ZeroMqRpcService {
 impl RpcService for ZeroMqRpcService {
     fn start(&self) -> Result<(), Error> {
         let mut lifecycle = self.lock();
+        if !matches!(*lifecycle, Lifecycle::Created(_)) {
+            return Err(Error::AlreadyStarted);
+        }
+        if self.options.key_file.is_some() {
+            self.reload_keys()?;
+        }
         let queue = match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped) {
             Lifecycle::Created(queue) => queue,
             other => {
@@ -395,8 +463,10 @@ impl RpcService for ZeroMqRpcService {
                     identifier = %self.options.identifier,
                     subscriber_port = self.subscriber_port(),
                     command_port = self.command_port(),
+                    signed_commands = self.gate.is_enabled(),
                     "api service started"
                 );
+                self.warn_if_open();
                 Ok(())
             }
             Err((error, queue)) => {

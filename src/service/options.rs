@@ -1,12 +1,12 @@
 //! Options of the device side, with the reference's defaults.
 
-use crate::Generation;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::validate::OptionsCheck;
 use crate::{
-    TelemetryOptions, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDENTIFIER,
-    DEFAULT_SUBSCRIBER_PORT,
+    Generation, KeyRing, TelemetryOptions, DEFAULT_COMMAND_PORT, DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_IDENTIFIER, DEFAULT_SUBSCRIBER_PORT,
 };
 
 /// Everything the library can be configured with (`ApiOptions` of the
@@ -101,6 +101,20 @@ pub struct RpcOptions {
     /// and [`crate::PendingCommand`]. Default [`Generation::V0_9`]
     /// (0.9.11), as every version of this crate before spoke.
     pub protocol: Generation,
+    /// Keys for signed commands (PROTOCOL.md): with keys, every request
+    /// must be signed by one of them, fresh and never seen, and be allowed by
+    /// the key's role; others are refused (errorCode 401, 409 or 403) and
+    /// never reach the delegate. `None` (the default): no request is
+    /// checked, as with the reference. See also [`Self::key_file`].
+    pub keys: Option<KeyRing>,
+    /// A key file (TOML, see [`KeyRing`]) read at start and by
+    /// [`crate::ZeroMqRpcService::reload_keys`]; when set, its keys replace
+    /// [`Self::keys`].
+    pub key_file: Option<PathBuf>,
+    /// How far a signed request's `ts` may be from the device's clock, either
+    /// way; also how long its signature is remembered against replays.
+    /// Default 30 s.
+    pub signature_window: Duration,
 }
 
 impl Default for RpcOptions {
@@ -120,6 +134,9 @@ impl Default for RpcOptions {
             send_high_water_mark: 10_000,
             linger: Duration::from_secs(1),
             protocol: Generation::default(),
+            keys: None,
+            key_file: None,
+            signature_window: Duration::from_secs(30),
         }
     }
 }
@@ -152,6 +169,7 @@ impl RpcOptions {
             .positive("queue_capacity", self.queue_capacity as u64)
             .positive("queue_capacity_bytes", self.queue_capacity_bytes as u64)
             .positive("max_request_bytes", self.max_request_bytes as u64)
+            .positive_duration("signature_window", self.signature_window)
             .finish()
     }
 }

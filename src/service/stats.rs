@@ -35,6 +35,12 @@ pub struct ServiceStats {
     pub requests: u64,
     /// Requests that could not be read (answered with an error reply).
     pub malformed_requests: u64,
+    /// Signed commands: requests refused without a valid signature (401).
+    pub refused_unauthenticated: u64,
+    /// Signed commands: requests refused as stale or replayed (409).
+    pub refused_stale_or_replayed: u64,
+    /// Signed commands: requests refused by their key's role (403).
+    pub refused_forbidden: u64,
     /// Commands still pending.
     pub pending_open: usize,
 }
@@ -54,9 +60,21 @@ pub(crate) struct ServiceCounters {
     pub send_errors: Counter,
     pub requests: Counter,
     pub malformed_requests: Counter,
+    pub refused_unauthenticated: Counter,
+    pub refused_stale_or_replayed: Counter,
+    pub refused_forbidden: Counter,
 }
 
 impl ServiceCounters {
+    /// Counts a request refused with `code` (401, 409 or 403).
+    pub(crate) fn refused(&self, code: i64) {
+        match code {
+            crate::REFUSED_STALE_OR_REPLAYED => self.refused_stale_or_replayed.bump(),
+            crate::REFUSED_FORBIDDEN => self.refused_forbidden.bump(),
+            _ => self.refused_unauthenticated.bump(),
+        }
+    }
+
     pub(crate) fn queue_depth(&self) -> usize {
         self.queue_depth.load(Ordering::Relaxed)
     }
@@ -81,6 +99,9 @@ impl ServiceCounters {
             send_errors: self.send_errors.get(),
             requests: self.requests.get(),
             malformed_requests: self.malformed_requests.get(),
+            refused_unauthenticated: self.refused_unauthenticated.get(),
+            refused_stale_or_replayed: self.refused_stale_or_replayed.get(),
+            refused_forbidden: self.refused_forbidden.get(),
             pending_open,
         }
     }

@@ -22,6 +22,10 @@ pub(crate) fn request_started() -> RequestTrace {
 #[inline(always)]
 pub(crate) fn request_answered(_reply: &ApiCommandRequestServiceResponse, _in_delegate: Duration) {}
 
+/// A request was signed by (or named) the key `key_id`.
+#[inline(always)]
+pub(crate) fn request_signed(_key_id: &str) {}
+
 /// A request could not be read.
 #[inline(always)]
 pub(crate) fn malformed_request(_reason: &str) {}

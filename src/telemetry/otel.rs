@@ -36,6 +36,7 @@ const ERROR_TYPE: &str = "error.type";
 const COMMAND: &str = "auto_trainer.command";
 const COMMAND_NAME: &str = "auto_trainer.command.name";
 const NONCE: &str = "auto_trainer.nonce";
+const KEY_ID: &str = "auto_trainer.key_id";
 const RESULT: &str = "auto_trainer.result";
 const ERROR_KIND: &str = "auto_trainer.error_kind";
 const ERROR_CODE: &str = "auto_trainer.error_code";
@@ -262,6 +263,17 @@ pub(crate) fn request_answered(reply: &ApiCommandRequestServiceResponse, in_dele
             .delegate_duration
             .record(in_delegate.as_secs_f64(), &attributes);
     }
+}
+
+/// A request was signed by (or named) the key `key_id`: an attribute of
+/// its span.
+pub(crate) fn request_signed(key_id: &str) {
+    Context::map_current(|context| {
+        let span = context.span();
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(KEY_ID, key_id.to_owned()));
+        }
+    });
 }
 
 /// A request could not be read: its span keeps the name `autotrainer.api`,

@@ -206,13 +206,15 @@ pub(crate) struct Request {
     route: Vec<Vec<u8>>,
     /// The request's frames.
     pub body: Vec<Vec<u8>>,
+    /// The peer's address as libzmq reports it (`Peer-Address`), for logs.
+    peer: Option<String>,
 }
 
 impl Request {
     /// Splits a message read from the ROUTER as libzmq's REP does: routing
     /// frames up to the first empty frame that has more after it. A message
     /// without one is not a request (REP discards it too).
-    fn from_frames(mut frames: Vec<Vec<u8>>) -> Option<Self> {
+    fn from_frames(mut frames: Vec<Vec<u8>>, peer: Option<String>) -> Option<Self> {
         let delimiter = frames
             .iter()
             .take(frames.len().saturating_sub(1))
@@ -221,7 +223,13 @@ impl Request {
         Some(Self {
             route: frames,
             body,
+            peer,
         })
+    }
+
+    /// The peer's address, when libzmq knows it.
+    pub(crate) fn peer(&self) -> Option<&str> {
+        self.peer.as_deref()
     }
 
     /// A request from nowhere with these frames, for tests of what is done
@@ -231,6 +239,7 @@ impl Request {
         Self {
             route: Vec::new(),
             body,
+            peer: None,
         }
     }
 
@@ -266,12 +275,27 @@ impl CommandSocket {
     pub(crate) fn next(&self, wait: bool) -> Result<Option<Incoming>, Error> {
         let flags = if wait { 0 } else { zmq::DONTWAIT };
         loop {
-            let frames = match self.socket.recv_multipart(flags) {
-                Ok(frames) => frames,
+            // The first frame as a message, for the peer's address libzmq
+            // attaches to it; the rest of the message at once.
+            let mut first = match self.socket.recv_msg(flags) {
+                Ok(first) => first,
                 Err(zmq::Error::EINTR) => continue,
                 Err(zmq::Error::EAGAIN) if !wait => return Ok(None),
                 Err(e) => return Err(transport_error("receive a request")(e)),
             };
+            let peer = first.gets("Peer-Address").map(str::to_owned);
+            let mut frames = vec![first.to_vec()];
+            let more = self
+                .socket
+                .get_rcvmore()
+                .map_err(transport_error("receive a request"))?;
+            if more {
+                frames.extend(
+                    self.socket
+                        .recv_multipart(0)
+                        .map_err(transport_error("receive a request"))?,
+                );
+            }
             match frames.first() {
                 Some(id) if id[..] == self.stop_token[..] => return Ok(Some(Incoming::Stop)),
                 Some(id) if id[..] == self.doorbell_token[..] => {
@@ -279,20 +303,21 @@ impl CommandSocket {
                 }
                 _ => {}
             }
-            if let Some(request) = Request::from_frames(frames) {
+            if let Some(request) = Request::from_frames(frames, peer) {
                 return Ok(Some(Incoming::Request(request)));
             }
         }
     }
 
-    /// Sends the reply to `request` on its route. A peer gone meanwhile
+    /// Sends the reply to `request` on its route: `frames` (one, or the
+    /// envelope and the body of a signed reply). A peer gone meanwhile
     /// misses it, as with REP.
-    pub(crate) fn reply(&self, request: Request, body: &[u8]) -> Result<(), Error> {
+    pub(crate) fn reply(&self, request: Request, frames: &[Vec<u8>]) -> Result<(), Error> {
         let send = || -> Result<(), zmq::Error> {
             for frame in &request.route {
                 self.socket.send(&frame[..], zmq::SNDMORE)?;
             }
-            self.socket.send(body, 0)
+            self.socket.send_multipart(frames, 0)
         };
         send().map_err(transport_error("send a reply"))
     }

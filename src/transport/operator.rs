@@ -245,12 +245,16 @@ impl ReqSocket {
     /// Sends `body` and waits for the reply until `deadline`. On a timeout
     /// the REQ socket is closed (unsent frames dropped at once), and the next
     /// request opens a fresh one.
-    pub(crate) fn request(&mut self, body: &[u8], deadline: Instant) -> Result<ReplyWait, Error> {
+    pub(crate) fn request(
+        &mut self,
+        frames: &[Vec<u8>],
+        deadline: Instant,
+    ) -> Result<ReplyWait, Error> {
         let socket = match self.socket.take() {
             Some(socket) => socket,
             None => self.open()?,
         };
-        match self.exchange(&socket, body, deadline) {
+        match self.exchange(&socket, frames, deadline) {
             Ok(wait @ ReplyWait::Reply(_)) => {
                 self.socket = Some(socket);
                 Ok(wait)
@@ -279,13 +283,13 @@ impl ReqSocket {
     fn exchange(
         &self,
         socket: &zmq::Socket,
-        body: &[u8],
+        frames: &[Vec<u8>],
         deadline: Instant,
     ) -> Result<ReplyWait, Error> {
         if !self.wait(socket, zmq::POLLOUT, deadline)? {
             return Ok(self.stopped_or_timed_out());
         }
-        match socket.send(body, zmq::DONTWAIT) {
+        match socket.send_multipart(frames, zmq::DONTWAIT) {
             Ok(()) => {}
             Err(zmq::Error::EAGAIN) => return Ok(ReplyWait::TimedOut),
             Err(e) => return Err(transport_error("poll or receive")(e)),

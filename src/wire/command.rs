@@ -448,6 +448,16 @@ impl ApiCommandRequestServiceResponse {
     }
 
     /// The reply to a request that could not be read.
+    /// The reply to a request refused by the gate (signed commands).
+    pub(crate) fn refused(command: Command, nonce: i64, code: i64, message: String) -> Self {
+        Self {
+            error_kind: ApiCommandRequestErrorKind::SystemError,
+            error_code: code,
+            error_message: Some(message),
+            ..Self::bare(command, nonce, ApiCommandRequestResult::Failed)
+        }
+    }
+
     pub(crate) fn malformed(error: MalformedRequest, generation: Generation) -> Self {
         Self {
             nonce: error.nonce,

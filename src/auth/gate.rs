@@ -1,0 +1,295 @@
+//! The device's side of signed commands: which requests get in.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use super::envelope::Envelope;
+use super::keys::{KeyRing, SigningKey};
+use crate::{Command, Generation};
+
+/// The `errorCode` of a refused request without a valid signature: no
+/// envelope, an unknown key id, or a signature that does not verify.
+pub const REFUSED_UNAUTHENTICATED: i64 = 401;
+/// The `errorCode` of a refused request whose `ts` is outside the window, or
+/// whose signature was seen before within it (a replay).
+pub const REFUSED_STALE_OR_REPLAYED: i64 = 409;
+/// The `errorCode` of a refused request whose key's role does not allow its
+/// command.
+pub const REFUSED_FORBIDDEN: i64 = 403;
+
+/// Why a request was refused; answered unsigned with result FAILED,
+/// errorKind SYSTEM_ERROR and [`Refusal::code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// 401, 409 or 403.
+    pub code: i64,
+    /// The reply's errorMessage.
+    pub message: String,
+    /// The key id the envelope named, if it could be read.
+    pub key_id: Option<String>,
+}
+
+impl Refusal {
+    fn new(code: i64, message: impl Into<String>, key_id: Option<&str>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            key_id: key_id.map(str::to_owned),
+        }
+    }
+}
+
+/// The signatures of admitted requests, remembered until their `ts` is out
+/// of the window (a replay after that is stale anyway). Bounded: at
+/// [`ReplayMemory::CAPACITY`] signatures still in the window, new requests
+/// are refused until some leave it. Only verified signatures are kept, so
+/// only key holders can fill it.
+struct ReplayMemory {
+    seen: HashSet<u128>,
+    order: VecDeque<(i64, u128)>,
+}
+
+impl ReplayMemory {
+    /// 500,000 signatures of 16 bytes: at most about 25 MB, and more
+    /// admitted requests per window than a command loop answers.
+    const CAPACITY: usize = 500_000;
+
+    fn new() -> Self {
+        Self {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Remembers `sig` until `expires` (epoch ms); false if it was seen.
+    fn admit(&mut self, sig: &[u8], expires: i64, now: i64) -> Result<(), &'static str> {
+        while let Some(&(expiry, old)) = self.order.front() {
+            if expiry > now {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&old);
+        }
+        // The first 16 bytes of an HMAC-SHA256 tell signatures apart.
+        let mut prefix = [0; 16];
+        prefix.copy_from_slice(&sig[..16]);
+        let id = u128::from_le_bytes(prefix);
+        if self.seen.contains(&id) {
+            return Err("this signature was seen before (a replay)");
+        }
+        if self.seen.len() >= Self::CAPACITY {
+            return Err("too many signed requests in the window; retry");
+        }
+        self.seen.insert(id);
+        self.order.push_back((expires, id));
+        Ok(())
+    }
+}
+
+/// Admits requests: with keys, only those signed by one of them, fresh,
+/// never seen, and allowed by the key's role; without keys, every request.
+/// Shared by the command thread and the reader thread; the keys can be
+/// replaced while serving.
+pub(crate) struct Gate {
+    keys: RwLock<Option<Arc<KeyRing>>>,
+    window_ms: i64,
+    generation: Generation,
+    replays: Mutex<ReplayMemory>,
+}
+
+impl Gate {
+    pub(crate) fn new(keys: Option<KeyRing>, window: Duration, generation: Generation) -> Self {
+        Self {
+            keys: RwLock::new(keys.map(Arc::new)),
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            generation,
+            replays: Mutex::new(ReplayMemory::new()),
+        }
+    }
+
+    /// Replaces the keys (`None`: requests are no longer checked).
+    pub(crate) fn set_keys(&self, keys: Option<KeyRing>) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys.map(Arc::new);
+    }
+
+    fn keys(&self) -> Option<Arc<KeyRing>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether requests must be signed.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.keys().is_some()
+    }
+
+    /// Checks the signature of a request (`envelope` is its first frame,
+    /// `None` for a one-frame request): `Ok(None)` when the device has no
+    /// keys, `Ok(Some(key))` with the key that signed it, or why it is
+    /// refused. Only a request whose signature verifies is remembered
+    /// against replays.
+    pub(crate) fn admit(
+        &self,
+        envelope: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<Option<SigningKey>, Refusal> {
+        let Some(ring) = self.keys() else {
+            return Ok(None);
+        };
+        let unauthenticated = |message: String, key_id: Option<&str>| {
+            Refusal::new(REFUSED_UNAUTHENTICATED, message, key_id)
+        };
+        let Some(envelope) = envelope else {
+            return Err(unauthenticated(
+                "this device accepts only signed requests (an envelope frame, then the request)"
+                    .into(),
+                None,
+            ));
+        };
+        let envelope = Envelope::parse(envelope).map_err(|why| unauthenticated(why, None))?;
+        let key_id = envelope.key_id.as_str();
+        let Some(key) = ring.key(key_id) else {
+            return Err(unauthenticated(
+                format!("unknown key '{key_id}'"),
+                Some(key_id),
+            ));
+        };
+        if !envelope.verifies(key.secret(), body) {
+            return Err(unauthenticated(
+                "the signature does not verify".into(),
+                Some(key_id),
+            ));
+        }
+        let now = super::now_millis();
+        let skew = envelope.ts.saturating_sub(now);
+        if skew.abs() > self.window_ms {
+            return Err(Refusal::new(
+                REFUSED_STALE_OR_REPLAYED,
+                format!(
+                    "ts is {} ms {} this device's clock; the window is {} ms",
+                    skew.abs(),
+                    if skew < 0 { "behind" } else { "ahead of" },
+                    self.window_ms
+                ),
+                Some(key_id),
+            ));
+        }
+        let sig = envelope.sig_bytes().expect("a verified signature is hex");
+        self.replays
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(&sig, envelope.ts.saturating_add(self.window_ms), now)
+            .map_err(|why| Refusal::new(REFUSED_STALE_OR_REPLAYED, why, Some(key_id)))?;
+        Ok(Some(key.clone()))
+    }
+
+    /// Checks that `key` may send `command` (a number of the device's
+    /// generation).
+    pub(crate) fn authorize(&self, key: &SigningKey, command: i64) -> Result<(), Refusal> {
+        let command = Command::read(Some(self.generation), command);
+        let allowed = self
+            .keys()
+            .is_some_and(|ring| ring.allows(key.id(), command));
+        if allowed {
+            Ok(())
+        } else {
+            let role = self
+                .keys()
+                .and_then(|ring| ring.role(key.id()).map(str::to_owned))
+                .unwrap_or_default();
+            Err(Refusal::new(
+                REFUSED_FORBIDDEN,
+                format!("key '{}' (role '{role}') may not send {command}", key.id()),
+                Some(key.id()),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> (Gate, SigningKey) {
+        let key = SigningKey::new("ops-1", [9; 32]);
+        let ring = KeyRing::new()
+            .with_key(key.clone(), "viewer")
+            .with_role("viewer", ["GET_STATUS"]);
+        let gate = Gate::new(Some(ring), Duration::from_secs(30), Generation::V0_9);
+        (gate, key)
+    }
+
+    fn signed(key: &SigningKey, ts: i64, body: &[u8]) -> Vec<u8> {
+        Envelope::sign(key, ts, body).to_bytes()
+    }
+
+    #[test]
+    fn each_refusal_has_its_code() {
+        let (gate, key) = gate();
+        let body = br#"{"command": 400}"#;
+        let now = super::super::now_millis();
+        let code =
+            |envelope: Option<&[u8]>, body: &[u8]| gate.admit(envelope, body).map_err(|r| r.code);
+
+        assert_eq!(code(None, body), Err(401));
+        assert_eq!(code(Some(b"{}"), body), Err(401));
+        let stranger = SigningKey::new("stranger", [9; 32]);
+        assert_eq!(code(Some(&signed(&stranger, now, body)), body), Err(401));
+        let forged = SigningKey::new("ops-1", [8; 32]);
+        assert_eq!(code(Some(&signed(&forged, now, body)), body), Err(401));
+        assert_eq!(
+            code(Some(&signed(&key, now, body)), br#"{"command": 100}"#),
+            Err(401)
+        );
+        assert_eq!(
+            code(Some(&signed(&key, now - 31_000, body)), body),
+            Err(409)
+        );
+        assert_eq!(
+            code(Some(&signed(&key, now + 31_000, body)), body),
+            Err(409)
+        );
+
+        let fresh = signed(&key, now, body);
+        assert_eq!(code(Some(&fresh), body), Ok(Some(key.clone())));
+        assert_eq!(code(Some(&fresh), body), Err(409), "a replay");
+        let skewed = signed(&key, now - 29_000, body);
+        assert!(code(Some(&skewed), body).is_ok(), "inside the window");
+
+        assert!(gate.authorize(&key, 400).is_ok());
+        assert_eq!(gate.authorize(&key, 100).map_err(|r| r.code), Err(403));
+        assert!(
+            gate.authorize(&key, 200).is_ok(),
+            "EMERGENCY_STOP for every key"
+        );
+    }
+
+    #[test]
+    fn without_keys_everything_gets_in() {
+        let gate = Gate::new(None, Duration::from_secs(30), Generation::V0_9);
+        assert_eq!(gate.admit(None, b"{}"), Ok(None));
+        assert!(!gate.is_enabled());
+    }
+
+    #[test]
+    fn the_replay_memory_forgets_what_left_the_window_and_is_bounded() {
+        let mut memory = ReplayMemory::new();
+        let sig = |n: u32| {
+            let mut sig = [0u8; 32];
+            sig[..4].copy_from_slice(&n.to_le_bytes());
+            sig
+        };
+        assert!(memory.admit(&sig(1), 100, 0).is_ok());
+        assert!(memory.admit(&sig(1), 100, 50).is_err());
+        assert!(memory.admit(&sig(1), 200, 100).is_ok(), "expired at 100");
+        for n in 2..(ReplayMemory::CAPACITY as u32 + 1) {
+            memory.admit(&sig(n), 1_000, 150).unwrap();
+        }
+        assert_eq!(memory.seen.len(), ReplayMemory::CAPACITY);
+        assert!(memory.admit(&sig(u32::MAX), 1_000, 150).is_err(), "full");
+        assert!(
+            memory.admit(&sig(u32::MAX), 2_000, 1_000).is_ok(),
+            "room again"
+        );
+        assert!(memory.seen.len() <= 2);
+    }
+}
