@@ -46,6 +46,11 @@
 //!   command socket, reads requests ahead and answers emergencies first; a
 //!   reader thread parses large requests meanwhile. All libzmq code is in one
 //!   private module, `transport`.
+//! - **Signed commands** (private module `auth`), off unless the device
+//!   is given keys ([`RpcOptions::keys`], [`RpcOptions::key_file`]): then
+//!   every request must be signed (HMAC-SHA256) with one of its keys, fresh,
+//!   never seen, and allowed by the key's role; replies are signed back.
+//!   The client signs with [`ClientOptions::signing`].
 //! - **Telemetry** (cargo feature `telemetry`, off by default):
 //!   [`configure_telemetry`] exports OpenTelemetry spans and metrics of
 //!   requests, pending commands and published messages over OTLP/HTTP, as
@@ -60,6 +65,7 @@
 //! |---|---|
 //! | embed a device | [`ZeroMqRpcService`], [`RpcService`], [`RpcOptions`], [`CommandRequestDelegate`], [`RequestContext`], [`Publisher`], [`CompletionHandle`], [`PendingCommand`], [`ServiceStats`]; the reference's [`ApiOptions`], [`create_default_api_options`], [`create_api_service`] |
 //! | command a device | [`DeviceClient`], [`BlockingDeviceClient`], [`ClientOptions`], [`CommandCall`], [`MessageStream`], [`DeviceMessage`], [`RawMessage`], [`RawReason`], [`Liveness`], [`LinkState`], [`AwaitedCommand`], [`ClientStats`], [`decode_message`] |
+//! | signed commands | [`KeyRing`], [`SigningKey`], [`Envelope`], [`sign_frames`], [`verify_signed_frames`], [`REFUSED_UNAUTHENTICATED`], [`REFUSED_STALE_OR_REPLAYED`], [`REFUSED_FORBIDDEN`], [`KEY_ENV`], [`ENVELOPE_VERSION`] |
 //! | protocol generations | [`Generation`], [`v0_9`], [`v0_12`], [`Command`], [`EventKind`], [`WireCode`], [`Catalog`], [`UnknownGeneration`] |
 //! | requests and replies | [`ApiCommand`], [`ApiCommandRequest`], [`ApiCommandRequestResponse`], [`ApiCommandRequestResult`], [`ApiCommandRequestServiceResponse`], [`ApiCommandRequestErrorKind`] |
 //! | published messages | [`ApiTopic`], [`ApiEvent`], [`ApiEventKind`], [`HeartbeatMessage`] |
