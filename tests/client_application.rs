@@ -1064,3 +1064,25 @@ fn serves_protocol_0_12_as_a_0_12_app() {
     );
     assert!(app.wait_exit(EXIT).success());
 }
+
+/// The service's warning when it serves commands beyond loopback without keys.
+const OPEN_WARNING: &str = "commands are served beyond this machine without keys";
+
+#[test]
+fn warns_once_when_serving_beyond_loopback_without_keys() {
+    for (bind, warnings) in [("127.0.0.1", 0), ("0.0.0.0", 1)] {
+        let args: Vec<String> = ["--bind", bind, "--pub-port", "0", "--cmd-port", "0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (mut app, _) = App::start(&args);
+        app.terminate();
+        assert!(app.wait_exit(EXIT).success());
+        let log = app.rest_of_stderr(WAIT);
+        assert_eq!(
+            log.matches(OPEN_WARNING).count(),
+            warnings,
+            "--bind {bind}:\n{log}"
+        );
+    }
+}

@@ -5,8 +5,12 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
+
+use auto_trainer_api::{KeyRing, SigningKey, KEY_ENV};
 
 use common::examples::{
     built_example, line_containing, port_after, read_lines, run_to_end, wait_child, Run,
@@ -25,6 +29,8 @@ struct Device {
     child: Child,
     pub_port: u16,
     cmd_port: u16,
+    /// Its log (stderr) after the line saying it started.
+    log: Receiver<String>,
 }
 
 impl Device {
@@ -60,7 +66,16 @@ impl Device {
             pub_port: port("subscriber_port="),
             cmd_port: port("command_port="),
             child,
+            log: stderr,
         }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill -{signal} failed");
     }
 
     /// Stops it with SIGTERM, as a service manager would, and waits.
@@ -82,10 +97,13 @@ impl Drop for Device {
     }
 }
 
-/// Runs the console with `args` and waits (bounded) for it to exit.
+/// Runs the console with `args` and waits (bounded) for it to exit; no
+/// signing key comes from the environment.
 fn console(args: &[&str]) -> Run {
     run_to_end(
-        Command::new(built_example("remote_console")).args(args),
+        Command::new(built_example("remote_console"))
+            .args(args)
+            .env_remove(KEY_ENV),
         EXIT,
     )
 }
@@ -658,4 +676,198 @@ fn speaks_0_12_with_the_python_reference() {
         status.success(),
         "console_peer_v0_12.py exited with {status}"
     );
+}
+
+/// The roles of the key files below.
+const ROLES: &str =
+    "[roles]\nviewer = [\"NONE\", \"GET_STATUS\", \"GET_CONFIGURATION\"]\noperator = [\"*\"]\n";
+
+/// A directory of this test's own, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("auto-trainer-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// Writes a key file `name` with `keys` (and their roles); its path.
+    fn key_file(&self, name: &str, keys: &[(&SigningKey, &str)]) -> PathBuf {
+        let mut text: String = keys
+            .iter()
+            .map(|(key, role)| key.key_file_entry(role) + "\n")
+            .collect();
+        text += ROLES;
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write a key file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn key(id: &str) -> SigningKey {
+    SigningKey::generate(id).expect("random bytes")
+}
+
+/// `AUTO_TRAINER_KEY`'s value for `key`: `<id>:<base64 secret>`.
+fn env_value(key: &SigningKey) -> String {
+    let entry = key.key_file_entry("any");
+    let secret = entry
+        .lines()
+        .find_map(|line| line.strip_prefix("secret = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("a secret line");
+    format!("{}:{secret}", key.id())
+}
+
+fn path_text(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+#[test]
+fn keygen_prints_a_key_file_entry_with_a_new_secret() {
+    let generate = || {
+        let run = console(&["keygen", "--id", "ops-1", "--role", "operator"]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let ring = KeyRing::from_toml(&format!("{}\n{ROLES}", run.stdout))
+            .unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+        assert_eq!(ring.key_ids().collect::<Vec<_>>(), ["ops-1"]);
+        assert_eq!(ring.role("ops-1"), Some("operator"));
+        ring.key("ops-1").expect("the key").clone()
+    };
+    // Same id, so unequal keys have different secrets.
+    assert_ne!(generate(), generate());
+}
+
+#[test]
+fn signs_with_a_key_file_or_the_environment_and_shows_refusals() {
+    let dir = TempDir::new("console-signing");
+    let (operator, viewer) = (key("ops-1"), key("screen-1"));
+    let keys = dir.key_file("keys.toml", &[(&operator, "operator"), (&viewer, "viewer")]);
+    let keys = path_text(&keys);
+    let device = Device::start_with("signed-rig", 0, 0, &["--keys", keys]);
+    let (p, c) = (device.pub_port.to_string(), device.cmd_port.to_string());
+    let base = ["--pub-port", &p, "--cmd-port", &c, "--timeout", "10"];
+    let run = |extra: &[&str]| console(&[&base[..], extra].concat());
+
+    let status = run(&["--key-file", keys, "--key-id", "ops-1", "send", "status"]);
+    assert_eq!(status.code, Some(0), "{}", status.stdout);
+    let nonce = reply_nonce(&status.stdout, "GET_STATUS");
+    assert_eq!(
+        status.stdout,
+        format!("reply to GET_STATUS (nonce {nonce}): {IDLE}\n")
+    );
+
+    // Unsigned: the device's reply, then the refusal; exit 4.
+    let unsigned = run(&["send", "status"]);
+    assert_eq!(unsigned.code, Some(4), "{}", unsigned.stdout);
+    assert!(
+        unsigned
+            .stdout
+            .contains("refused by the device: error 401: this device accepts only signed"),
+        "{}",
+        unsigned.stdout
+    );
+
+    // The viewer may read, not start; an emergency stop is every key's.
+    let viewing = ["--key-file", keys, "--key-id", "screen-1"];
+    let start = run(&[&viewing[..], &["send", "start"]].concat());
+    assert_eq!(start.code, Some(4), "{}", start.stdout);
+    assert!(
+        start
+            .stdout
+            .starts_with("refused by the device: error 403: key 'screen-1'"),
+        "{}",
+        start.stdout
+    );
+    let json_start = run(&[&["--json"], &viewing[..], &["send", "start"]].concat());
+    assert_eq!(json_start.code, Some(4), "{}", json_start.stdout);
+    let refused: Value = serde_json::from_str(json_start.stdout.trim()).expect("one JSON line");
+    assert_eq!(refused["type"], "refused", "{refused}");
+    assert_eq!(refused["code"], 403, "{refused}");
+    let estop = run(&[&viewing[..], &["send", "estop"]].concat());
+    assert_eq!(estop.code, Some(0), "{}", estop.stdout);
+    let nonce = reply_nonce(&estop.stdout, "EMERGENCY_STOP");
+    assert_eq!(
+        estop.stdout,
+        format!("reply to EMERGENCY_STOP (nonce {nonce}): SUCCESS\n")
+    );
+
+    // Without --key-file, AUTO_TRAINER_KEY signs.
+    let from_env = run_to_end(
+        Command::new(built_example("remote_console"))
+            .args(base)
+            .args(["send", "resume"])
+            .env(KEY_ENV, env_value(&operator)),
+        EXIT,
+    );
+    assert_eq!(from_env.code, Some(0), "{}", from_env.stdout);
+    reply_nonce(&from_env.stdout, "EMERGENCY_RESUME");
+
+    // A key the file does not hold is a usage error, before anything is sent.
+    let missing = run(&["--key-file", keys, "--key-id", "nobody", "send", "status"]);
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no key 'nobody'"),
+        "{}",
+        missing.stderr
+    );
+    device.stop();
+}
+
+#[test]
+fn sighup_makes_the_device_read_its_key_file_again() {
+    let dir = TempDir::new("console-sighup");
+    let (old, new) = (key("ops-old"), key("ops-new"));
+    let old_file = dir.key_file("old.toml", &[(&old, "operator")]);
+    let new_file = dir.key_file("new.toml", &[(&new, "operator")]);
+    let device_file = dir.key_file("device.toml", &[(&old, "operator")]);
+    let device = Device::start_with("rotating-rig", 0, 0, &["--keys", path_text(&device_file)]);
+    let (p, c) = (device.pub_port.to_string(), device.cmd_port.to_string());
+    let status = |file: &Path| {
+        console(&[
+            "--pub-port",
+            &p,
+            "--cmd-port",
+            &c,
+            "--timeout",
+            "10",
+            "--key-file",
+            path_text(file),
+            "send",
+            "status",
+        ])
+    };
+    assert_eq!(status(&old_file).code, Some(0));
+    assert_eq!(status(&new_file).code, Some(4));
+
+    // The new key replaces the old one.
+    std::fs::copy(&new_file, &device_file).expect("rewrite the key file");
+    device.signal("HUP");
+    line_containing(
+        &device.log,
+        "SIGHUP: keys reloaded, 1 key(s) in use",
+        STARTUP,
+    );
+    let with_new = status(&new_file);
+    assert_eq!(with_new.code, Some(0), "{}", with_new.stdout);
+    let with_old = status(&old_file);
+    assert_eq!(with_old.code, Some(4), "{}", with_old.stdout);
+    assert!(with_old.stdout.contains("error 401"), "{}", with_old.stdout);
+
+    // A file it cannot take leaves the keys in use.
+    std::fs::write(&device_file, "[[key]]\nid = 1\n").expect("break the key file");
+    device.signal("HUP");
+    let refused = line_containing(&device.log, "SIGHUP: keys not reloaded", STARTUP);
+    assert!(refused.contains("not a key file"), "{refused}");
+    assert_eq!(status(&new_file).code, Some(0));
+    device.stop();
 }

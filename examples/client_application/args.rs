@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use auto_trainer_api::{
@@ -26,10 +27,20 @@ pub struct Args {
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_COMMAND_PORT)]
     pub cmd_port: u16,
 
-    /// Interface to bind, as an IP address; repeat for several.
+    /// Interface to bind, as an IP address; repeat or separate with commas
+    /// for several. Beyond loopback without --keys, anyone who reaches the
+    /// command port can command the device (a warning says so at start).
     /// [default: every IPv4 interface]
-    #[arg(long = "bind", value_name = "ADDRESS")]
+    #[arg(long = "bind", value_name = "ADDRESS", value_delimiter = ',')]
     pub bind: Vec<String>,
+
+    /// Accept only commands signed with a key of this key file (TOML:
+    /// `[[key]]` entries with id, secret and role, and `[roles]` listing
+    /// what each role may send; see `remote_console keygen`). Others are
+    /// refused: 401 unsigned or unknown key, 409 stale or replayed, 403 not
+    /// allowed to the key's role. SIGHUP reads the file again.
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
 
     /// Time between heartbeats.
     #[arg(long, value_name = "SECONDS", default_value_t = DurationArg(DEFAULT_HEARTBEAT_INTERVAL))]
@@ -65,6 +76,7 @@ impl Args {
         if !self.bind.is_empty() {
             rpc.bind_addresses = self.bind.clone();
         }
+        rpc.key_file = self.keys.clone();
         rpc
     }
 }

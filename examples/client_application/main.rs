@@ -17,10 +17,23 @@
 //! ```
 //!
 //! Flags (`--help` lists them): `--identifier`, `--pub-port`, `--cmd-port`,
-//! `--bind` (repeatable), `--heartbeat-interval` and `--start-delay` (seconds
+//! `--bind` (repeatable, or a comma list; default every IPv4 interface),
+//! `--heartbeat-interval` and `--start-delay` (seconds
 //! such as `0.5`, or texts such as `1m 30s`) and `--log-level` (a level or a tracing filter such as
 //! `info,auto_trainer_api=debug`) and `--protocol 0.9|0.12` (the protocol
-//! generation it serves; default 0.9). Defaults are the protocol's.
+//! generation it serves; default 0.9), `--keys <file>` (signed commands,
+//! below). Defaults are the protocol's.
+//!
+//! ## Signed commands
+//!
+//! With `--keys <file>` (a key file of PROTOCOL.md, "Signed commands") it
+//! answers only commands signed with one of its keys and allowed by the
+//! key's role; the others are refused (401, 409, 403) before the device sees
+//! them. SIGHUP reads the file again (add a new key, remove an old one): it
+//! logs `SIGHUP: keys reloaded, N key(s) in use`, or why the file was not
+//! taken (the keys in use then stay). Bound beyond loopback without
+//! `--keys`, it warns at start that anyone who reaches the command port can
+//! command it.
 //!
 //! ## Commands (`--protocol 0.9`, the default)
 //!
@@ -81,7 +94,8 @@
 //! ## Running without a terminal
 //!
 //! When stdin is not a terminal (a service manager, a pipe, `< /dev/null`)
-//! there is no prompt: it serves until SIGINT or SIGTERM. Either signal, Ctrl-C
+//! there is no prompt: it serves until SIGINT or SIGTERM (not SIGHUP, which
+//! reloads the keys). Either signal, Ctrl-C
 //! or Ctrl-D at the prompt, or `quit`, stops the service cleanly (commands
 //! still pending get their FAILED result, queued messages are flushed) and
 //! exits 0. A port already in use ends it at once with exit code 1.
@@ -153,7 +167,51 @@ fn start(args: &Args) -> Result<(ZeroMqRpcService, Arc<Device>), Error> {
     Ok((service, device))
 }
 
+/// SIGHUP re-reads the key file (`--keys`). The signal is blocked in every
+/// thread (this one first, before any other starts, so all inherit the
+/// mask), and one thread takes it with `sigwait`: ctrlc's handler, which
+/// would end the program on SIGHUP, never runs for it.
+#[cfg(unix)]
+mod hangup {
+    use std::sync::Arc;
+
+    use auto_trainer_api::ZeroMqRpcService;
+    use nix::sys::signal::{SigSet, Signal};
+    use tracing::{info, warn};
+
+    /// Blocks SIGHUP in this thread and the threads it will start.
+    pub fn block() -> nix::Result<SigSet> {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGHUP);
+        set.thread_block()?;
+        Ok(set)
+    }
+
+    /// Reloads `service`'s keys at each SIGHUP, logging the outcome.
+    pub fn reload_on_sighup(set: SigSet, service: Arc<ZeroMqRpcService>) {
+        std::thread::spawn(move || {
+            while set.wait().is_ok() {
+                match service.reload_keys() {
+                    Ok(count) => info!("SIGHUP: keys reloaded, {count} key(s) in use"),
+                    Err(error) => warn!(
+                        "SIGHUP: keys not reloaded ({}); the keys in use stay",
+                        crate::common::text::error_chain(&error)
+                    ),
+                }
+            }
+        });
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    let hangups = match hangup::block() {
+        Ok(set) => set,
+        Err(error) => {
+            eprintln!("client_application: cannot handle SIGHUP: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let args = Args::parse();
     let output = Output::default();
     let ansi = std::io::stderr().is_terminal();
@@ -191,6 +249,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+
+    let service = Arc::new(service);
+    #[cfg(unix)]
+    hangup::reload_on_sighup(hangups, service.clone());
 
     let interactive = std::io::stdin().is_terminal();
     let terminal = TerminalSettings::save();

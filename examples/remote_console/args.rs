@@ -1,5 +1,7 @@
 //! The command line.
 
+use std::path::PathBuf;
+
 use auto_trainer_api::{Generation, DEFAULT_COMMAND_PORT, DEFAULT_SUBSCRIBER_PORT};
 use clap::{Parser, Subcommand};
 
@@ -53,7 +55,19 @@ pub struct Args {
 
     /// Keep the prompt's history in this file.
     #[arg(long, value_name = "FILE")]
-    pub history: Option<std::path::PathBuf>,
+    pub history: Option<PathBuf>,
+
+    /// Sign every command with a key of this key file (TOML, the device's
+    /// form: `[[key]]` entries and `[roles]`; see `keygen`), for a device
+    /// that has keys. Without --key-file, the key in the environment
+    /// variable AUTO_TRAINER_KEY (`<key id>:<base64 secret>`) when it is
+    /// set; else commands go unsigned.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Which key of --key-file signs (needed when it holds more than one).
+    #[arg(long, value_name = "ID", requires = "key_file")]
+    pub key_id: Option<String>,
 
     #[command(subcommand)]
     pub mode: Option<Mode>,
@@ -62,10 +76,27 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Mode {
     /// Send one command, print the reply and exit (0 SUCCESS or PENDING*,
-    /// 1 another result, 3 no reply).
+    /// 1 another result, 3 no reply, 4 refused by the device's signature
+    /// check: error 401 unsigned or unknown key, 409 stale or replayed, 403
+    /// not allowed to the key's role).
     Send(SendArgs),
     /// Print published messages and exit.
     Listen(ListenArgs),
+    /// Print a new key as a `[[key]]` entry of a device's key file (add it
+    /// there; its role must be in the file's `[roles]`), and exit. The
+    /// console signs with it from that file (--key-file, --key-id) or from
+    /// AUTO_TRAINER_KEY=<id>:<secret>. Nothing is sent.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// The new key's id.
+    #[arg(long)]
+    pub id: String,
+    /// Its role in the device's key file (such as operator or viewer).
+    #[arg(long, default_value = "operator")]
+    pub role: String,
 }
 
 #[derive(Debug, clap::Args)]

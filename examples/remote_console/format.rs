@@ -2,8 +2,10 @@
 //! with `--json`, through the prompt-safe [`Output`].
 
 use auto_trainer_api::{
-    ApiCommandRequestResponse, ApiCommandRequestServiceResponse, ApiEvent, DeviceMessage,
-    EventKind, Generation, LinkState, Liveness, RawMessage,
+    ApiCommandRequestErrorKind, ApiCommandRequestResponse, ApiCommandRequestResult,
+    ApiCommandRequestServiceResponse, ApiEvent, DeviceMessage, Error, EventKind, Generation,
+    LinkState, Liveness, RawMessage, REFUSED_FORBIDDEN, REFUSED_STALE_OR_REPLAYED,
+    REFUSED_UNAUTHENTICATED,
 };
 use serde_json::{json, Value};
 
@@ -81,6 +83,22 @@ impl Report {
                 "heartbeatSeconds": liveness.heartbeat_interval.as_secs_f64(),
             })
         });
+    }
+
+    /// A request refused by the device's signature check.
+    pub fn refused(&self, code: i64, message: &str) {
+        let hint = match code {
+            REFUSED_UNAUTHENTICATED => {
+                " (sign with a key the device holds: --key-file, or AUTO_TRAINER_KEY)"
+            }
+            REFUSED_FORBIDDEN => " (the key's role does not allow this command)",
+            REFUSED_STALE_OR_REPLAYED => " (is this computer's clock right?)",
+            _ => "",
+        };
+        self.show(
+            format!("refused by the device: error {code}: {message}{hint}"),
+            || json!({"type": "refused", "code": code, "message": message}),
+        );
     }
 
     pub fn error(&self, text: impl std::fmt::Display) {
@@ -227,5 +245,33 @@ fn reply_json(reply: &ApiCommandRequestServiceResponse) -> Value {
         "errorKind": reply.error_kind.value(),
         "errorCode": reply.error_code,
         "errorMessage": reply.error_message,
+    })
+}
+
+/// A refusal by the device's signature check, as (code, message): the
+/// client's [`Error::Refused`] for a signed request.
+pub fn refusal_of_error(error: &Error) -> Option<(i64, String)> {
+    match error {
+        Error::Refused { code, message } => Some((*code, message.clone())),
+        _ => None,
+    }
+}
+
+/// A refusal by the device's signature check in the reply to an unsigned
+/// request, as (code, message): FAILED, SYSTEM_ERROR, 401, 409 or 403.
+pub fn refusal_of_reply(reply: &ApiCommandRequestServiceResponse) -> Option<(i64, String)> {
+    let refused = reply.result == ApiCommandRequestResult::Failed
+        && reply.error_kind == ApiCommandRequestErrorKind::SystemError
+        && [
+            REFUSED_UNAUTHENTICATED,
+            REFUSED_STALE_OR_REPLAYED,
+            REFUSED_FORBIDDEN,
+        ]
+        .contains(&reply.error_code);
+    refused.then(|| {
+        (
+            reply.error_code,
+            reply.error_message.clone().unwrap_or_default(),
+        )
     })
 }

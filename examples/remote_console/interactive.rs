@@ -15,7 +15,7 @@ use crate::args::Args;
 use crate::command_generation;
 use crate::common::prompt::{Flow, Prompt};
 use crate::common::text::error_chain;
-use crate::format::Report;
+use crate::format::{refusal_of_error, refusal_of_reply, Report};
 use crate::vocabulary::{
     aliases, all_shown, command_call, command_names, mode_words, parse_data, resolve_all_shown,
     resolve_command, setting_words, shown_kind, shown_name, Shown, TOPIC_WORDS,
@@ -363,9 +363,15 @@ pub fn run(
         });
         match outcome {
             None => return Flow::Quit,
-            Some(Err(error)) => report.error(error_chain(&error)),
+            Some(Err(error)) => match refusal_of_error(&error) {
+                Some((code, message)) => report.refused(code, &message),
+                None => report.error(error_chain(&error)),
+            },
             Some(Ok(reply)) => {
                 report.reply(&reply);
+                if let Some((code, message)) = refusal_of_reply(&reply) {
+                    report.refused(code, &message);
+                }
                 if reply.result == ApiCommandRequestResult::PendingWithNotification {
                     locked(&session.mine).insert(reply.nonce);
                     report.show(

@@ -58,8 +58,22 @@
 //! PENDING_WITH_NOTIFICATION (with `--wait`: when the final COMMAND_RESULT is
 //! SUCCESS), **1** for any other result (FAILED, EXCEPTION, UNRECOGNIZED,
 //! UNAVAILABLE), **2** for a usage error, **3** when no reply (or result)
-//! came in time. `listen --count N` exits 0 after N messages, 3 if
+//! came in time, **4** when the device refused it at its signature check
+//! (below). `listen --count N` exits 0 after N messages, 3 if
 //! `--max-wait` passes first. `--json` prints one JSON object per line.
+//!
+//! ## Signed commands
+//!
+//! A device with keys (PROTOCOL.md, "Signed commands"; `client_application
+//! --keys <file>`) answers only signed commands. `--key-file <file>` signs
+//! with a key of a key file (`--key-id <id>` chooses one when it holds
+//! several); without `--key-file`, the key in the environment variable
+//! `AUTO_TRAINER_KEY=<id>:<base64 secret>` signs when it is set. A refusal
+//! prints as `refused by the device: error <code>: <message>` (401: unsigned,
+//! unknown key or bad signature; 409: stale or replayed; 403: the key's role
+//! does not allow the command; EMERGENCY_STOP is allowed to every key) and
+//! `send` exits 4. `remote_console keygen --id ops-1 --role operator`
+//! prints a new key as a `[[key]]` entry to add to the device's key file.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -74,19 +88,52 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use auto_trainer_api::{ClientOptions, DeviceClient, Generation};
+use auto_trainer_api::{ClientOptions, DeviceClient, Generation, SigningKey, KEY_ENV};
 use clap::Parser;
 use tokio::sync::watch;
 
-use crate::args::{Args, Mode};
+use crate::args::{Args, KeygenArgs, Mode};
 use crate::common::logging::init_logging;
 use crate::common::output::Output;
 use crate::common::text::error_chain;
 use crate::format::Report;
 
-const EXIT_REFUSED: u8 = 1;
+const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NO_ANSWER: u8 = 3;
+/// Refused by the device's signature check (401, 409, 403).
+const EXIT_DENIED: u8 = 4;
+
+/// `keygen`: a new key's entry for a device's key file, on stdout.
+fn keygen(args: &KeygenArgs) -> ExitCode {
+    match SigningKey::generate(args.id.clone()) {
+        Ok(key) => {
+            print!("{}", key.key_file_entry(&args.role));
+            eprintln!(
+                "remote_console: add this entry to the device's key file (role '{}' must be in \
+                 its [roles]); sign with --key-file <a file holding it> --key-id {}, or with \
+                 {KEY_ENV}={}:<the secret above>",
+                args.role,
+                key.id(),
+                key.id()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("remote_console: {}", error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The key commands are signed with: --key-file's, else AUTO_TRAINER_KEY's,
+/// else none.
+fn signing_key(args: &Args) -> Result<Option<SigningKey>, auto_trainer_api::Error> {
+    match &args.key_file {
+        Some(path) => SigningKey::from_key_file(path, args.key_id.as_deref()).map(Some),
+        None => SigningKey::from_env(),
+    }
+}
 
 /// The generation commands are named in: the one fixed by `--protocol`,
 /// else the one the device's heartbeats announce. When none has come yet,
@@ -116,6 +163,9 @@ pub async fn command_generation(
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Mode::Keygen(keygen_args)) = &args.mode {
+        return keygen(keygen_args);
+    }
     let report = Report {
         output: Output::default(),
         json: args.json,
@@ -129,8 +179,16 @@ fn main() -> ExitCode {
         }
     };
 
+    let signing = match signing_key(&args) {
+        Ok(signing) => signing,
+        Err(error) => {
+            eprintln!("remote_console: {}", error_chain(&error));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let mut options =
         ClientOptions::new(args.host.clone()).with_ports(args.pub_port, args.cmd_port);
+    options.signing = signing;
     options.request_timeout = args.timeout.0;
     options.retries = args.retries;
     options.protocol = args.protocol.0;
@@ -169,6 +227,7 @@ fn main() -> ExitCode {
         Some(Mode::Listen(listen)) => {
             runtime.block_on(one_shot::listen(&client, &report, listen, interrupted))
         }
+        Some(Mode::Keygen(_)) => unreachable!("keygen returned before connecting"),
     };
     // Stop the printing tasks first, so closing does not announce "offline".
     drop(runtime);

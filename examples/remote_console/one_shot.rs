@@ -6,9 +6,9 @@ use tokio::sync::watch;
 
 use crate::args::{ListenArgs, SendArgs};
 use crate::common::text::error_chain;
-use crate::format::Report;
+use crate::format::{refusal_of_error, refusal_of_reply, Report};
 use crate::vocabulary::{command_call, resolve_all_shown, shown_kind};
-use crate::{command_generation, EXIT_NO_ANSWER, EXIT_REFUSED, EXIT_USAGE};
+use crate::{command_generation, EXIT_DENIED, EXIT_FAILED, EXIT_NO_ANSWER, EXIT_USAGE};
 
 /// Sends one command and prints its reply (and with `--wait`, the result of a
 /// pending command).
@@ -33,16 +33,24 @@ pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8
     let reply = match client.send(call).await {
         Ok(reply) => reply,
         Err(error) => {
+            if let Some((code, message)) = refusal_of_error(&error) {
+                report.refused(code, &message);
+                return EXIT_DENIED;
+            }
             report.error(error_chain(&error));
             return match error {
                 Error::RequestTimeout { .. } | Error::Transport { .. } | Error::ClientClosed => {
                     EXIT_NO_ANSWER
                 }
-                _ => EXIT_REFUSED,
+                _ => EXIT_FAILED,
             };
         }
     };
     report.reply(&reply);
+    if let Some((code, message)) = refusal_of_reply(&reply) {
+        report.refused(code, &message);
+        return EXIT_DENIED;
+    }
     match args.wait.map(|wait| wait.0) {
         Some(patience) if reply.result == ApiCommandRequestResult::PendingWithNotification => {
             match client.wait_for_result(reply.nonce, patience).await {
@@ -51,7 +59,7 @@ pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8
                     if result.result == ApiCommandRequestResult::Success {
                         0
                     } else {
-                        EXIT_REFUSED
+                        EXIT_FAILED
                     }
                 }
                 Err(error) => {
@@ -61,7 +69,7 @@ pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8
             }
         }
         _ if is_success(reply.result) => 0,
-        _ => EXIT_REFUSED,
+        _ => EXIT_FAILED,
     }
 }
 
