@@ -93,9 +93,16 @@ fn perform(
                         reply.command = Command::read(generation, reply.command.value());
                         reply
                     });
-                if let Err(error) = &checked {
-                    counters.invalid_replies.bump();
-                    tracing::warn!(%error, nonce = call.nonce, "invalid reply");
+                match &checked {
+                    // The caller is told; not a fault of the reply.
+                    Err(error @ Error::Refused { .. }) => {
+                        tracing::debug!(%error, nonce = call.nonce, "request refused");
+                    }
+                    Err(error) => {
+                        counters.invalid_replies.bump();
+                        tracing::warn!(%error, nonce = call.nonce, "invalid reply");
+                    }
+                    Ok(_) => {}
                 }
                 return Outcome::Done(checked);
             }
