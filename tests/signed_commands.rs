@@ -133,7 +133,7 @@ fn requests_without_a_valid_signature_are_refused_401() {
     let request = body(GET_STATUS, 1);
 
     // No envelope.
-    let reply = expect_refused(&send(&mut client, &[request.clone()]), 401);
+    let reply = expect_refused(&send(&mut client, std::slice::from_ref(&request)), 401);
     assert_eq!(reply["nonce"], 1, "what can be read is echoed: {reply}");
     // An envelope that is not one.
     expect_refused(&send(&mut client, &[b"{}".to_vec(), request.clone()]), 401);
