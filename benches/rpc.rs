@@ -3,8 +3,8 @@
 //! on 127.0.0.1, printed as one table with a PASS/MISS summary.
 //!
 //! ```text
-//! cargo bench --bench rpc                  # full run (sections 1-5), about 1.5 min once built
-//! BENCH_QUICK=1 cargo bench --bench rpc    # or `-- --quick`: CI smoke run (1-5), about 15 s
+//! cargo bench --bench rpc                  # full run (sections 1-5 and 7), about 1.5 min once built
+//! BENCH_QUICK=1 cargo bench --bench rpc    # or `-- --quick`: CI smoke run (1-5, 7), about 15 s
 //! scripts/bench.sh                         # full run, kept in target/bench-results.txt
 //! cargo bench --bench rpc -- --section 3   # only section 3 (repeatable)
 //! cargo bench --bench rpc -- --soak        # only the soak (section 6), about 1.5 min
@@ -58,6 +58,15 @@
 //!    `--soak-scale F` scales both counts. With `MALLOC_ARENA_MAX=1` in the
 //!    environment the readings stay within a few hundred kB of each other,
 //!    which tells the allocator's swings from a leak.
+//! 7. Signed commands: one REQ client and one device (on loopback, the
+//!    delegate answering at once), the device's keys switched on and off
+//!    between runs (`set_keys`): round trip p50 unsigned against signed
+//!    (the client signs each request and checks each reply's signature
+//!    with `sign_frames` / `verify_signed_frames`; the device checks, keeps
+//!    the signature against replays and signs its reply), then signed again
+//!    while a DEALER peer sends 1,000 requests per second signed with a
+//!    known key id and a wrong secret (each costs the device an HMAC, then
+//!    a 401). Targets: signed <= 1.10x unsigned, flooded <= 1.20x quiet.
 //!
 //! Misses are reported, never asserted: this is a measurement.
 
@@ -69,9 +78,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
-    to_python_json, to_snake_keys, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse,
-    ApiCommandRequestResult, ApiEvent, ApiEventKind, ApiTopic, Error, RequestContext, RpcOptions,
-    RpcService, ZeroMqRpcService,
+    sign_frames, to_python_json, to_snake_keys, verify_signed_frames, ApiCommand,
+    ApiCommandRequest, ApiCommandRequestResponse, ApiCommandRequestResult, ApiEvent, ApiEventKind,
+    ApiTopic, Error, KeyRing, RequestContext, RpcOptions, RpcService, SigningKey, ZeroMqRpcService,
 };
 use serde_json::{json, Value};
 
@@ -214,13 +223,14 @@ fn main() {
     );
 
     let mut summary = Vec::new();
-    let sections: [fn(&Config, &mut Vec<String>); 6] = [
+    let sections: [fn(&Config, &mut Vec<String>); 7] = [
         command_round_trips,
         publish_call_cost,
         delivered_events,
         stalled_subscriber_rss,
         emergency_stops_under_load,
         soak,
+        signed_commands,
     ];
     for (number, section) in (1..).zip(sections) {
         if config.runs(number) {
@@ -1713,4 +1723,205 @@ impl SoakClients {
             thread.join().expect("soak client");
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// 7. Signed commands
+
+/// Signed round trip p50 over unsigned, same client and device.
+const SIGNED_RTT_RATIO_TARGET: f64 = 1.10;
+/// A good signed client's round trip p50 under a flood of badly signed
+/// requests over its quiet figure.
+const SIGNED_UNDER_FLOOD_TARGET: f64 = 1.20;
+/// Badly signed requests per second the flooding peer sends.
+const BAD_SIGNATURES_PER_SECOND: u32 = 1_000;
+
+/// GET_STATUS with nonce `nonce`: section 7's requests differ, as a
+/// console's do (the same body signed twice in the same millisecond is the
+/// same signature, which the device refuses as a replay).
+fn request_with_nonce(nonce: u64) -> Vec<u8> {
+    format!(r#"{{"command": 400, "nonce": {nonce}, "data": null, "customCommand": -1}}"#)
+        .into_bytes()
+}
+
+/// One request and its reply on a REQ socket, signed with `key` (the
+/// reply's signature checked: what a console signing with the library
+/// does) or unsigned.
+fn nonce_round_trip(socket: &zmq::Socket, key: Option<&SigningKey>, nonce: u64) {
+    let body = request_with_nonce(nonce);
+    match key {
+        Some(key) => {
+            let frames = sign_frames(key, &body);
+            socket
+                .send_multipart(frames.iter(), 0)
+                .expect("send signed request");
+            let reply = socket.recv_multipart(0).expect("receive reply");
+            verify_signed_frames(key, &reply).expect("a reply signed with our key");
+        }
+        None => {
+            socket.send(&body, 0).expect("send request");
+            let reply = socket.recv_multipart(0).expect("receive reply");
+            assert_eq!(reply.len(), 1, "an unsigned reply");
+        }
+    }
+}
+
+/// `trips` round trips on `socket` (see [`nonce_round_trip`]), each timed;
+/// `nonce` counts on.
+fn time_nonce_round_trips(
+    socket: &zmq::Socket,
+    key: Option<&SigningKey>,
+    nonce: &mut u64,
+    trips: usize,
+) -> Samples {
+    let mut samples = Samples(Vec::with_capacity(trips));
+    for _ in 0..trips {
+        *nonce += 1;
+        let sent = Instant::now();
+        nonce_round_trip(socket, key, *nonce);
+        samples.push(sent.elapsed());
+    }
+    samples
+}
+
+/// A peer sending [`BAD_SIGNATURES_PER_SECOND`] requests signed under a
+/// known key id with a wrong secret (so the device computes the HMAC of
+/// each before refusing it, 401), paced, on a DEALER that reads the
+/// refusals as they come.
+struct BadSigner {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<(u64, u64, Duration)>,
+}
+
+impl BadSigner {
+    fn spawn(context: &zmq::Context, endpoint: &str, key_id: &str) -> Self {
+        let socket = context.socket(zmq::DEALER).expect("DEALER socket");
+        socket.set_linger(0).expect("linger");
+        socket.connect(endpoint).expect("connect DEALER");
+        let forger = SigningKey::new(key_id, [0xee; 32]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let interval = Duration::from_secs(1) / BAD_SIGNATURES_PER_SECOND;
+        let thread = std::thread::Builder::new()
+            .name("bench-bad-signer".into())
+            .spawn(move || {
+                let (mut sent, mut refused) = (0u64, 0u64);
+                let started = Instant::now();
+                let mut next = started;
+                while !stopping.load(Ordering::Relaxed) {
+                    let [envelope, body] = sign_frames(&forger, &request_with_nonce(sent));
+                    let frames: [&[u8]; 3] = [b"", &envelope, &body];
+                    socket.send_multipart(frames, 0).expect("send bad request");
+                    sent += 1;
+                    while let Ok(reply) = socket.recv_multipart(zmq::DONTWAIT) {
+                        refused += u64::from(reply.len() == 2);
+                    }
+                    next += interval;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                (sent, refused, started.elapsed())
+            })
+            .expect("spawn the bad signer");
+        Self { stop, thread }
+    }
+
+    /// Stops it: (requests sent, refusals read, time it ran).
+    fn stop(self) -> (u64, u64, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("bad signer thread")
+    }
+}
+
+fn signed_commands(config: &Config, summary: &mut Vec<String>) {
+    let key = SigningKey::new("bench-ops", [0x5a; 32]);
+    let ring = KeyRing::new()
+        .with_key(key.clone(), "operator")
+        .with_role("operator", ["*"]);
+    let service = start_service(RpcOptions::loopback());
+    service.set_delegate(|_request: ApiCommandRequest, _: &RequestContext| {
+        ApiCommandRequestResponse::success().with_data(&json!({"ok": true, "value": 42}))
+    });
+    let endpoint = loopback_endpoint(service.command_port());
+    let context = zmq::Context::new();
+    let socket = req_socket(&context, &endpoint);
+    let trips = config.single_client_trips;
+
+    println!();
+    println!(
+        "== 7. Signed commands: one REQ client, same device, unsigned vs signed (HMAC-SHA256 \
+         both ways), and signed while a DEALER sends {BAD_SIGNATURES_PER_SECOND} badly signed \
+         requests/s ({} round(s) of {trips}) ==",
+        config.rounds
+    );
+    // [unsigned, signed, signed under flood]
+    let mut samples: [Samples; 3] = Default::default();
+    let (mut bad_sent, mut bad_refused, mut flood_time) = (0, 0, Duration::ZERO);
+    let mut nonce = 0;
+    let refused_before = service.stats().refused_unauthenticated;
+    for round in 0..config.rounds {
+        let order = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for side in order {
+            service.set_keys((side > 0).then(|| ring.clone()));
+            let signing = (side > 0).then_some(&key);
+            let flood = (side == 2).then(|| BadSigner::spawn(&context, &endpoint, key.id()));
+            time_nonce_round_trips(&socket, signing, &mut nonce, config.warmup_trips);
+            samples[side].extend(time_nonce_round_trips(&socket, signing, &mut nonce, trips));
+            if let Some(flood) = flood {
+                let (sent, refused, ran) = flood.stop();
+                bad_sent += sent;
+                bad_refused += refused;
+                flood_time += ran;
+            }
+        }
+    }
+    let refused_by_device = service.stats().refused_unauthenticated - refused_before;
+    service.stop();
+    // What signing one message and checking it costs on one side, no
+    // sockets: each round trip pays it about twice (the client signs the
+    // request and checks the reply, the device checks and signs).
+    let body = request_with_nonce(1);
+    let sign_and_verify_ns = time_per_call(config.publish_batches / 5 + 1, &|| {
+        let frames = sign_frames(&key, &body);
+        verify_signed_frames(&key, &frames).expect("verifies");
+    });
+
+    println!("   {:<28} {:>10} {:>10}", "client", "p50 µs", "p99 µs");
+    let mut p50 = [0.0; 3];
+    for (side, name) in ["unsigned", "signed", "signed, bad signer flooding"]
+        .iter()
+        .enumerate()
+    {
+        p50[side] = samples[side].percentile(50.0) / 1e3;
+        let p99 = samples[side].percentile(99.0) / 1e3;
+        println!("   {name:<28} {:>10.1} {p99:>10.1}", p50[side]);
+    }
+    let signed_ratio = p50[1] / p50[0];
+    let flood_ratio = p50[2] / p50[1];
+    println!("   signed/unsigned p50 {signed_ratio:.2}x; under flood/quiet (signed) p50 {flood_ratio:.2}x");
+    println!(
+        "   sign + verify one message, no sockets: {:.1} µs (a round trip pays it about twice)",
+        sign_and_verify_ns / 1e3
+    );
+    println!(
+        "   bad signer: {bad_sent} sent in {:.1} s ({:.0}/s), {bad_refused} refusals read, \
+         {refused_by_device} refused (401) by the device",
+        flood_time.as_secs_f64(),
+        bad_sent as f64 / flood_time.as_secs_f64().max(1e-9),
+    );
+    verdict(
+        summary,
+        "7. signed/unsigned RTT p50, 1 client",
+        &format!("<= {SIGNED_RTT_RATIO_TARGET:.2}x"),
+        format!("{signed_ratio:.2}x"),
+        signed_ratio <= SIGNED_RTT_RATIO_TARGET,
+    );
+    verdict(
+        summary,
+        &format!("7. signed RTT p50, {BAD_SIGNATURES_PER_SECOND}/s bad sigs / quiet"),
+        &format!("<= {SIGNED_UNDER_FLOOD_TARGET:.2}x"),
+        format!("{flood_ratio:.2}x"),
+        flood_ratio <= SIGNED_UNDER_FLOOD_TARGET,
+    );
 }

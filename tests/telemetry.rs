@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
-    ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind,
-    RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
+    sign_frames, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, ApiEvent, ApiEventKind,
+    KeyRing, RequestContext, RpcOptions, RpcService, SigningKey, ZeroMqRpcService,
 };
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{global, KeyValue, Value};
@@ -403,6 +403,48 @@ fn a_session_is_traced_and_measured() {
     assert_eq!(
         value(&metrics, "auto_trainer.pending.open", &[tag]),
         Some(0.0)
+    );
+
+    // Signed commands: the key id is an attribute of the request's span,
+    // admitted or refused.
+    span_exporter.reset();
+    let key = SigningKey::new("ops-1", [4; 32]);
+    let mut options = RpcOptions::loopback();
+    options.identifier = "rig-signed".into();
+    options.heartbeat_interval = Duration::from_secs(3600);
+    options.keys = Some(
+        KeyRing::new()
+            .with_key(key.clone(), "viewer")
+            .with_role("viewer", ["GET_STATUS"]),
+    );
+    let signed = ZeroMqRpcService::new(options);
+    signed.set_delegate(|_: ApiCommandRequest, _: &RequestContext| {
+        ApiCommandRequestResponse::success()
+    });
+    signed.start().expect("start the signed service");
+    let client = Client::connect(signed.command_port());
+    for (nonce, command) in [(21, 400), (22, 100)] {
+        let body = json!({"command": command, "nonce": nonce}).to_string();
+        client
+            .socket
+            .send_multipart(sign_frames(&key, body.as_bytes()), 0)
+            .expect("send");
+        client.socket.recv_multipart(0).expect("a reply in time");
+    }
+    signed.stop();
+    tracer_provider.force_flush().unwrap();
+    let spans = span_exporter.get_finished_spans().unwrap();
+    let admitted = span_named(&spans, "autotrainer.api/GET_STATUS");
+    assert_eq!(string(admitted, "auto_trainer.key_id"), "ops-1");
+    assert_eq!(string(admitted, "auto_trainer.result"), "SUCCESS");
+    // A refusal's span is named as a malformed request's (no method), an
+    // error whose description is the refusal's reason.
+    let forbidden = span_named(&spans, "autotrainer.api");
+    assert_eq!(string(forbidden, "auto_trainer.key_id"), "ops-1");
+    assert!(
+        matches!(&forbidden.status, Status::Error { description } if description.contains("may not send")),
+        "{:?}",
+        forbidden.status
     );
 
     let _ = tracer_provider.shutdown();

@@ -87,8 +87,10 @@ fn perform(
                 // caller chose the command from.
                 let generation = protocol.current().or(call.command.generation());
                 let checked = reply_body(&frames, signing)
-                    .and_then(|body| check_reply(body, call.nonce, call.command.value()))
-                    .and_then(|reply| refused_if_unsigned(&frames, signing, reply))
+                    .and_then(|body| {
+                        refused_if_unsigned(&frames, signing, body)?;
+                        check_reply(body, call.nonce, call.command.value())
+                    })
                     .map(|mut reply| {
                         reply.command = Command::read(generation, reply.command.value());
                         reply
@@ -134,22 +136,31 @@ fn reply_body<'a>(frames: &'a [Vec<u8>], signing: Option<&SigningKey>) -> Result
     }
 }
 
-/// An unsigned reply to a signed request is a refusal, whatever it says:
-/// the device refused it (errorCode 401, 409, 403) or does not check
-/// signatures at all.
+/// An unsigned reply to a signed request is a refusal, whatever it says
+/// (checked before its nonce: a device without keys may not have read the
+/// request at all): the device refused it (errorCode 401, 409, 403) or does
+/// not check signatures. The refusal carries the reply's errorCode and
+/// errorMessage when it has them.
 fn refused_if_unsigned(
     frames: &[Vec<u8>],
     signing: Option<&SigningKey>,
-    reply: ApiCommandRequestServiceResponse,
-) -> Result<ApiCommandRequestServiceResponse, Error> {
+    body: &[u8],
+) -> Result<(), Error> {
     if signing.is_none() || frames.len() == 2 {
-        return Ok(reply);
+        return Ok(());
     }
+    let reply: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| reply.as_ref().and_then(|reply| reply.get(name));
     Err(Error::Refused {
-        code: reply.error_code,
-        message: reply
-            .error_message
-            .unwrap_or_else(|| "an unsigned reply to a signed request".into()),
+        code: field("errorCode")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+        message: field("errorMessage")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(
+                || "an unsigned reply to a signed request".into(),
+                str::to_owned,
+            ),
     })
 }
 
@@ -217,13 +228,23 @@ mod tests {
             .collect();
         assert!(reply_body(&tampered, Some(&key)).is_err());
 
-        // Unsigned: a refusal, whatever it says.
+        // Unsigned: a refusal, whatever it says (even for another nonce, or
+        // not JSON at all).
         let unsigned = [body.to_vec()];
-        let reply = check_reply(reply_body(&unsigned, Some(&key)).unwrap(), 7, 400).unwrap();
+        let read = reply_body(&unsigned, Some(&key)).unwrap();
         assert!(matches!(
-            refused_if_unsigned(&unsigned, Some(&key), reply.clone()),
+            refused_if_unsigned(&unsigned, Some(&key), read),
             Err(Error::Refused { code: 0, .. })
         ));
-        assert!(refused_if_unsigned(&unsigned, None, reply).is_ok());
+        assert!(refused_if_unsigned(&unsigned, None, read).is_ok());
+        let refusal = br#"{"nonce":0,"command":0,"result":400,"data":null,"errorKind":1,"errorCode":401,"errorMessage":"unknown key"}"#;
+        assert!(matches!(
+            refused_if_unsigned(&[refusal.to_vec()], Some(&key), refusal),
+            Err(Error::Refused { code: 401, message }) if message == "unknown key"
+        ));
+        assert!(matches!(
+            refused_if_unsigned(&[b"?".to_vec()], Some(&key), b"?"),
+            Err(Error::Refused { code: 0, .. })
+        ));
     }
 }

@@ -280,21 +280,36 @@ pub(crate) fn read_request(
         error: MalformedRequest::unread(message),
         signer: None,
     };
-    let (envelope, body) =
-        match frames {
-            [body] => (None, body),
-            [envelope, body] if gate.is_enabled() => (Some(&envelope[..]), body),
-            [_, _] => return malformed(
-                "a request must be one frame, got 2 (this device does not take signed requests)"
-                    .into(),
-            ),
-            _ => {
-                return malformed(format!(
-                    "a request must be one frame (two when signed), got {}",
-                    frames.len()
-                ))
-            }
-        };
+    let (envelope, body) = match frames {
+        [body] => (None, body),
+        [envelope, body] if gate.is_enabled() => (Some(&envelope[..]), body),
+        [_, body] => {
+            // Echo what can be read of the body, so a console can match
+            // the error to its request.
+            let (nonce, command) = match ApiCommandRequest::parse(body) {
+                Ok(request) => (request.nonce, request.command),
+                Err(error) => (error.nonce, error.command),
+            };
+            return ReadRequest::Malformed {
+                error: MalformedRequest {
+                    nonce,
+                    command,
+                    ..MalformedRequest::unread(
+                        "a request must be one frame, got 2 (this device does not take \
+                             signed requests)"
+                            .into(),
+                    )
+                },
+                signer: None,
+            };
+        }
+        _ => {
+            return malformed(format!(
+                "a request must be one frame (two when signed), got {}",
+                frames.len()
+            ))
+        }
+    };
     if body.len() > max_request_bytes {
         return malformed(format!(
             "request of {} bytes exceeds the maximum of {max_request_bytes} bytes",
