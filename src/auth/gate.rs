@@ -153,7 +153,7 @@ impl Gate {
                 Some(key_id),
             ));
         };
-        if !envelope.verifies(key.secret(), body) {
+        if !envelope.verifies(key, body) {
             return Err(unauthenticated(
                 "the signature does not verify".into(),
                 Some(key_id),

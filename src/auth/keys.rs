@@ -6,7 +6,9 @@ use std::fmt;
 use std::path::Path;
 
 use base64::Engine;
+use hmac::Hmac;
 use serde::Deserialize;
+use sha2::Sha256;
 
 use crate::{Command, Error};
 
@@ -31,11 +33,21 @@ fn encode_secret(secret: &[u8; 32]) -> String {
 
 /// A key id and its 32-byte secret: what a console signs requests with.
 /// `Debug` does not show the secret.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SigningKey {
     id: String,
     secret: [u8; 32],
+    /// HMAC-SHA256 keyed with `secret`, cloned for each message.
+    keyed: Hmac<Sha256>,
 }
+
+impl PartialEq for SigningKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.secret == other.secret
+    }
+}
+
+impl Eq for SigningKey {}
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,6 +62,7 @@ impl SigningKey {
     pub fn new(id: impl Into<String>, secret: [u8; 32]) -> Self {
         Self {
             id: id.into(),
+            keyed: super::envelope::keyed(&secret),
             secret,
         }
     }
@@ -125,8 +138,13 @@ impl SigningKey {
         &self.id
     }
 
+    #[cfg(test)]
     pub(crate) fn secret(&self) -> &[u8; 32] {
         &self.secret
+    }
+
+    pub(crate) fn keyed_mac(&self) -> &Hmac<Sha256> {
+        &self.keyed
     }
 
     /// The `[[key]]` entry of a device's key file that gives this key
