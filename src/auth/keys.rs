@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use hmac::Hmac;
@@ -37,8 +38,9 @@ fn encode_secret(secret: &[u8; 32]) -> String {
 pub struct SigningKey {
     id: String,
     secret: [u8; 32],
-    /// HMAC-SHA256 keyed with `secret`, cloned for each message.
-    keyed: Hmac<Sha256>,
+    /// HMAC-SHA256 keyed with `secret`, cloned for each message (shared:
+    /// a key is cloned for every request it signs).
+    keyed: Arc<Hmac<Sha256>>,
 }
 
 impl PartialEq for SigningKey {
@@ -62,7 +64,7 @@ impl SigningKey {
     pub fn new(id: impl Into<String>, secret: [u8; 32]) -> Self {
         Self {
             id: id.into(),
-            keyed: super::envelope::keyed(&secret),
+            keyed: Arc::new(super::envelope::keyed(&secret)),
             secret,
         }
     }
