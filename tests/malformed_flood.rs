@@ -161,7 +161,8 @@ impl Generator {
             })
             .collect::<Vec<_>>()
             .join(" | ");
-        let claims_emergency = matches!(&frames[..], [frame] if EMERGENCY_COMMANDS.iter().any(|command| {
+        // The request is the last frame of one, or of two (a signed request's shape).
+        let claims_emergency = matches!(&frames[..], [frame] | [_, frame] if EMERGENCY_COMMANDS.iter().any(|command| {
             let claim = format!(r#""command": {command}"#);
             frame.windows(claim.len()).any(|window| window == claim.as_bytes())
         }));
@@ -344,14 +345,26 @@ impl Generator {
             Class::EmptyFrame => (vec![Vec::new()], 0, None),
             Class::MultiFrame => {
                 let count = 2 + self.rng.below(4);
-                let frames = (0..count)
-                    .map(|_| match self.rng.below(3) {
-                        0 => self.well_formed(nonce).0.into_bytes(),
-                        1 => Vec::new(),
-                        _ => b"{}".to_vec(),
+                let mut last_is_request = false;
+                let frames: Vec<Vec<u8>> = (0..count)
+                    .map(|_| {
+                        let kind = self.rng.below(3);
+                        last_is_request = kind == 0;
+                        match kind {
+                            0 => self.well_formed(nonce).0.into_bytes(),
+                            1 => Vec::new(),
+                            _ => b"{}".to_vec(),
+                        }
                     })
                     .collect();
-                (frames, 0, None)
+                // Two frames are a signed request's shape: a device without
+                // keys refuses it but echoes the nonce of its request frame.
+                let reply_nonce = if count == 2 && last_is_request {
+                    nonce
+                } else {
+                    0
+                };
+                (frames, reply_nonce, None)
             }
             Class::JsonArray => {
                 let text = if self.rng.chance(2) {
