@@ -21,7 +21,9 @@ use auto_trainer_api::{
     ConfigurationResponse, RequestContext, RpcOptions, RpcService, StatusResponse,
     ZeroMqRpcService,
 };
-use common::python::{spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService};
+use common::python::{
+    assert_same_request, spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService,
+};
 use common::zmq_client::{
     expect_identical, joined, Published, ReqClient, SubCollector, PROBE_TOPIC,
 };
@@ -295,21 +297,7 @@ fn identical_answers_give_identical_reply_bytes() {
         // Both delegates saw the same request.
         let theirs_seen = reference.seen_request();
         let ours_seen = seen.recv_timeout(WAIT).expect("our delegate saw it");
-        assert_eq!(
-            ours_seen.command.value(),
-            theirs_seen["command"],
-            "{request}"
-        );
-        assert_eq!(ours_seen.nonce, theirs_seen["nonce"], "{request}");
-        assert_eq!(
-            ours_seen.custom_command, theirs_seen["custom_command"],
-            "{request}"
-        );
-        assert_eq!(
-            ours_seen.data.clone().unwrap_or(Value::Null),
-            theirs_seen["data"],
-            "{request}"
-        );
+        assert_same_request(&ours_seen, &theirs_seen, &request.to_string());
     }
     reference.process.send_line(&json!({"stop": true}));
     service.stop();

@@ -22,7 +22,7 @@ use auto_trainer_api::{
     decode_payload, to_python_json, v0_12, ApiCommandRequestResponse, ApiCommandRequestResult,
     ApiTopic, Generation, RequestContext, RpcOptions, RpcService, ZeroMqRpcService,
 };
-use common::python::PyProcess;
+use common::python::{assert_same_request, PyProcess};
 use common::reference_v0_12::{
     animals_fields, configuration_fields, hex, reference_built_events, spawn, status_fields, text,
     unhex, Reference, STARTUP, WAIT,
@@ -479,21 +479,7 @@ fn our_replies_are_the_references_bytes_for_the_same_answers() {
         // Both delegates saw the same request.
         let theirs_seen = reference.seen_request();
         let ours_seen = seen.recv_timeout(WAIT).expect("our delegate saw it");
-        assert_eq!(
-            ours_seen.command.value(),
-            theirs_seen["command"],
-            "{request}"
-        );
-        assert_eq!(ours_seen.nonce, theirs_seen["nonce"], "{request}");
-        assert_eq!(
-            ours_seen.custom_command, theirs_seen["custom_command"],
-            "{request}"
-        );
-        assert_eq!(
-            ours_seen.data.clone().unwrap_or(Value::Null),
-            theirs_seen["data"],
-            "{request}"
-        );
+        assert_same_request(&ours_seen, &theirs_seen, &request.to_string());
     }
     let status = reader.expect_same(
         &ours.ask(br#"{"command": 400, "nonce": 1}"#),

@@ -354,3 +354,21 @@ pub fn start_reference_script(
         process,
     }
 }
+
+/// Requires our delegate to have seen `ours` where a reference delegate
+/// logged `theirs` (its `{"request": ...}` line): the same command number,
+/// nonce, custom command and data.
+pub fn assert_same_request<C: auto_trainer_api::WireCode>(
+    ours: &auto_trainer_api::ApiCommandRequest<C>,
+    theirs: &Value,
+    request: &str,
+) {
+    assert_eq!(ours.command.code(), theirs["command"], "{request}");
+    assert_eq!(ours.nonce, theirs["nonce"], "{request}");
+    assert_eq!(ours.custom_command, theirs["custom_command"], "{request}");
+    assert_eq!(
+        ours.data.clone().unwrap_or(Value::Null),
+        theirs["data"],
+        "{request}"
+    );
+}
