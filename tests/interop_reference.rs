@@ -297,7 +297,7 @@ fn identical_answers_give_identical_reply_bytes() {
         // Both delegates saw the same request.
         let theirs_seen = reference.seen_request();
         let ours_seen = seen.recv_timeout(WAIT).expect("our delegate saw it");
-        assert_same_request(&ours_seen, &theirs_seen, &request.to_string());
+        assert_same_request(&ours_seen, &theirs_seen, request);
     }
     reference.process.send_line(&json!({"stop": true}));
     service.stop();
