@@ -479,7 +479,7 @@ fn our_replies_are_the_references_bytes_for_the_same_answers() {
         // Both delegates saw the same request.
         let theirs_seen = reference.seen_request();
         let ours_seen = seen.recv_timeout(WAIT).expect("our delegate saw it");
-        assert_same_request(&ours_seen, &theirs_seen, &request.to_string());
+        assert_same_request(&ours_seen, &theirs_seen, request);
     }
     let status = reader.expect_same(
         &ours.ask(br#"{"command": 400, "nonce": 1}"#),
