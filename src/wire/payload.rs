@@ -31,3 +31,22 @@ pub(crate) fn decode_payload_value<T: DeserializeOwned>(
 ) -> Result<T, crate::Error> {
     decode_payload(data.unwrap_or(&Value::Null))
 }
+
+/// Declares payload structs (status, configuration, event contexts) with
+/// the attributes every one of them shares: plain data, camelCase on the
+/// wire (the reference's dataclasses through `humps.camelize`), a JSON
+/// Schema; each may add its own (`#[derive(Eq)]`, stricter schemas).
+macro_rules! payload {
+    ($(
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    )+) => {$(
+        // The derives first: a struct's own attributes may use their helpers.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        #[serde(rename_all = "camelCase")]
+        $(#[$meta])*
+        pub struct $name { $($body)* }
+    )+};
+}
+pub(crate) use payload;

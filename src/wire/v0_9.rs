@@ -3,9 +3,8 @@
 //! Everything here is also exported at the crate's root under the same
 //! names, as in the versions of this crate before 0.12 was supported.
 
-use serde::{Deserialize, Serialize};
-
 use super::code::{generation_catalog, wire_code};
+use super::payload::payload;
 
 /// A 0.9.11 EVENT message (the default of [`crate::ApiEvent`]).
 pub type ApiEvent = crate::ApiEvent<ApiEventKind>;
@@ -309,126 +308,96 @@ wire_code! {
     }
 }
 
-/// The `data` of a successful `GET_STATUS` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
-pub struct StatusResponse {
-    /// What the app is doing.
-    pub app_status: ApiAppStatus,
-    /// How training is driven.
-    pub training_mode: ApiTrainingMode,
-    /// The animal in the device, if any (empty when none).
-    pub animal_id: String,
-}
+payload! {
+    /// The `data` of a successful `GET_STATUS` reply.
+    #[derive(Eq)]
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct StatusResponse {
+        /// What the app is doing.
+        pub app_status: ApiAppStatus,
+        /// How training is driven.
+        pub training_mode: ApiTrainingMode,
+        /// The animal in the device, if any (empty when none).
+        pub animal_id: String,
+    }
 
-/// The `data` of a successful `GET_CONFIGURATION` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
-pub struct ConfigurationResponse {
-    /// Version of the acquisition app.
-    pub application_version: String,
-    /// The device's identifier.
-    pub device_id: String,
-    /// Where the configuration is stored.
-    pub configuration_location: String,
-    /// Where acquired data is written.
-    pub data_location: String,
-    /// Where animal records are kept.
-    pub animal_location: String,
-    /// Where logs are written.
-    pub log_location: String,
-    /// The inference model in use.
-    pub inference_model: String,
-}
+    /// The `data` of a successful `GET_CONFIGURATION` reply.
+    #[derive(Eq)]
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct ConfigurationResponse {
+        /// Version of the acquisition app.
+        pub application_version: String,
+        /// The device's identifier.
+        pub device_id: String,
+        /// Where the configuration is stored.
+        pub configuration_location: String,
+        /// Where acquired data is written.
+        pub data_location: String,
+        /// Where animal records are kept.
+        pub animal_location: String,
+        /// Where logs are written.
+        pub log_location: String,
+        /// The inference model in use.
+        pub inference_model: String,
+    }
 
-/// The state of one detector, in [`ApiSystemStatus`] or a `detectorChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiDetectorStatus {
-    /// Which detector.
-    pub detector_id: ApiDetectorKind,
-    /// Whether it is currently triggered.
-    pub is_active: bool,
-    /// Whether it is switched on.
-    pub is_enabled: bool,
-}
+    /// The state of one detector, in [`ApiSystemStatus`] or a `detectorChanged` event.
+    #[derive(Eq)]
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct ApiDetectorStatus {
+        /// Which detector.
+        pub detector_id: ApiDetectorKind,
+        /// Whether it is currently triggered.
+        pub is_active: bool,
+        /// Whether it is switched on.
+        pub is_enabled: bool,
+    }
 
-/// The state of one alarm, in [`ApiSystemStatus`] or an `alarmChanged` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiAlarmStatus {
-    /// Which alarm.
-    pub alarm_id: ApiAlarmKind,
-    /// Whether it is currently raised.
-    pub is_active: bool,
-    /// Whether it is switched on.
-    pub is_enabled: bool,
-}
+    /// The state of one alarm, in [`ApiSystemStatus`] or an `alarmChanged` event.
+    #[derive(Eq)]
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct ApiAlarmStatus {
+        /// Which alarm.
+        pub alarm_id: ApiAlarmKind,
+        /// Whether it is currently raised.
+        pub is_active: bool,
+        /// Whether it is switched on.
+        pub is_enabled: bool,
+    }
 
-/// Head-fixation magnet readings in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-pub struct HeadFixStatus {
-    /// Current magnet intensity (the reference names this field in camelCase already).
-    #[serde(rename = "currentMagnetIntensity")]
-    pub current_magnet_intensity: f64,
-    /// Baseline magnet intensity.
-    #[serde(rename = "baselineMagnetIntensity")]
-    pub baseline_magnet_intensity: f64,
-}
+    /// Head-fixation magnet readings in [`ApiSystemStatus`] (the reference
+    /// names these fields in camelCase already).
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct HeadFixStatus {
+        /// Current magnet intensity.
+        pub current_magnet_intensity: f64,
+        /// Baseline magnet intensity.
+        pub baseline_magnet_intensity: f64,
+    }
 
-/// Pellet-delivery position in [`ApiSystemStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-#[serde(rename_all = "camelCase")]
-pub struct PelletStatus {
-    /// X of the send position.
-    pub send_x: f64,
-    /// Y of the send position.
-    pub send_y: f64,
-    /// Z of the send position.
-    pub send_z: f64,
-}
+    /// Pellet-delivery position in [`ApiSystemStatus`].
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct PelletStatus {
+        /// X of the send position.
+        pub send_x: f64,
+        /// Y of the send position.
+        pub send_y: f64,
+        /// Z of the send position.
+        pub send_z: f64,
+    }
 
-/// The context of a `systemStatus` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schemars(rename_all = "camelCase", deny_unknown_fields)
-)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiSystemStatus {
-    /// Every alarm's state.
-    pub alarms: Vec<ApiAlarmStatus>,
-    /// Every detector's state.
-    pub detectors: Vec<ApiDetectorStatus>,
-    /// Pellet-delivery position.
-    pub pellet: PelletStatus,
-    /// Head-fixation readings.
-    pub headfix: HeadFixStatus,
+    /// The context of a `systemStatus` event.
+    #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+    pub struct ApiSystemStatus {
+        /// Every alarm's state.
+        pub alarms: Vec<ApiAlarmStatus>,
+        /// Every detector's state.
+        pub detectors: Vec<ApiDetectorStatus>,
+        /// Pellet-delivery position.
+        pub pellet: PelletStatus,
+        /// Head-fixation readings.
+        pub headfix: HeadFixStatus,
+    }
 }
 
 generation_catalog! {

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::super::payload::payload;
 use super::catalog::{
     ApiAlarmKind, ApiApplicationMode, ApiEmergencyResumeReason, ApiEmergencyStopReason,
     ApiPelletShiftSource,
 };
-use super::status::payload;
 use super::ApiTrainingMode;
 
 payload! {

@@ -5,26 +5,10 @@
 //! order, so they are written in the same order; fields the reference gives
 //! a default may be missing when read.
 
-use serde::{Deserialize, Serialize};
-
 use super::catalog::{ApiAlarmKind, ApiApplicationMode, ApiDetectorKind};
 use super::ApiTrainingMode;
 
-/// Declares payload structs with the attributes every one of them shares:
-/// camelCase on the wire, schema that states the reference's shape.
-macro_rules! payload {
-    ($(
-        $(#[$meta:meta])*
-        pub struct $name:ident { $($body:tt)* }
-    )+) => {$(
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-        #[serde(rename_all = "camelCase")]
-        pub struct $name { $($body)* }
-    )+};
-}
-pub(crate) use payload;
+use super::super::payload::payload;
 
 payload! {
     /// Where the app is writing: the `project` of [`ApiSystemStatus`].
