@@ -25,7 +25,8 @@ use common::python::{
     assert_same_request, spawn_zmq_sub, start_reference_service, PyProcess, ReferenceService,
 };
 use common::zmq_client::{
-    expect_identical, joined, Published, ReqClient, SubCollector, PROBE_TOPIC,
+    expect_identical, first_heartbeats, heartbeat_template, joined, ReqClient, SubCollector,
+    PROBE_TOPIC,
 };
 use serde_json::{json, Value};
 
@@ -650,29 +651,6 @@ fn every_typed_publish_path_writes_the_reference_bytes() {
     service.stop();
 }
 
-/// The body with the version and timestamp values replaced by placeholders.
-fn heartbeat_template(message: &Published) -> String {
-    assert_eq!(message.frames.len(), 2);
-    let text = message.body_str();
-    let body = message.json();
-    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["identifier", "version", "timestamp"], "{text}");
-    let version = body["version"].as_str().unwrap();
-    let (head, timestamp) = text
-        .rsplit_once(r#""timestamp": "#)
-        .unwrap_or_else(|| panic!("{text}"));
-    let timestamp = timestamp
-        .strip_suffix('}')
-        .unwrap_or_else(|| panic!("{text}"));
-    let value: f64 = timestamp.parse().unwrap_or_else(|_| panic!("{text}"));
-    assert!(value > 1.6e9, "{text}");
-    assert!(timestamp.contains('.'), "a Python float: {text}");
-    format!(
-        r#"{}"timestamp": T}}"#,
-        head.replace(&format!(r#""version": "{version}""#), r#""version": "V""#)
-    )
-}
-
 #[test]
 fn heartbeat_bodies_match_except_timestamp_and_version() {
     let reference = Reference::start(
@@ -685,19 +663,11 @@ fn heartbeat_bodies_match_except_timestamp_and_version() {
     let service = ZeroMqRpcService::new(options);
     service.start().unwrap();
 
-    let theirs = SubCollector::connect(reference.pub_port, &[HEARTBEAT]);
-    let ours = SubCollector::connect(service.subscriber_port(), &[HEARTBEAT]);
-    let theirs_beat = theirs
-        .recv_topic(HEARTBEAT, WAIT)
-        .expect("a reference heartbeat");
-    let ours_beat = ours.recv_topic(HEARTBEAT, WAIT).expect("our heartbeat");
-    assert_eq!(theirs_beat.frames[0], ours_beat.frames[0]);
-    let template = heartbeat_template(&ours_beat);
+    let (theirs_beat, ours_beat) = first_heartbeats(reference.pub_port, &service, WAIT);
     assert_eq!(
-        template,
+        heartbeat_template(&ours_beat),
         r#"{"identifier": "interop-hb", "version": "V", "timestamp": T}"#
     );
-    assert_eq!(heartbeat_template(&theirs_beat), template);
     assert_eq!(theirs_beat.json()["version"], "0.9.11");
     // The reference version we follow, with our crate's as build metadata.
     assert_eq!(

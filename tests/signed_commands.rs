@@ -8,14 +8,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auto_trainer_api::{
-    verify_signed_frames, ApiCommand, ApiCommandRequest, ApiCommandRequestResponse, Envelope,
-    KeyRing, RequestContext, RpcOptions, RpcService, SigningKey, ZeroMqRpcService,
-    REFUSED_FORBIDDEN, REFUSED_STALE_OR_REPLAYED, REFUSED_UNAUTHENTICATED,
+    verify_signed_frames, ApiCommand, Envelope, KeyRing, RpcOptions, RpcService, SigningKey,
+    ZeroMqRpcService, REFUSED_FORBIDDEN, REFUSED_STALE_OR_REPLAYED, REFUSED_UNAUTHENTICATED,
 };
+use common::signing::{recording_device, seen, with_roles, Seen};
 use common::zmq_client::{parse_json, ReqClient};
 use serde_json::{json, Value};
 
@@ -31,12 +30,6 @@ fn viewer() -> SigningKey {
     SigningKey::new("screen", [2; 32])
 }
 
-/// The roles of PROTOCOL.md's key file.
-fn with_roles(ring: KeyRing) -> KeyRing {
-    ring.with_role("viewer", ["NONE", "GET_STATUS", "GET_CONFIGURATION"])
-        .with_role("operator", ["*"])
-}
-
 fn ring() -> KeyRing {
     with_roles(
         KeyRing::new()
@@ -45,35 +38,13 @@ fn ring() -> KeyRing {
     )
 }
 
-/// What the delegate saw: (command, nonce) of each call.
-type Seen = Arc<Mutex<Vec<(i64, i64)>>>;
-
 /// A started service on loopback with `keys`, whose delegate answers
 /// SUCCESS with `{"ok": true}` and records every call.
 fn device(keys: Option<KeyRing>) -> (ZeroMqRpcService, Seen) {
     let mut options = RpcOptions::loopback();
     options.heartbeat_interval = Duration::from_secs(3600);
     options.keys = keys;
-    device_with(options)
-}
-
-fn device_with(options: RpcOptions) -> (ZeroMqRpcService, Seen) {
-    let service = ZeroMqRpcService::new(options);
-    let seen = Seen::default();
-    let record = seen.clone();
-    service.set_delegate(move |request: ApiCommandRequest, _: &RequestContext| {
-        record
-            .lock()
-            .unwrap()
-            .push((request.command.value(), request.nonce));
-        ApiCommandRequestResponse::success().with_data(&json!({"ok": true}))
-    });
-    service.start().expect("start");
-    (service, seen)
-}
-
-fn seen(seen: &Seen) -> Vec<(i64, i64)> {
-    seen.lock().unwrap().clone()
+    recording_device(options)
 }
 
 fn now_ms() -> i64 {
@@ -391,7 +362,7 @@ fn keys_are_reloaded_while_serving() {
     let mut options = RpcOptions::loopback();
     options.heartbeat_interval = Duration::from_secs(3600);
     options.key_file = Some(path.clone());
-    let (service, delegate) = device_with(options);
+    let (service, delegate) = recording_device(options);
     assert!(service.requires_signatures());
     let mut client = ReqClient::connect(service.command_port());
     expect_accepted(

@@ -7,14 +7,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auto_trainer_api::{
-    ApiCommandRequest, ApiCommandRequestResponse, KeyRing, RequestContext, RpcOptions, RpcService,
-    SigningKey, ZeroMqRpcService,
-};
+use auto_trainer_api::{KeyRing, RpcOptions, RpcService, SigningKey};
 use common::python::{repo_dir, PyProcess};
+use common::signing::{recording_device, seen, with_roles};
 use serde_json::{json, Value};
 
 /// The first line of the README's Python block.
@@ -63,25 +60,15 @@ fn the_readme_python_signs_against_our_service() {
 
     let (operator, operator_b64) = key("ops-1", 0x11);
     let (viewer, viewer_b64) = key("screen", 0x22);
-    let ring = KeyRing::new()
-        .with_key(operator.clone(), "operator")
-        .with_key(viewer.clone(), "viewer")
-        .with_role("viewer", ["NONE", "GET_STATUS", "GET_CONFIGURATION"])
-        .with_role("operator", ["*"]);
+    let ring = with_roles(
+        KeyRing::new()
+            .with_key(operator.clone(), "operator")
+            .with_key(viewer.clone(), "viewer"),
+    );
     let mut options = RpcOptions::loopback();
     options.heartbeat_interval = Duration::from_secs(3600);
     options.keys = Some(ring);
-    let service = ZeroMqRpcService::new(options);
-    let seen: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
-    let record = seen.clone();
-    service.set_delegate(move |request: ApiCommandRequest, _: &RequestContext| {
-        record
-            .lock()
-            .unwrap()
-            .push((request.command.value(), request.nonce));
-        ApiCommandRequestResponse::success().with_data(&json!({"ok": true}))
-    });
-    service.start().expect("start");
+    let (service, delegate) = recording_device(options);
 
     let endpoint = format!("tcp://127.0.0.1:{}", service.command_port());
     let code_arg = code_path.display().to_string();
@@ -151,7 +138,7 @@ fn the_readme_python_signs_against_our_service() {
     forged("other_key");
 
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen(&delegate),
         [(400, 1), (100, 3), (200, 5), (400, 6)],
         "the delegate sees each admitted request once, no refused one"
     );

@@ -186,15 +186,16 @@ impl Gate {
     /// generation).
     pub(crate) fn authorize(&self, key: &SigningKey, command: i64) -> Result<(), Refusal> {
         let command = Command::read(Some(self.generation), command);
-        let allowed = self
-            .keys()
-            .is_some_and(|ring| ring.allows(key.id(), command));
-        if allowed {
+        let ring = self.keys();
+        if ring
+            .as_ref()
+            .is_some_and(|ring| ring.allows(key.id(), command))
+        {
             Ok(())
         } else {
-            let role = self
-                .keys()
-                .and_then(|ring| ring.role(key.id()).map(str::to_owned))
+            let role = ring
+                .as_ref()
+                .and_then(|ring| ring.role(key.id()))
                 .unwrap_or_default();
             Err(Refusal::new(
                 REFUSED_FORBIDDEN,

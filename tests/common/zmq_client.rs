@@ -357,3 +357,49 @@ pub fn joined(service: &ZeroMqRpcService, topics: &[u32]) -> SubCollector {
     });
     sub
 }
+
+/// The body with the version and timestamp values replaced by placeholders.
+pub fn heartbeat_template(message: &Published) -> String {
+    assert_eq!(message.frames.len(), 2);
+    let text = message.body_str();
+    let body = message.json();
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["identifier", "version", "timestamp"], "{text}");
+    let version = body["version"].as_str().unwrap();
+    let (head, timestamp) = text
+        .rsplit_once(r#""timestamp": "#)
+        .unwrap_or_else(|| panic!("{text}"));
+    let timestamp = timestamp
+        .strip_suffix('}')
+        .unwrap_or_else(|| panic!("{text}"));
+    let value: f64 = timestamp.parse().unwrap_or_else(|_| panic!("{text}"));
+    assert!(value > 1.6e9, "{text}");
+    assert!(timestamp.contains('.'), "a Python float: {text}");
+    format!(
+        r#"{}"timestamp": T}}"#,
+        head.replace(&format!(r#""version": "{version}""#), r#""version": "V""#)
+    )
+}
+
+/// The first heartbeat of the reference publishing on `reference_pub_port`
+/// and of our `service`: the same topic frame and the same body but for the
+/// version and timestamp values ([`heartbeat_template`]).
+pub fn first_heartbeats(
+    reference_pub_port: u16,
+    service: &ZeroMqRpcService,
+    wait: Duration,
+) -> (Published, Published) {
+    let heartbeat = ApiTopic::Heartbeat.value();
+    let theirs = SubCollector::connect(reference_pub_port, &[heartbeat]);
+    let ours = SubCollector::connect(service.subscriber_port(), &[heartbeat]);
+    let theirs_beat = theirs
+        .recv_topic(heartbeat, wait)
+        .expect("a reference heartbeat");
+    let ours_beat = ours.recv_topic(heartbeat, wait).expect("our heartbeat");
+    assert_eq!(theirs_beat.frames[0], ours_beat.frames[0]);
+    assert_eq!(
+        heartbeat_template(&theirs_beat),
+        heartbeat_template(&ours_beat)
+    );
+    (theirs_beat, ours_beat)
+}
