@@ -3,6 +3,8 @@
 //! in the second; `sig` is HMAC-SHA256 over `"ata-v1\n" + keyId + "\n" + ts
 //! + "\n" + body`, in lowercase hex.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -30,49 +32,92 @@ pub struct Envelope {
     pub sig: String,
 }
 
-/// HMAC-SHA256 keyed with `secret`, before any message.
-pub(crate) fn keyed(secret: &[u8; 32]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes a key of any length")
+/// What each key computes once, so that signing and checking a message only
+/// hashes its time and body: HMAC-SHA256 keyed with `secret` that has
+/// already read `"ata-v1\n" + id + "\n"`, and the envelope's bytes up to
+/// its `ts`.
+pub(crate) fn key_states(id: &str, secret: &[u8; 32]) -> (Hmac<Sha256>, Vec<u8>) {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(DOMAIN);
+    mac.update(id.as_bytes());
+    mac.update(b"\n");
+    let mut prefix = format!(r#"{{"v":{ENVELOPE_VERSION},"keyId":"#).into_bytes();
+    serde_json::to_writer(&mut prefix, id).expect("a string serializes");
+    prefix.extend_from_slice(br#","ts":"#);
+    (mac, prefix)
 }
 
-/// The MAC of a signed text, from the key's ready keyed state (keying costs
-/// two SHA-256 blocks, saved on every message).
-fn mac(key: &SigningKey, key_id: &str, ts: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = key.keyed_mac().clone();
-    mac.update(DOMAIN);
-    mac.update(key_id.as_bytes());
-    mac.update(b"\n");
-    mac.update(ts.to_string().as_bytes());
+/// The MAC of a signed text, `ts` in decimal, from the key's ready state.
+fn mac(key: &SigningKey, ts: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = key.signing_state().clone();
+    mac.update(ts.as_bytes());
     mac.update(b"\n");
     mac.update(body);
     mac
 }
 
+/// The signature of `body` by `key` at `ts_text` (epoch ms in decimal),
+/// in lowercase hex.
+fn signature_hex(key: &SigningKey, ts_text: &str, body: &[u8]) -> [u8; 64] {
+    let sig = mac(key, ts_text, body).finalize().into_bytes();
+    let mut sig_hex = [0; 64];
+    hex::encode_to_slice(sig, &mut sig_hex).expect("64 hex digits for 32 bytes");
+    sig_hex
+}
+
+/// The wire bytes of the envelope that signs `body` with `key` at `ts`
+/// (epoch ms): those of [`Envelope::sign`]'s [`Envelope::to_bytes`],
+/// written without building one (this is on every signed round trip).
+pub(crate) fn envelope_bytes(key: &SigningKey, ts: i64, body: &[u8]) -> Vec<u8> {
+    let mut ts_text = itoa::Buffer::new();
+    let ts_text = ts_text.format(ts);
+    let sig_hex = signature_hex(key, ts_text, body);
+    let prefix = key.envelope_prefix();
+    let mut bytes = Vec::with_capacity(prefix.len() + ts_text.len() + sig_hex.len() + 10);
+    bytes.extend_from_slice(prefix);
+    bytes.extend_from_slice(ts_text.as_bytes());
+    bytes.extend_from_slice(br#","sig":""#);
+    bytes.extend_from_slice(&sig_hex);
+    bytes.extend_from_slice(br#""}"#);
+    bytes
+}
+
 impl Envelope {
     /// The envelope that signs `body` with `key` at `ts` (epoch ms).
     pub fn sign(key: &SigningKey, ts: i64, body: &[u8]) -> Self {
-        let sig = mac(key, key.id(), ts, body).finalize().into_bytes();
+        let sig_hex = signature_hex(key, itoa::Buffer::new().format(ts), body);
         Self {
             v: ENVELOPE_VERSION,
             key_id: key.id().to_owned(),
             ts,
-            sig: hex::encode(sig),
+            sig: String::from_utf8_lossy(&sig_hex).into_owned(),
         }
     }
 
-    /// Whether `sig` is `key`'s signature of `body` under this envelope's
-    /// key id and time, compared in constant time.
-    pub(crate) fn verifies(&self, key: &SigningKey, body: &[u8]) -> bool {
-        let Ok(sig) = hex::decode(&self.sig) else {
-            return false;
-        };
-        mac(key, &self.key_id, self.ts, body)
-            .verify_slice(&sig)
-            .is_ok()
+    /// The envelope's wire bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an envelope always serializes")
     }
+}
 
+/// An envelope frame as read, borrowing its strings from the frame.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ReadEnvelope<'a> {
+    v: u32,
+    /// The id of the key that signed.
+    #[serde(borrow)]
+    pub key_id: Cow<'a, str>,
+    /// When it was signed, epoch milliseconds.
+    pub ts: i64,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
+}
+
+impl<'a> ReadEnvelope<'a> {
     /// Reads an envelope frame.
-    pub(crate) fn parse(frame: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(frame: &'a [u8]) -> Result<Self, String> {
         let envelope: Self = serde_json::from_slice(frame)
             .map_err(|e| format!("the envelope frame is not an envelope: {e}"))?;
         if envelope.v != ENVELOPE_VERSION {
@@ -84,14 +129,16 @@ impl Envelope {
         Ok(envelope)
     }
 
-    /// The envelope's wire bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an envelope always serializes")
-    }
-
-    /// The signature's bytes, when it is hex (it is once verified).
-    pub(crate) fn sig_bytes(&self) -> Option<Vec<u8>> {
-        hex::decode(&self.sig).ok()
+    /// The signature's 32 bytes when it is `key`'s signature of `body`
+    /// under this envelope's key id and time (compared in constant time).
+    pub(crate) fn verified_signature(&self, key: &SigningKey, body: &[u8]) -> Option<[u8; 32]> {
+        let mut sig = [0; 32];
+        hex::decode_to_slice(self.sig.as_bytes(), &mut sig).ok()?;
+        let verifies = *self.key_id == *key.id()
+            && mac(key, itoa::Buffer::new().format(self.ts), body)
+                .verify_slice(&sig)
+                .is_ok();
+        verifies.then_some(sig)
     }
 }
 
@@ -107,8 +154,10 @@ impl Envelope {
 /// assert_eq!(verify_signed_frames(&key, &frames).unwrap(), br#"{"command": 400, "nonce": 1}"#);
 /// ```
 pub fn sign_frames(key: &SigningKey, body: &[u8]) -> [Vec<u8>; 2] {
-    let envelope = Envelope::sign(key, super::now_millis(), body);
-    [envelope.to_bytes(), body.to_vec()]
+    [
+        envelope_bytes(key, super::now_millis(), body),
+        body.to_vec(),
+    ]
 }
 
 /// Checks that `frames` are `[envelope, body]` signed with `key` (its id
@@ -127,7 +176,7 @@ pub fn verify_signed_frames<'a>(
             frames.len()
         ));
     };
-    let envelope = Envelope::parse(envelope)?;
+    let envelope = ReadEnvelope::parse(envelope)?;
     if envelope.key_id != key.id() {
         return Err(format!(
             "signed with key '{}', not '{}'",
@@ -135,7 +184,7 @@ pub fn verify_signed_frames<'a>(
             key.id()
         ));
     }
-    if !envelope.verifies(key, body) {
+    if envelope.verified_signature(key, body).is_none() {
         return Err("the signature does not verify".into());
     }
     Ok(body)
@@ -155,10 +204,18 @@ mod tests {
         let mut expected = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).unwrap();
         expected.update(b"ata-v1\nops-1\n1700000000000\n{}");
         assert_eq!(envelope.sig, hex::encode(expected.finalize().into_bytes()));
-        assert!(envelope.verifies(&key, b"{}"));
-        assert!(!envelope.verifies(&key, b"{ }"));
-        assert!(!envelope.verifies(&SigningKey::new("ops-1", [1; 32]), b"{}"));
-        let wire = String::from_utf8(envelope.to_bytes()).unwrap();
+        let wire = envelope.to_bytes();
+        assert_eq!(envelope_bytes(&key, 1_700_000_000_000, b"{}"), wire);
+        let read = ReadEnvelope::parse(&wire).unwrap();
+        assert!(read.verified_signature(&key, b"{}").is_some());
+        assert!(read.verified_signature(&key, b"{ }").is_none());
+        assert!(read
+            .verified_signature(&SigningKey::new("ops-1", [1; 32]), b"{}")
+            .is_none());
+        assert!(read
+            .verified_signature(&SigningKey::new("ops-2", secret), b"{}")
+            .is_none());
+        let wire = String::from_utf8(wire).unwrap();
         assert!(
             wire.starts_with(r#"{"v":1,"keyId":"ops-1","ts":1700000000000,"sig":""#),
             "{wire}"
@@ -166,13 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn a_key_id_that_json_escapes_signs_and_reads_back() {
+        let key = SigningKey::new("ops \"1\" \\ é", [3; 32]);
+        let wire = envelope_bytes(&key, 42, b"{}");
+        assert_eq!(wire, Envelope::sign(&key, 42, b"{}").to_bytes());
+        let read = ReadEnvelope::parse(&wire).unwrap();
+        assert_eq!(read.key_id, key.id());
+        assert!(read.verified_signature(&key, b"{}").is_some());
+    }
+
+    #[test]
     fn envelopes_of_other_versions_or_shapes_are_refused() {
-        assert!(Envelope::parse(br#"{"v": 2, "keyId": "a", "ts": 1, "sig": "00"}"#).is_err());
-        assert!(Envelope::parse(br#"{"v": 1, "keyId": "a", "ts": 1.5, "sig": "00"}"#).is_err());
-        assert!(Envelope::parse(br#"{"command": 400}"#).is_err());
+        assert!(ReadEnvelope::parse(br#"{"v": 2, "keyId": "a", "ts": 1, "sig": "00"}"#).is_err());
+        assert!(ReadEnvelope::parse(br#"{"v": 1, "keyId": "a", "ts": 1.5, "sig": "00"}"#).is_err());
+        assert!(ReadEnvelope::parse(br#"{"command": 400}"#).is_err());
         assert!(
-            Envelope::parse(br#"{"v": 1, "keyId": "a", "ts": 1, "sig": "zz"}"#)
-                .is_ok_and(|e| !e.verifies(&SigningKey::new("a", [0; 32]), b""))
+            ReadEnvelope::parse(br#"{"v": 1, "keyId": "a", "ts": 1, "sig": "zz"}"#).is_ok_and(
+                |e| e
+                    .verified_signature(&SigningKey::new("a", [0; 32]), b"")
+                    .is_none()
+            )
         );
     }
 }

@@ -33,19 +33,24 @@ fn encode_secret(secret: &[u8; 32]) -> String {
 }
 
 /// A key id and its 32-byte secret: what a console signs requests with.
-/// `Debug` does not show the secret.
+/// `Debug` does not show the secret. Cheap to clone (a device clones the
+/// key of every request it admits).
 #[derive(Clone)]
-pub struct SigningKey {
+pub struct SigningKey(Arc<KeyState>);
+
+struct KeyState {
     id: String,
     secret: [u8; 32],
-    /// HMAC-SHA256 keyed with `secret`, cloned for each message (shared:
-    /// a key is cloned for every request it signs).
-    keyed: Arc<Hmac<Sha256>>,
+    /// HMAC-SHA256 keyed with `secret` that has read what every signed
+    /// text of this key starts with; cloned for each message.
+    signing: Hmac<Sha256>,
+    /// The envelope's bytes up to its `ts`.
+    envelope_prefix: Vec<u8>,
 }
 
 impl PartialEq for SigningKey {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.secret == other.secret
+        self.0.id == other.0.id && self.0.secret == other.0.secret
     }
 }
 
@@ -54,7 +59,7 @@ impl Eq for SigningKey {}
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
-            .field("id", &self.id)
+            .field("id", &self.0.id)
             .finish_non_exhaustive()
     }
 }
@@ -62,11 +67,14 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// The key `id` with `secret`.
     pub fn new(id: impl Into<String>, secret: [u8; 32]) -> Self {
-        Self {
-            id: id.into(),
-            keyed: Arc::new(super::envelope::keyed(&secret)),
+        let id = id.into();
+        let (signing, envelope_prefix) = super::envelope::key_states(&id, &secret);
+        Self(Arc::new(KeyState {
+            id,
             secret,
-        }
+            signing,
+            envelope_prefix,
+        }))
     }
 
     /// A new key `id` with 32 random bytes from the operating system.
@@ -137,16 +145,20 @@ impl SigningKey {
 
     /// The key's id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.0.id
     }
 
     #[cfg(test)]
     pub(crate) fn secret(&self) -> &[u8; 32] {
-        &self.secret
+        &self.0.secret
     }
 
-    pub(crate) fn keyed_mac(&self) -> &Hmac<Sha256> {
-        &self.keyed
+    pub(crate) fn signing_state(&self) -> &Hmac<Sha256> {
+        &self.0.signing
+    }
+
+    pub(crate) fn envelope_prefix(&self) -> &[u8] {
+        &self.0.envelope_prefix
     }
 
     /// The `[[key]]` entry of a device's key file that gives this key
@@ -163,8 +175,8 @@ impl SigningKey {
     pub fn key_file_entry(&self, role: &str) -> String {
         format!(
             "[[key]]\nid = {}\nsecret = \"{}\"\nrole = {}\n",
-            toml_string(&self.id),
-            encode_secret(&self.secret),
+            toml_string(&self.0.id),
+            encode_secret(&self.0.secret),
             toml_string(role)
         )
     }
@@ -236,7 +248,7 @@ impl KeyRing {
     /// This ring with `key` in `role` (replacing a key of the same id).
     pub fn with_key(mut self, key: SigningKey, role: impl Into<String>) -> Self {
         self.keys.insert(
-            key.id.clone(),
+            key.id().to_owned(),
             KeyEntry {
                 key,
                 role: role.into(),
@@ -331,10 +343,11 @@ impl KeyRing {
         if command.name() == Some(ALWAYS_ALLOWED) {
             return true;
         }
-        let number = command.value().to_string();
         self.roles.get(&entry.role).is_some_and(|allowed| {
             allowed.iter().any(|item| {
-                item == "*" || *item == number || command.name().is_some_and(|name| item == name)
+                item == "*"
+                    || item.parse() == Ok(command.value())
+                    || command.name().is_some_and(|name| item == name)
             })
         })
     }

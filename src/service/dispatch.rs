@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::delegate::{DelegateSlot, RequestContext};
 use super::publisher::Publisher;
-use crate::auth::envelope::Envelope;
+use crate::auth::envelope::envelope_bytes;
 use crate::auth::gate::{Gate, Refusal};
 use crate::telemetry;
 use crate::wire::command::MalformedRequest;
@@ -136,8 +136,8 @@ impl Dispatcher {
         let body = self.reply_bytes(&reply);
         match signer {
             Some(key) => {
-                let envelope = Envelope::sign(&key, crate::auth::now_millis(), &body);
-                vec![envelope.to_bytes(), body]
+                let envelope = envelope_bytes(&key, crate::auth::now_millis(), &body);
+                vec![envelope, body]
             }
             None => vec![body],
         }
