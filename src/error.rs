@@ -124,4 +124,8 @@ pub enum Error {
         /// The reply's errorMessage, or what was wrong with the reply.
         message: String,
     },
+    /// Bytes given to be forwarded as a command request are not one (a
+    /// device would answer them UNRECOGNIZED); the text says why.
+    #[error("not a command request: {0}")]
+    InvalidRequest(String),
 }

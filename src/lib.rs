@@ -167,7 +167,8 @@ pub use service::{create_api_service, RpcService, ZeroMqRpcService};
 #[cfg(feature = "client")]
 pub use client::{
     decode_message, AwaitedCommand, BlockingDeviceClient, ClientOptions, ClientStats, CommandCall,
-    DeviceClient, DeviceMessage, LinkState, Liveness, MessageStream, RawMessage, RawReason,
+    DeviceClient, DeviceMessage, ForwardedReply, FrameStream, LinkState, Liveness, MessageStream,
+    RawMessage, RawReason, ReceivedFrames,
 };
 
 // Telemetry and schemas.

@@ -1116,3 +1116,66 @@ async fn the_client_commands_and_follows_the_python_reference_service() {
     reference.wait_exit(WAIT).expect("the reference exits");
     wait_liveness(&client, "offline", |l| l.state == LinkState::Offline).await;
 }
+
+/// A relay's view: a request forwarded as bytes gets the very bytes a REQ
+/// socket gets for it; a pending result is awaitable as for `send`; bytes
+/// that are no request never reach the device; the frames of published
+/// messages come unchanged.
+#[tokio::test]
+async fn forwarded_requests_and_received_frames_are_the_devices_bytes() {
+    let service = our_service("rig-relay", 0, 0, None);
+    let client = connect_to(&service);
+    let mut frames = client.subscribe_frames();
+    wait_online(&client, "rig-relay").await;
+
+    let context = zmq::Context::new();
+    let req = context.socket(zmq::REQ).unwrap();
+    req.connect(&format!("tcp://127.0.0.1:{}", service.command_port()))
+        .unwrap();
+    let request = br#"{"command": 400,  "nonce": 31, "data": null}"#;
+    req.send(&request[..], 0).unwrap();
+    let direct = req.recv_bytes(0).unwrap();
+    let forwarded = client
+        .forward(request.to_vec(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(forwarded.bytes, direct);
+    assert_eq!(forwarded.reply.unwrap().nonce, 31);
+
+    let start = br#"{"command": 100, "nonce": 32, "data": {"animalId": "m 1"}}"#;
+    let pending = client
+        .forward(start.to_vec(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.reply.unwrap().result,
+        ApiCommandRequestResult::PendingWithNotification
+    );
+    let result = client
+        .wait_for_result(32, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(result.result, ApiCommandRequestResult::Success);
+
+    let requests_before = service.stats().requests;
+    assert!(matches!(
+        client.forward(b"{\"nonce\": 1}".to_vec(), Duration::from_secs(5)).await,
+        Err(Error::InvalidRequest(why)) if why.contains("command")
+    ));
+    assert_eq!(service.stats().requests, requests_before);
+
+    service
+        .publish_bytes(ApiTopic::PropertyChange, b"{\"animalId\":  \"x\"}".to_vec())
+        .unwrap();
+    let property = loop {
+        let received = tokio::time::timeout(Duration::from_secs(10), frames.recv())
+            .await
+            .expect("frames in time")
+            .expect("the stream is open");
+        if received.frames[0] == ApiTopic::PropertyChange.to_frame() {
+            break received;
+        }
+    };
+    assert_eq!(property.frames[1], b"{\"animalId\":  \"x\"}");
+    service.stop();
+}

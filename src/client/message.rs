@@ -52,6 +52,28 @@ impl DeviceMessage {
     }
 }
 
+/// A published message's frames exactly as received, for relays that pass
+/// them on unchanged ([`crate::DeviceClient::subscribe_frames`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedFrames {
+    /// Every frame, as received (a well-formed message: the 4-byte topic,
+    /// then the JSON body).
+    pub frames: Vec<Vec<u8>>,
+    /// When the client read it.
+    pub received: std::time::SystemTime,
+}
+
+/// The reply to a request sent with [`crate::DeviceClient::forward`].
+#[derive(Debug)]
+pub struct ForwardedReply {
+    /// The reply's body as the device sent it (of a signed reply, the
+    /// second frame). Pass it on only when [`Self::reply`] is `Ok` or
+    /// [`crate::Error::Refused`]: otherwise it may be forged or garbled.
+    pub bytes: Vec<u8>,
+    /// The reply read and checked (nonce, signature).
+    pub reply: Result<crate::ApiCommandRequestServiceResponse, crate::Error>,
+}
+
 /// A message delivered as received, with why it was not decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawMessage {

@@ -72,14 +72,16 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use self::blocking::BlockingDeviceClient;
 pub use self::liveness::{LinkState, Liveness};
-pub use self::message::{decode_message, DeviceMessage, RawMessage, RawReason};
+pub use self::message::{
+    decode_message, DeviceMessage, ForwardedReply, RawMessage, RawReason, ReceivedFrames,
+};
 pub use self::options::{ClientOptions, CommandCall};
 pub use self::results::AwaitedCommand;
 pub use self::stats::ClientStats;
 
 use self::liveness::HeartbeatTracker;
 use self::protocol::ProtocolCell;
-use self::requester::Call;
+use self::requester::{Answered, Call};
 use self::results::ResultBook;
 use self::stats::ClientCounters;
 use self::subscriber::Subscriber;
@@ -111,6 +113,7 @@ struct Inner {
     options: ClientOptions,
     calls: Mutex<Option<mpsc::Sender<Call>>>,
     messages: Mutex<Option<broadcast::Sender<DeviceMessage>>>,
+    frames: Mutex<Option<broadcast::Sender<ReceivedFrames>>>,
     liveness: watch::Receiver<Liveness>,
     connected: watch::Receiver<bool>,
     results: Arc<Mutex<ResultBook>>,
@@ -175,6 +178,7 @@ impl DeviceClient {
         let (liveness_tx, liveness) = watch::channel(initial);
         let (connected_tx, connected) = watch::channel(false);
         let (messages_tx, _) = broadcast::channel(options.message_buffer);
+        let (frames_tx, _) = broadcast::channel(options.message_buffer);
         let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE);
         let results = Arc::new(Mutex::new(ResultBook::new(options.result_capacity)));
         let counters = Arc::new(ClientCounters::default());
@@ -186,6 +190,7 @@ impl DeviceClient {
             liveness: liveness_tx,
             connected: connected_tx,
             messages: messages_tx.clone(),
+            frames: frames_tx.clone(),
             results: results.clone(),
             counters: counters.clone(),
             protocol: protocol.clone(),
@@ -211,6 +216,7 @@ impl DeviceClient {
                 options,
                 calls: Mutex::new(Some(calls_tx)),
                 messages: Mutex::new(Some(messages_tx)),
+                frames: Mutex::new(Some(frames_tx)),
                 liveness,
                 connected,
                 results,
@@ -252,14 +258,57 @@ impl DeviceClient {
         call: impl Into<CommandCall>,
     ) -> Result<ApiCommandRequestServiceResponse, Error> {
         let call = call.into();
-        let inner = &self.inner;
-        let nonce = inner.next_nonce.fetch_add(1, Ordering::Relaxed);
+        let nonce = self.inner.next_nonce.fetch_add(1, Ordering::Relaxed);
         let mut request = ApiCommandRequest::new(call.command).with_nonce(nonce);
         request.data = call.data;
         request.custom_command = call.custom_command;
         let body = serde_json::to_vec(&request)?;
-        let timeout = call.timeout.unwrap_or(inner.options.request_timeout);
+        let timeout = call.timeout.unwrap_or(self.inner.options.request_timeout);
+        let retries = call.retries.unwrap_or(self.inner.options.retries);
+        self.call(body, call.command, nonce, timeout, retries)
+            .await?
+            .checked
+    }
 
+    /// Sends a request as bytes, unchanged (what a relay such as a gateway
+    /// does with requests it received), and returns the reply's bytes as
+    /// the device sent them, with the reply read and checked. The request
+    /// must be one a device reads (see
+    /// [`ApiCommandRequestServiceResponse::check_request`]); it is signed
+    /// when the client has a key, and sent once (no retries).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when `request` is not a command request,
+    /// [`Error::RequestTimeout`] when no reply came within `timeout`,
+    /// [`Error::ClientClosed`], [`Error::Transport`]. A reply that came but
+    /// is wrong (a forged signature, another nonce) is
+    /// [`ForwardedReply::reply`]'s error.
+    pub async fn forward(
+        &self,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<ForwardedReply, Error> {
+        let read = ApiCommandRequest::<i64>::parse(&request)
+            .map_err(|malformed| Error::InvalidRequest(malformed.message))?;
+        let command = Command::read(self.generation(), read.command);
+        let answered = self.call(request, command, read.nonce, timeout, 0).await?;
+        Ok(ForwardedReply {
+            bytes: answered.body,
+            reply: answered.checked,
+        })
+    }
+
+    /// Hands `body` to the requester thread and awaits its reply; a
+    /// pending command's nonce is then awaited for its result.
+    async fn call(
+        &self,
+        body: Vec<u8>,
+        command: Command,
+        nonce: i64,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Answered, Error> {
+        let inner = &self.inner;
         let sender = lock(&inner.calls).clone().ok_or(Error::ClientClosed)?;
         self.await_subscriber((timeout / 2).min(SUBSCRIBER_PATIENCE))
             .await;
@@ -267,20 +316,22 @@ impl DeviceClient {
         sender
             .send(Call {
                 body,
-                command: call.command,
+                command,
                 nonce,
                 timeout,
-                retries: call.retries.unwrap_or(inner.options.retries),
+                retries,
                 reply: reply_tx,
             })
             .await
             .map_err(|_| Error::ClientClosed)?;
         drop(sender);
-        let reply = reply_rx.await.map_err(|_| Error::ClientClosed)??;
-        if reply.result == ApiCommandRequestResult::PendingWithNotification {
-            lock(&inner.results).expect(nonce, call.command);
+        let answered = reply_rx.await.map_err(|_| Error::ClientClosed)??;
+        if let Ok(reply) = &answered.checked {
+            if reply.result == ApiCommandRequestResult::PendingWithNotification {
+                lock(&inner.results).expect(nonce, command);
+            }
         }
-        Ok(reply)
+        Ok(answered)
     }
 
     /// Waits until the SUB socket is connected, so a COMMAND_RESULT published
@@ -350,6 +401,21 @@ impl DeviceClient {
         }
     }
 
+    /// A stream of the frames of the messages published from now on,
+    /// exactly as received (a relay passes them on unchanged; malformed ones
+    /// included). Frames are kept only while such a stream exists; its
+    /// buffer and lag are as for [`Self::subscribe`].
+    pub fn subscribe_frames(&self) -> FrameStream {
+        let receiver = match lock(&self.inner.frames).as_ref() {
+            Some(sender) => sender.subscribe(),
+            None => broadcast::channel(1).1,
+        };
+        FrameStream {
+            receiver,
+            counters: self.inner.counters.clone(),
+        }
+    }
+
     /// The device's liveness, to read or watch (`changed().await`). It ends
     /// (`changed` fails) when the client closes.
     pub fn liveness(&self) -> watch::Receiver<Liveness> {
@@ -382,6 +448,7 @@ impl Inner {
         }
         lock(&self.calls).take();
         lock(&self.messages).take();
+        lock(&self.frames).take();
         let threads: Vec<_> = lock(&self.threads).drain(..).collect();
         for thread in threads {
             let _ = thread.join();
@@ -400,6 +467,33 @@ impl Drop for Inner {
 fn first_nonce() -> i64 {
     let random = uuid::Uuid::new_v4().as_u128() as u64;
     i64::try_from(random & 0x3fff_ffff).unwrap_or(0) + 1
+}
+
+/// Frames published by the device, from [`DeviceClient::subscribe_frames`].
+#[derive(Debug)]
+pub struct FrameStream {
+    receiver: broadcast::Receiver<ReceivedFrames>,
+    counters: Arc<ClientCounters>,
+}
+
+impl FrameStream {
+    /// The next message's frames; `None` once the client is closed.
+    pub async fn recv(&mut self) -> Option<ReceivedFrames> {
+        loop {
+            match self.receiver.recv().await {
+                Ok(frames) => return Some(frames),
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    lagged(&self.counters, skipped);
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+fn lagged(counters: &ClientCounters, skipped: u64) {
+    counters.lagged_messages.add(skipped);
+    tracing::warn!(skipped, "a message stream fell behind and skipped messages");
 }
 
 /// Messages published by the device, from [`DeviceClient::subscribe`].
@@ -433,7 +527,6 @@ impl MessageStream {
     }
 
     fn lagged(&self, skipped: u64) {
-        self.counters.lagged_messages.add(skipped);
-        tracing::warn!(skipped, "a message stream fell behind and skipped messages");
+        lagged(&self.counters, skipped);
     }
 }

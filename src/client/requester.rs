@@ -20,11 +20,18 @@ pub(crate) struct Call {
     pub(crate) nonce: i64,
     pub(crate) timeout: Duration,
     pub(crate) retries: u32,
-    pub(crate) reply: oneshot::Sender<Result<ApiCommandRequestServiceResponse, Error>>,
+    pub(crate) reply: oneshot::Sender<Result<Answered, Error>>,
+}
+
+/// A reply that came: its body as the device sent it (for a signed
+/// request, the second frame), and that body read and checked.
+pub(crate) struct Answered {
+    pub(crate) body: Vec<u8>,
+    pub(crate) checked: Result<ApiCommandRequestServiceResponse, Error>,
 }
 
 enum Outcome {
-    Done(Result<ApiCommandRequestServiceResponse, Error>),
+    Done(Result<Answered, Error>),
     Stop,
 }
 
@@ -81,7 +88,7 @@ fn perform(
                     "no reply in time; the command socket was reopened"
                 );
             }
-            Ok(ReplyWait::Reply(frames)) => {
+            Ok(ReplyWait::Reply(mut frames)) => {
                 counters.replies_received.bump();
                 // Read with the device's generation, else with the one the
                 // caller chose the command from.
@@ -106,7 +113,8 @@ fn perform(
                     }
                     Ok(_) => {}
                 }
-                return Outcome::Done(checked);
+                let body = frames.pop().unwrap_or_default();
+                return Outcome::Done(Ok(Answered { body, checked }));
             }
         }
     }

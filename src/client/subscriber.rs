@@ -2,12 +2,12 @@
 //! liveness and the results of pending commands up to date.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
 use super::liveness::{HeartbeatTracker, LinkState, Liveness};
-use super::message::{decode_message, DeviceMessage};
+use super::message::{decode_message, DeviceMessage, ReceivedFrames};
 use super::protocol::ProtocolCell;
 use super::results::ResultBook;
 use super::stats::ClientCounters;
@@ -19,6 +19,7 @@ pub(crate) struct Subscriber {
     pub(crate) liveness: watch::Sender<Liveness>,
     pub(crate) connected: watch::Sender<bool>,
     pub(crate) messages: broadcast::Sender<DeviceMessage>,
+    pub(crate) frames: broadcast::Sender<ReceivedFrames>,
     pub(crate) results: Arc<Mutex<ResultBook>>,
     pub(crate) counters: Arc<ClientCounters>,
     pub(crate) protocol: Arc<ProtocolCell>,
@@ -65,6 +66,12 @@ impl Subscriber {
 
     fn on_message(&mut self, frames: Vec<Vec<u8>>) {
         self.counters.messages_received.bump();
+        if self.frames.receiver_count() > 0 {
+            let _ = self.frames.send(ReceivedFrames {
+                frames: frames.clone(),
+                received: SystemTime::now(),
+            });
+        }
         let mut message = decode_message(frames, self.protocol.current());
         match &mut message {
             DeviceMessage::Heartbeat(heartbeat) => {

@@ -12,7 +12,6 @@ use crate::auth::envelope::envelope_bytes;
 use crate::auth::gate::{Gate, Refusal};
 use crate::telemetry;
 use crate::wire::command::MalformedRequest;
-use crate::wire::json::{write_python_json, PythonJsonFormatter};
 use crate::SigningKey;
 use crate::{
     ApiCommandRequest, ApiCommandRequestResult, ApiCommandRequestServiceResponse, Command,
@@ -183,19 +182,7 @@ impl Dispatcher {
 
     /// The reply's JSON as the service's generation writes it.
     fn reply_bytes(&self, reply: &ApiCommandRequestServiceResponse) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(256);
-        let format = match self.generation() {
-            // 0.9.11 camelizes the whole reply text, which strips the spaces.
-            Generation::V0_9 => PythonJsonFormatter::COMPACT,
-            // 0.12 camelizes keys only: json.dumps' default spacing stays.
-            Generation::V0_12 => PythonJsonFormatter::SPACED,
-        };
-        write_python_json(&mut bytes, reply, format).map(|()| bytes).unwrap_or_else(|error| {
-            // A reply holds only JSON values; this cannot happen, but a REQ
-            // peer must still get an answer.
-            tracing::error!(%error, "cannot serialize a reply");
-            br#"{"nonce":0,"command":0,"result":0,"data":null,"errorKind":1,"errorCode":0,"errorMessage":"An error occurred serializing the response."}"#.to_vec()
-        })
+        reply.to_wire(self.generation())
     }
 
     fn generation(&self) -> Generation {
@@ -310,11 +297,11 @@ pub(crate) fn read_request(
             ))
         }
     };
-    if body.len() > max_request_bytes {
-        return malformed(format!(
-            "request of {} bytes exceeds the maximum of {max_request_bytes} bytes",
-            body.len(),
-        ));
+    if let Some(error) = MalformedRequest::too_large(body.len(), max_request_bytes) {
+        return ReadRequest::Malformed {
+            error,
+            signer: None,
+        };
     }
     let signer = match gate.admit(envelope, body) {
         Ok(signer) => signer,

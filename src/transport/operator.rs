@@ -9,15 +9,19 @@ use std::time::{Duration, Instant};
 use super::{millis, transport_error, unique_inproc, StopSignal};
 use crate::Error;
 
-/// One libzmq context per client.
+/// The sockets of a client, made in the process's one operator context:
+/// libzmq contexts are thread-safe and meant to be shared, and each has its
+/// own I/O and reaper threads, which a relay with hundreds of clients (the
+/// fleet gateway) would otherwise multiply.
 pub(crate) struct OperatorTransport {
     context: zmq::Context,
 }
 
 impl OperatorTransport {
     pub(crate) fn new() -> Self {
+        static CONTEXT: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
         Self {
-            context: zmq::Context::new(),
+            context: CONTEXT.get_or_init(zmq::Context::new).clone(),
         }
     }
 

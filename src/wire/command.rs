@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::code::wire_code;
 use super::generation::{Command, Generation};
+use super::json::{write_python_json, PythonJsonFormatter};
 use super::keys;
 use super::v0_9;
 
@@ -102,6 +103,15 @@ pub(crate) struct MalformedRequest {
 }
 
 impl MalformedRequest {
+    /// A request of `len` bytes over `max` is not read at all.
+    pub(crate) fn too_large(len: usize, max: usize) -> Option<Self> {
+        (len > max).then(|| {
+            Self::unread(format!(
+                "request of {len} bytes exceeds the maximum of {max} bytes"
+            ))
+        })
+    }
+
     /// A request unreadable before its nonce and command were known.
     pub(crate) fn unread(message: String) -> Self {
         Self {
@@ -456,6 +466,60 @@ impl ApiCommandRequestServiceResponse {
             error_message: Some(message),
             ..Self::bare(command, nonce, ApiCommandRequestResult::Failed)
         }
+    }
+
+    /// Reads request bytes as a device does before they reach its delegate
+    /// (at most `max_request_bytes`, a JSON object with a numeric
+    /// `command`, ...). `Err` is the reply a device of `generation` gives
+    /// them (UNRECOGNIZED, SYSTEM_ERROR, what is wrong): a relay such as a
+    /// gateway answers a malformed request with it without bothering the
+    /// device.
+    ///
+    /// ```
+    /// use auto_trainer_api::{ApiCommandRequestResult, ApiCommandRequestServiceResponse, Generation};
+    /// let read = ApiCommandRequestServiceResponse::check_request(br#"{"command": 400, "nonce": 3}"#, 1024, Generation::V0_9);
+    /// assert_eq!(read.unwrap().nonce, 3);
+    /// let refused = ApiCommandRequestServiceResponse::check_request(br#"{"nonce": 3}"#, 1024, Generation::V0_9);
+    /// assert_eq!(refused.unwrap_err().result, ApiCommandRequestResult::Unrecognized);
+    /// ```
+    pub fn check_request(
+        bytes: &[u8],
+        max_request_bytes: usize,
+        generation: Generation,
+    ) -> Result<ApiCommandRequest<i64>, Box<Self>> {
+        let read = match MalformedRequest::too_large(bytes.len(), max_request_bytes) {
+            Some(error) => Err(error),
+            None => ApiCommandRequest::parse(bytes),
+        };
+        read.map_err(|error| Box::new(Self::malformed(error, generation)))
+    }
+
+    /// UNAVAILABLE (9999), errorKind SYSTEM_ERROR, with `message`: what a
+    /// relay answers for a device that could not answer (offline, no reply
+    /// in time), as a device without a delegate answers UNAVAILABLE.
+    pub fn unavailable(command: Command, nonce: i64, message: impl Into<String>) -> Self {
+        Self {
+            error_kind: ApiCommandRequestErrorKind::SystemError,
+            error_message: Some(message.into()),
+            ..Self::bare(command, nonce, ApiCommandRequestResult::Unavailable)
+        }
+    }
+
+    /// The reply's bytes as a device of `generation` writes them: compact
+    /// for 0.9.11 (it camelizes the whole text), `json.dumps` spacing for
+    /// 0.12.
+    pub fn to_wire(&self, generation: Generation) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(256);
+        let format = match generation {
+            Generation::V0_9 => PythonJsonFormatter::COMPACT,
+            Generation::V0_12 => PythonJsonFormatter::SPACED,
+        };
+        write_python_json(&mut bytes, self, format).map(|()| bytes).unwrap_or_else(|error| {
+            // A reply holds only JSON values; this cannot happen, but a REQ
+            // peer must still get an answer.
+            tracing::error!(%error, "cannot serialize a reply");
+            br#"{"nonce":0,"command":0,"result":0,"data":null,"errorKind":1,"errorCode":0,"errorMessage":"An error occurred serializing the response."}"#.to_vec()
+        })
     }
 
     pub(crate) fn malformed(error: MalformedRequest, generation: Generation) -> Self {
