@@ -1,0 +1,527 @@
+//! The gateway: the rigs, the NATS side, and the requests it answers
+//! (commands, the fleet-wide emergency stop, its status, reload).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::{HeaderMap, Message};
+use auto_trainer_api::{
+    ApiCommandRequestServiceResponse, Command, Error as ClientError, Generation, RpcOptions,
+};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError, RigConfig};
+use crate::nats::{self, NatsCounters, RecordSink};
+use crate::rig::{Links, Rig};
+use crate::subjects::{Subjects, ERROR_HEADER, GATEWAY_HEADER, QUEUE_GROUP, RIG_HEADER};
+
+/// The number of EMERGENCY_STOP in both generations.
+const EMERGENCY_STOP: i64 = 200;
+
+/// A running gateway's state, shared by its tasks.
+struct Shared {
+    name: String,
+    config_path: Option<PathBuf>,
+    command_timeout: Duration,
+    max_request_bytes: usize,
+    subjects: Subjects,
+    links: Links,
+    client: async_nats::Client,
+    nats_counters: Arc<NatsCounters>,
+    rigs: RwLock<BTreeMap<String, Arc<Rig>>>,
+    /// Nonces of the gateway's own commands (fleet-wide emergency stop).
+    next_nonce: AtomicI64,
+}
+
+/// Why the gateway could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// NATS could not be set up.
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+/// Runs a gateway with `config` until `shutdown` completes. Prints one
+/// line starting with `ready:` on stdout once its stream, bucket and
+/// subscriptions are in place. `reloads` asks it to re-read `config_path`
+/// (SIGHUP in the binary).
+///
+/// # Errors
+/// When a rig cannot be set up (a key file) or NATS refuses the connection
+/// settings.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    mut reloads: mpsc::Receiver<()>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    let name = config.gateway.name.clone();
+    let subjects = Subjects::new(config.nats.prefix.clone());
+    let client = nats::connect(&config.nats, &name)
+        .await
+        .map_err(|e| GatewayError::Nats(e.to_string()))?;
+    let jetstream = async_nats::jetstream::new(client.clone());
+    nats::until_done("create the stream", || {
+        nats::ensure_stream(&jetstream, &config.nats, &subjects)
+    })
+    .await;
+    let bucket = nats::until_done("create the bucket", || {
+        nats::ensure_bucket(&jetstream, &config.nats)
+    })
+    .await;
+
+    let nats_counters = Arc::new(NatsCounters::default());
+    let (outbound, outbound_rx) = mpsc::channel(config.gateway.buffer);
+    let records = RecordSink::default();
+    let mut tasks: Vec<JoinHandle<()>> = vec![
+        tokio::spawn(nats::publish_outbound(
+            outbound_rx,
+            client.clone(),
+            nats_counters.clone(),
+        )),
+        tokio::spawn(nats::write_records(
+            records.clone(),
+            bucket,
+            nats_counters.clone(),
+        )),
+    ];
+    let shared = Arc::new(Shared {
+        name: name.clone(),
+        config_path,
+        command_timeout: config.nats.command_timeout,
+        max_request_bytes: RpcOptions::default().max_request_bytes,
+        subjects: subjects.clone(),
+        links: Links {
+            gateway: name.clone(),
+            subjects: subjects.clone(),
+            outbound,
+            records,
+        },
+        client: client.clone(),
+        nats_counters,
+        rigs: RwLock::new(BTreeMap::new()),
+        next_nonce: AtomicI64::new(first_nonce()),
+    });
+    for rig in config.rigs {
+        shared.add_rig(rig)?;
+    }
+
+    let subscribe = |subject: String, queue: bool| {
+        let client = client.clone();
+        async move {
+            if queue {
+                client.queue_subscribe(subject, QUEUE_GROUP.into()).await
+            } else {
+                client.subscribe(subject).await
+            }
+            .map_err(|e| GatewayError::Nats(e.to_string()))
+        }
+    };
+    let commands = subscribe(subjects.every_command(), true).await?;
+    let emergency = subscribe(subjects.fleet_emergency_stop(), true).await?;
+    let status = subscribe(subjects.status(&name), false).await?;
+    let reload = subscribe(subjects.reload(&name), false).await?;
+    tasks.push(serve(commands, shared.clone(), Shared::answer_command));
+    tasks.push(serve(emergency, shared.clone(), Shared::stop_fleet));
+    tasks.push(serve(status, shared.clone(), Shared::answer_status));
+    tasks.push(serve(reload, shared.clone(), Shared::answer_reload));
+    let _ = client.flush().await;
+
+    println!(
+        "ready: gateway {name} bridging {} rigs via {}",
+        shared.rig_names().len(),
+        config.nats.url
+    );
+    tracing::info!(gateway = %name, "ready");
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(()) = reloads.recv() => {
+                match shared.reload() {
+                    Ok(outcome) => tracing::info!(%outcome, "configuration reloaded"),
+                    Err(error) => tracing::error!(%error, "configuration not reloaded"),
+                }
+            }
+        }
+    }
+    tracing::info!(gateway = %name, "stopping");
+    for task in &tasks {
+        task.abort();
+    }
+    let rigs: Vec<_> = std::mem::take(&mut *shared.rigs.write().unwrap_or_else(|e| e.into_inner()))
+        .into_values()
+        .collect();
+    for rig in rigs {
+        rig.stop();
+    }
+    let _ = client.flush().await;
+    Ok(())
+}
+
+/// Answers each request of `subscription` with `answer`, each on a task of
+/// its own (a slow rig holds up no other request).
+fn serve<F, Fut>(
+    mut subscription: async_nats::Subscriber,
+    shared: Arc<Shared>,
+    answer: F,
+) -> JoinHandle<()>
+where
+    F: Fn(Arc<Shared>, Message) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            tokio::spawn(answer(shared.clone(), message));
+        }
+    })
+}
+
+/// A random positive start for nonces, far from 0 and -1 (as the
+/// library's client numbers its own).
+fn first_nonce() -> i64 {
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    i64::try_from(random & 0x3fff_ffff).unwrap_or(0) + 1
+}
+
+/// One command reply, with the headers saying which rig and gateway.
+struct Reply {
+    body: Bytes,
+    error: Option<&'static str>,
+}
+
+impl Reply {
+    fn from_rig(bytes: Vec<u8>) -> Self {
+        Self {
+            body: Bytes::from(bytes),
+            error: None,
+        }
+    }
+
+    fn gateway(
+        reply: &ApiCommandRequestServiceResponse,
+        generation: Generation,
+        error: &'static str,
+    ) -> Self {
+        Self {
+            body: Bytes::from(reply.to_wire(generation)),
+            error: Some(error),
+        }
+    }
+}
+
+impl Shared {
+    fn rig(&self, name: &str) -> Option<Arc<Rig>> {
+        self.rigs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn rig_names(&self) -> Vec<String> {
+        self.rigs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn add_rig(&self, config: RigConfig) -> Result<(), ConfigError> {
+        let name = config.name.clone();
+        let rig = Rig::start(config, self.command_timeout, self.links.clone())?;
+        tracing::info!(rig = %name, host = %rig.config.host, "bridging rig");
+        self.rigs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, Arc::new(rig));
+        Ok(())
+    }
+
+    /// Re-reads the configuration file: rigs that are new or changed are
+    /// (re)started, rigs no longer in it stop. Other sections need a
+    /// restart.
+    fn reload(&self) -> Result<Value, ConfigError> {
+        let path = self
+            .config_path
+            .as_ref()
+            .ok_or_else(|| ConfigError("this gateway has no configuration file".into()))?;
+        let config = Config::load(path)?;
+        // Every new rig's options are checked before anything changes.
+        for rig in &config.rigs {
+            rig.client_options(self.command_timeout)?;
+        }
+        let wanted: BTreeMap<String, RigConfig> = config
+            .rigs
+            .into_iter()
+            .map(|rig| (rig.name.clone(), rig))
+            .collect();
+        let mut removed = Vec::new();
+        let mut added = Vec::new();
+        let current: Vec<(String, RigConfig)> = self
+            .rigs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, rig)| (name.clone(), rig.config.clone()))
+            .collect();
+        for (name, config) in &current {
+            if wanted.get(name) != Some(config) {
+                if let Some(rig) = self
+                    .rigs
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(name)
+                {
+                    rig.stop();
+                }
+                removed.push(name.clone());
+            }
+        }
+        for (name, config) in wanted {
+            if self.rig(&name).is_none() {
+                self.add_rig(config)?;
+                added.push(name);
+            }
+        }
+        Ok(json!({"ok": true, "rigs": self.rig_names(), "added": added, "removed": removed}))
+    }
+
+    async fn respond(&self, request: &Message, rig: &str, reply: Reply) {
+        let Some(reply_to) = request.reply.clone() else {
+            return; // published, not requested: nobody to answer
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(RIG_HEADER, rig);
+        headers.insert(GATEWAY_HEADER, self.name.as_str());
+        if let Some(error) = reply.error {
+            headers.insert(ERROR_HEADER, error);
+        }
+        if let Err(error) = self
+            .client
+            .publish_with_headers(reply_to, headers, reply.body)
+            .await
+        {
+            tracing::warn!(%error, rig, "cannot send a command reply");
+        }
+    }
+
+    /// `P.<rig>.command`: checked here, then the rig's own reply bytes.
+    async fn answer_command(self: Arc<Self>, request: Message) {
+        let rig_name = self
+            .subjects
+            .rig_of_command(&request.subject)
+            .unwrap_or_default()
+            .to_owned();
+        let reply = match self.rig(&rig_name) {
+            None => {
+                let message = format!("no rig '{rig_name}' on gateway '{}'", self.name);
+                self.unavailable(&request.payload, Generation::V0_9, message, "unknown-rig")
+            }
+            Some(rig) => self.command_rig(&rig, &request.payload).await,
+        };
+        self.respond(&request, &rig_name, reply).await;
+    }
+
+    /// A reply UNAVAILABLE for `payload`, echoing what can be read of it.
+    fn unavailable(
+        &self,
+        payload: &[u8],
+        generation: Generation,
+        message: String,
+        error: &'static str,
+    ) -> Reply {
+        let (command, nonce) = match ApiCommandRequestServiceResponse::check_request(
+            payload,
+            self.max_request_bytes,
+            generation,
+        ) {
+            Ok(request) => (
+                Command::read(Some(generation), request.command),
+                request.nonce,
+            ),
+            Err(malformed) => (malformed.command, malformed.nonce),
+        };
+        let reply = ApiCommandRequestServiceResponse::unavailable(command, nonce, message);
+        Reply::gateway(&reply, generation, error)
+    }
+
+    async fn command_rig(&self, rig: &Rig, payload: &Bytes) -> Reply {
+        let name = &rig.config.name;
+        rig.counters.commands.fetch_add(1, Ordering::Relaxed);
+        let generation = rig.generation();
+        let request = match ApiCommandRequestServiceResponse::check_request(
+            payload,
+            self.max_request_bytes,
+            generation,
+        ) {
+            Ok(request) => request,
+            Err(malformed) => return Reply::gateway(&malformed, generation, "malformed"),
+        };
+        let command = Command::read(Some(generation), request.command);
+        let unavailable = |message: String, error| {
+            let reply =
+                ApiCommandRequestServiceResponse::unavailable(command, request.nonce, message);
+            Reply::gateway(&reply, generation, error)
+        };
+        if !rig.is_online() {
+            return unavailable(
+                format!("rig '{name}' is offline (no heartbeats)"),
+                "offline",
+            );
+        }
+        let timeout = self.command_timeout;
+        // The client times the attempt from when it is sent; this bounds the
+        // wait behind other commands of the same rig too.
+        let forwarded =
+            tokio::time::timeout(timeout, rig.client.forward(payload.to_vec(), timeout)).await;
+        match forwarded {
+            Ok(Ok(forwarded)) => match forwarded.reply {
+                Ok(_) | Err(ClientError::Refused { .. }) => Reply::from_rig(forwarded.bytes),
+                Err(error) => unavailable(
+                    format!("rig '{name}' sent an invalid reply: {error}"),
+                    "invalid-reply",
+                ),
+            },
+            Ok(Err(ClientError::RequestTimeout { .. })) | Err(_) => {
+                rig.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                unavailable(
+                    format!(
+                        "rig '{name}' did not answer within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                    "timeout",
+                )
+            }
+            Ok(Err(error)) => unavailable(format!("rig '{name}': {error}"), "offline"),
+        }
+    }
+
+    /// `P.fleet.emergency-stop`: EMERGENCY_STOP to every online rig at
+    /// once; one entry per rig in the reply.
+    async fn stop_fleet(self: Arc<Self>, request: Message) {
+        let data = serde_json::from_slice::<Value>(&request.payload)
+            .ok()
+            .and_then(|body| body.get("data").cloned())
+            .unwrap_or(Value::Null);
+        let rigs: Vec<Arc<Rig>> = self
+            .rigs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        tracing::warn!(rigs = rigs.len(), "fleet-wide emergency stop");
+        let timeout = self.command_timeout;
+        let stops = rigs.iter().map(|rig| {
+            let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
+            let body = json!({"command": EMERGENCY_STOP, "nonce": nonce, "data": data, "customCommand": -1});
+            async move {
+                let name = rig.config.name.clone();
+                if !rig.is_online() {
+                    return json!({"rig": name, "outcome": "offline", "error": "no heartbeats"});
+                }
+                rig.counters.commands.fetch_add(1, Ordering::Relaxed);
+                let forwarded = tokio::time::timeout(
+                    timeout,
+                    rig.client.forward(body.to_string().into_bytes(), timeout),
+                )
+                .await;
+                match forwarded {
+                    Ok(Ok(forwarded)) => match forwarded.reply {
+                        Ok(_) | Err(ClientError::Refused { .. }) => {
+                            let reply = serde_json::from_slice::<Value>(&forwarded.bytes)
+                                .unwrap_or(Value::Null);
+                            json!({"rig": name, "outcome": "replied", "reply": reply})
+                        }
+                        Err(error) => json!({"rig": name, "outcome": "error", "error": error.to_string()}),
+                    },
+                    Ok(Err(ClientError::RequestTimeout { .. })) | Err(_) => {
+                        rig.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                        json!({"rig": name, "outcome": "timeout", "error": "no reply in time"})
+                    }
+                    Ok(Err(error)) => json!({"rig": name, "outcome": "error", "error": error.to_string()}),
+                }
+            }
+        });
+        let outcomes = futures_util::future::join_all(stops).await;
+        self.respond_json(&request, &json!({"gateway": self.name, "rigs": outcomes}))
+            .await;
+    }
+
+    /// `P.gateway.<name>.status`: counters per rig and of the NATS side.
+    async fn answer_status(self: Arc<Self>, request: Message) {
+        let rigs: Vec<Value> = self
+            .rigs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|rig| {
+                let counters = &rig.counters;
+                let stats = rig.client.stats();
+                let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+                json!({
+                    "rig": rig.config.name,
+                    "online": rig.is_online(),
+                    "protocol": rig.client.generation().map(Generation::short_name),
+                    "bridged": load(&counters.bridged),
+                    "dropped": load(&counters.dropped) + stats.lagged_messages,
+                    "malformed": load(&counters.malformed),
+                    "commands": load(&counters.commands),
+                    "timeouts": load(&counters.timeouts),
+                    "reconnects": stats.publisher_connections.saturating_sub(1),
+                    "lastEmergency": rig.last_emergency(),
+                })
+            })
+            .collect();
+        let nats = &self.nats_counters;
+        let status = json!({
+            "gateway": self.name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "nats": {
+                "published": nats.published.load(Ordering::Relaxed),
+                "dropped": rigs.iter().filter_map(|rig| rig["dropped"].as_u64()).sum::<u64>(),
+                "errors": nats.errors.load(Ordering::Relaxed),
+                "records": nats.records.load(Ordering::Relaxed),
+            },
+            "rigs": rigs,
+        });
+        self.respond_json(&request, &status).await;
+    }
+
+    /// `P.gateway.<name>.reload`: as SIGHUP, answered with what changed.
+    async fn answer_reload(self: Arc<Self>, request: Message) {
+        let outcome = self
+            .reload()
+            .unwrap_or_else(|error| json!({"ok": false, "error": error.to_string()}));
+        self.respond_json(&request, &outcome).await;
+    }
+
+    async fn respond_json(&self, request: &Message, value: &Value) {
+        let Some(reply_to) = request.reply.clone() else {
+            return;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(GATEWAY_HEADER, self.name.as_str());
+        if let Err(error) = self
+            .client
+            .publish_with_headers(reply_to, headers, Bytes::from(value.to_string()))
+            .await
+        {
+            tracing::warn!(%error, "cannot answer a request");
+        }
+    }
+}
