@@ -187,7 +187,13 @@ impl Drop for Rig {
 }
 
 /// The headers of a bridged message.
-fn headers(gateway: &str, rig: &str, topic: Option<u32>, id: Option<String>) -> HeaderMap {
+fn headers(
+    gateway: &str,
+    rig: &str,
+    topic: Option<u32>,
+    id: Option<String>,
+    received: SystemTime,
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(RIG_HEADER, rig);
     headers.insert(GATEWAY_HEADER, gateway);
@@ -196,7 +202,7 @@ fn headers(gateway: &str, rig: &str, topic: Option<u32>, id: Option<String>) -> 
     }
     headers.insert(
         RECEIVED_HEADER,
-        format!("{:.6}", epoch_seconds(SystemTime::now())).as_str(),
+        format!("{:.6}", epoch_seconds(received)).as_str(),
     );
     if let Some(id) = id {
         headers.insert(MSG_ID_HEADER, id.as_str());
@@ -242,11 +248,7 @@ fn outbound_of(
         }
     };
     let id = message_id(rig, number, &body);
-    let mut headers = headers(&links.gateway, rig, Some(number), Some(id));
-    headers.insert(
-        RECEIVED_HEADER,
-        format!("{:.6}", epoch_seconds(received.received)).as_str(),
-    );
+    let headers = headers(&links.gateway, rig, Some(number), Some(id), received.received);
     Some(Outbound {
         subject,
         headers,
@@ -315,7 +317,7 @@ async fn follow_liveness(
                 serde_json::json!({"rig": rig, "online": online, "at": epoch_seconds(since)});
             let payload = Bytes::from(body.to_string());
             let subject = links.subjects.link(&rig);
-            let headers = headers(&links.gateway, &rig, None, None);
+            let headers = headers(&links.gateway, &rig, None, None, since);
             if links
                 .outbound
                 .try_send(Outbound {
