@@ -171,6 +171,11 @@ pub async fn run(
     Ok(())
 }
 
+/// Requests of one subscription being answered at once; more wait in the
+/// subscription (and beyond its capacity, NATS counts this gateway a slow
+/// consumer), so a flood of requests cannot grow the gateway without bound.
+const REQUESTS_IN_FLIGHT: usize = 1024;
+
 /// Answers each request of `subscription` with `answer`, each on a task of
 /// its own (a slow rig holds up no other request).
 fn serve<F, Fut>(
@@ -182,9 +187,17 @@ where
     F: Fn(Arc<Shared>, Message) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(REQUESTS_IN_FLIGHT));
     tokio::spawn(async move {
         while let Some(message) = subscription.next().await {
-            tokio::spawn(answer(shared.clone(), message));
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let answering = answer(shared.clone(), message);
+            tokio::spawn(async move {
+                answering.await;
+                drop(permit);
+            });
         }
     })
 }
@@ -260,26 +273,27 @@ impl Shared {
             .as_ref()
             .ok_or_else(|| ConfigError("this gateway has no configuration file".into()))?;
         let config = Config::load(path)?;
-        // Every new rig's options are checked before anything changes.
-        for rig in &config.rigs {
-            rig.client_options(self.command_timeout)?;
+        // Every rig's options (its key file too) are read before anything
+        // changes; a rig whose key changed is restarted with the new one.
+        let mut wanted = BTreeMap::new();
+        for rig in config.rigs {
+            let key = rig.client_options(self.command_timeout)?.signing;
+            wanted.insert(rig.name.clone(), (rig, key));
         }
-        let wanted: BTreeMap<String, RigConfig> = config
-            .rigs
-            .into_iter()
-            .map(|rig| (rig.name.clone(), rig))
-            .collect();
         let mut removed = Vec::new();
         let mut added = Vec::new();
-        let current: Vec<(String, RigConfig)> = self
+        let current: Vec<_> = self
             .rigs
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(name, rig)| (name.clone(), rig.config.clone()))
+            .map(|(name, rig)| {
+                let key = rig.client.options().signing.clone();
+                (name.clone(), (rig.config.clone(), key))
+            })
             .collect();
-        for (name, config) in &current {
-            if wanted.get(name) != Some(config) {
+        for (name, running) in &current {
+            if wanted.get(name) != Some(running) {
                 if let Some(rig) = self
                     .rigs
                     .write()
@@ -291,7 +305,7 @@ impl Shared {
                 removed.push(name.clone());
             }
         }
-        for (name, config) in wanted {
+        for (name, (config, _)) in wanted {
             if self.rig(&name).is_none() {
                 self.add_rig(config)?;
                 added.push(name);
