@@ -6,10 +6,6 @@
 
 #![cfg(feature = "telemetry")]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use auto_trainer_api::{
@@ -19,92 +15,15 @@ use auto_trainer_api::{
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use prost::Message;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const API_KEY: &str = "s3cret-key";
 
-/// One HTTP request as the receiver saw it.
-struct Received {
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
+#[path = "common/otlp.rs"]
+mod otlp;
 
-/// Answers every request 200 with an empty body and hands it to the test.
-fn start_receiver() -> (u16, Receiver<Received>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-    let port = listener.local_addr().unwrap().port();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let sender = sender.clone();
-            std::thread::spawn(move || serve(stream, &sender));
-        }
-    });
-    (port, receiver)
-}
-
-/// HTTP/1.1 with keep-alive and `Content-Length` bodies: what the exporter sends.
-fn serve(stream: TcpStream, sender: &Sender<Received>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length = headers
-            .get("content-length")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let response =
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-        let _ = sender.send(Received {
-            path,
-            headers,
-            body,
-        });
-    }
-}
-
-fn string_value(attributes: &[KeyValue], key: &str) -> Option<String> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-        .and_then(|v| match v {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
-}
+use otlp::{start_receiver, string_value};
 
 #[test]
 fn spans_and_metrics_reach_an_otlp_http_receiver() {

@@ -41,6 +41,33 @@ pub struct Config {
     /// `[[operator]]`: who may use the dashboard and its API.
     #[serde(default, rename = "operator")]
     pub operators: Vec<OperatorConfig>,
+    /// `[telemetry]`: the status figures as OpenTelemetry metrics (cargo
+    /// feature `telemetry`).
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// Export metrics. Default false.
+    pub enable: bool,
+    /// The OTLP/HTTP endpoint; else `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub endpoint: Option<String>,
+    /// Sent as a header with every export when not empty.
+    pub api_key: String,
+}
+
+impl TelemetrySection {
+    /// The library's telemetry options for this section.
+    pub fn options(&self) -> auto_trainer_api::TelemetryOptions {
+        let mut options = auto_trainer_api::TelemetryOptions::default();
+        options.enable = self.enable;
+        options.endpoint.clone_from(&self.endpoint);
+        options.api_key.clone_from(&self.api_key);
+        options
+    }
 }
 
 /// `[gateway]`.

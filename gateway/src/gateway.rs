@@ -41,6 +41,59 @@ struct Shared {
     next_nonce: AtomicI64,
 }
 
+/// What `P.gateway.<name>.status` answers (and the metrics export).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GatewayStatus {
+    /// The gateway's name.
+    pub gateway: String,
+    /// Its version.
+    pub version: &'static str,
+    /// The NATS side.
+    pub nats: NatsStatus,
+    /// Each rig.
+    pub rigs: Vec<RigStatus>,
+}
+
+/// The NATS side of [`GatewayStatus`].
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NatsStatus {
+    /// Messages published.
+    pub published: u64,
+    /// Messages dropped, all rigs together.
+    pub dropped: u64,
+    /// Publications and record writes that failed.
+    pub errors: u64,
+    /// Rig records written.
+    pub records: u64,
+}
+
+/// One rig of [`GatewayStatus`].
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RigStatus {
+    /// Its name.
+    pub rig: String,
+    /// Heartbeats arrive.
+    pub online: bool,
+    /// `0.9` or `0.12`, once known.
+    pub protocol: Option<&'static str>,
+    /// Messages handed on towards NATS.
+    pub bridged: u64,
+    /// Messages lost: the buffer towards NATS was full, or the gateway fell
+    /// behind the rig.
+    pub dropped: u64,
+    /// Messages that broke the protocol.
+    pub malformed: u64,
+    /// Command requests handled.
+    pub commands: u64,
+    /// Commands the rig did not answer in time.
+    pub timeouts: u64,
+    /// Times the SUB connection to the rig was made again.
+    pub reconnects: u64,
+    /// The last EMERGENCY message.
+    pub last_emergency: Option<Value>,
+}
+
 /// Why the gateway could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -116,6 +169,7 @@ pub async fn run(
     for rig in config.rigs {
         shared.add_rig(rig)?;
     }
+    let _telemetry = export_metrics(&config.telemetry, &shared);
 
     let subscribe = |subject: String, queue: bool| {
         let client = client.clone();
@@ -169,6 +223,35 @@ pub async fn run(
     }
     let _ = client.flush().await;
     Ok(())
+}
+
+/// Registers the status figures as metrics when `[telemetry]` enables them
+/// (the exporter is set up before, outside the runtime, by
+/// [`auto_trainer_api::configure_telemetry`]); what is returned keeps them.
+fn export_metrics(
+    section: &crate::config::TelemetrySection,
+    shared: &Arc<Shared>,
+) -> Option<Box<dyn std::any::Any + Send>> {
+    if !section.enable {
+        return None;
+    }
+    #[cfg(feature = "telemetry")]
+    {
+        let weak = Arc::downgrade(shared);
+        let status = Arc::new(move || {
+            weak.upgrade()
+                .map_or_else(GatewayStatus::default, |shared| shared.status())
+        });
+        Some(Box::new(crate::metrics::register(status)))
+    }
+    #[cfg(not(feature = "telemetry"))]
+    {
+        let _ = shared;
+        tracing::warn!(
+            "[telemetry] enable = true, but this gateway was built without the telemetry feature"
+        );
+        None
+    }
 }
 
 /// Requests of one subscription being answered at once; more wait in the
@@ -476,9 +559,9 @@ impl Shared {
             .await;
     }
 
-    /// `P.gateway.<name>.status`: counters per rig and of the NATS side.
-    async fn answer_status(self: Arc<Self>, request: Message) {
-        let rigs: Vec<Value> = self
+    /// The gateway's counters now.
+    fn status(&self) -> GatewayStatus {
+        let rigs: Vec<RigStatus> = self
             .rigs
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -487,32 +570,37 @@ impl Shared {
                 let counters = &rig.counters;
                 let stats = rig.client.stats();
                 let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-                json!({
-                    "rig": rig.config.name,
-                    "online": rig.is_online(),
-                    "protocol": rig.client.generation().map(Generation::short_name),
-                    "bridged": load(&counters.bridged),
-                    "dropped": load(&counters.dropped) + stats.lagged_messages,
-                    "malformed": load(&counters.malformed),
-                    "commands": load(&counters.commands),
-                    "timeouts": load(&counters.timeouts),
-                    "reconnects": stats.publisher_connections.saturating_sub(1),
-                    "lastEmergency": rig.last_emergency(),
-                })
+                RigStatus {
+                    rig: rig.config.name.clone(),
+                    online: rig.is_online(),
+                    protocol: rig.client.generation().map(Generation::short_name),
+                    bridged: load(&counters.bridged),
+                    dropped: load(&counters.dropped) + stats.lagged_messages,
+                    malformed: load(&counters.malformed),
+                    commands: load(&counters.commands),
+                    timeouts: load(&counters.timeouts),
+                    reconnects: stats.publisher_connections.saturating_sub(1),
+                    last_emergency: rig.last_emergency(),
+                }
             })
             .collect();
         let nats = &self.nats_counters;
-        let status = json!({
-            "gateway": self.name,
-            "version": env!("CARGO_PKG_VERSION"),
-            "nats": {
-                "published": nats.published.load(Ordering::Relaxed),
-                "dropped": rigs.iter().filter_map(|rig| rig["dropped"].as_u64()).sum::<u64>(),
-                "errors": nats.errors.load(Ordering::Relaxed),
-                "records": nats.records.load(Ordering::Relaxed),
+        GatewayStatus {
+            gateway: self.name.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            nats: NatsStatus {
+                published: nats.published.load(Ordering::Relaxed),
+                dropped: rigs.iter().map(|rig| rig.dropped).sum(),
+                errors: nats.errors.load(Ordering::Relaxed),
+                records: nats.records.load(Ordering::Relaxed),
             },
-            "rigs": rigs,
-        });
+            rigs,
+        }
+    }
+
+    /// `P.gateway.<name>.status`: counters per rig and of the NATS side.
+    async fn answer_status(self: Arc<Self>, request: Message) {
+        let status = serde_json::to_value(self.status()).unwrap_or(Value::Null);
         self.respond_json(&request, &status).await;
     }
 

@@ -35,10 +35,12 @@
 
 pub mod config;
 mod gateway;
+#[cfg(feature = "telemetry")]
+mod metrics;
 pub mod nats;
 pub mod rig;
 pub mod subjects;
 
 pub use config::{Config, ConfigError};
-pub use gateway::{run, GatewayError};
+pub use gateway::{run, GatewayError, GatewayStatus, NatsStatus, RigStatus};
 pub use subjects::Subjects;

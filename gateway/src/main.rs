@@ -35,19 +35,25 @@ fn main() -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    // Two workers: the gateway waits on sockets, it does not compute.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("auto-trainer-gateway: cannot start its runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let outcome = {
+        // Set up before the runtime (the exporter's HTTP client has a runtime
+        // of its own) and dropped after it, exporting the last figures.
+        let _telemetry = auto_trainer_api::configure_telemetry(&config.telemetry.options());
+        // Two workers: the gateway waits on sockets, it does not compute.
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("auto-trainer-gateway: cannot start its runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        runtime.block_on(serve(config, args.config))
     };
-    match runtime.block_on(serve(config, args.config)) {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error @ GatewayError::Config(_)) => {
             eprintln!("auto-trainer-gateway: {error}");

@@ -248,7 +248,13 @@ fn outbound_of(
         }
     };
     let id = message_id(rig, number, &body);
-    let headers = headers(&links.gateway, rig, Some(number), Some(id), received.received);
+    let headers = headers(
+        &links.gateway,
+        rig,
+        Some(number),
+        Some(id),
+        received.received,
+    );
     Some(Outbound {
         subject,
         headers,
