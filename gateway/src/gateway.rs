@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use async_nats::jetstream::kv;
 use async_nats::{HeaderMap, Message};
 use auto_trainer_api::{
     ApiCommandRequestServiceResponse, Command, Error as ClientError, Generation, RpcOptions,
@@ -26,6 +27,10 @@ use crate::subjects::{Subjects, ERROR_HEADER, GATEWAY_HEADER, QUEUE_GROUP, RIG_H
 /// The number of EMERGENCY_STOP in both generations.
 const EMERGENCY_STOP: i64 = 200;
 
+/// The queue group of the subscriptions that answer requests for rigs no
+/// gateway bridges: one gateway answers each.
+const UNKNOWN_RIG_GROUP: &str = "autotrainer-gateway-unknown";
+
 /// A running gateway's state, shared by its tasks.
 struct Shared {
     name: String,
@@ -35,6 +40,8 @@ struct Shared {
     subjects: Subjects,
     links: Links,
     client: async_nats::Client,
+    /// The rig bucket: which rigs any gateway bridges, and their state.
+    bucket: kv::Store,
     nats_counters: Arc<NatsCounters>,
     rigs: RwLock<BTreeMap<String, Arc<Rig>>>,
     /// Nonces of the gateway's own commands (fleet-wide emergency stop).
@@ -145,7 +152,7 @@ pub async fn run(
         )),
         tokio::spawn(nats::write_records(
             records.clone(),
-            bucket,
+            bucket.clone(),
             nats_counters.clone(),
         )),
     ];
@@ -162,12 +169,13 @@ pub async fn run(
             records,
         },
         client: client.clone(),
+        bucket,
         nats_counters,
         rigs: RwLock::new(BTreeMap::new()),
         next_nonce: AtomicI64::new(first_nonce()),
     });
     for rig in config.rigs {
-        shared.add_rig(rig)?;
+        shared.add_rig(rig).await?;
     }
     let _telemetry = export_metrics(&config.telemetry, &shared);
 
@@ -182,11 +190,17 @@ pub async fn run(
             .map_err(|e| GatewayError::Nats(e.to_string()))
         }
     };
-    let commands = subscribe(subjects.every_command(), true).await?;
+    // Commands for a rig go to the gateways that bridge it (each rig's own
+    // subscription, in the queue group); this one answers requests for
+    // rigs no gateway bridges, once (a queue group of its own).
+    let unknown = client
+        .queue_subscribe(subjects.every_command(), UNKNOWN_RIG_GROUP.into())
+        .await
+        .map_err(|e| GatewayError::Nats(e.to_string()))?;
     let emergency = subscribe(subjects.fleet_emergency_stop(), true).await?;
     let status = subscribe(subjects.status(&name), false).await?;
     let reload = subscribe(subjects.reload(&name), false).await?;
-    tasks.push(serve(commands, shared.clone(), Shared::answer_command));
+    tasks.push(serve(unknown, shared.clone(), Shared::answer_unknown_rig));
     tasks.push(serve(emergency, shared.clone(), Shared::stop_fleet));
     tasks.push(serve(status, shared.clone(), Shared::answer_status));
     tasks.push(serve(reload, shared.clone(), Shared::answer_reload));
@@ -204,7 +218,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             Some(()) = reloads.recv() => {
-                match shared.reload() {
+                match shared.reload().await {
                     Ok(outcome) => tracing::info!(%outcome, "configuration reloaded"),
                     Err(error) => tracing::error!(%error, "configuration not reloaded"),
                 }
@@ -336,9 +350,21 @@ impl Shared {
             .collect()
     }
 
-    fn add_rig(&self, config: RigConfig) -> Result<(), ConfigError> {
+    /// Starts bridging a rig and answering its commands (subscribed
+    /// before this returns, so a request sent next reaches it).
+    async fn add_rig(self: &Arc<Self>, config: RigConfig) -> Result<(), ConfigError> {
         let name = config.name.clone();
-        let rig = Rig::start(config, self.command_timeout, self.links.clone())?;
+        let mut rig = Rig::start(config, self.command_timeout, self.links.clone())?;
+        let commands = self
+            .client
+            .queue_subscribe(self.subjects.command(&name), QUEUE_GROUP.into())
+            .await
+            .map_err(|e| {
+                ConfigError(format!(
+                    "rig '{name}': cannot subscribe to its commands: {e}"
+                ))
+            })?;
+        rig.keep(serve(commands, self.clone(), Shared::answer_command));
         tracing::info!(rig = %name, host = %rig.config.host, "bridging rig");
         self.rigs
             .write()
@@ -350,7 +376,7 @@ impl Shared {
     /// Re-reads the configuration file: rigs that are new or changed are
     /// (re)started, rigs no longer in it stop. Other sections need a
     /// restart.
-    fn reload(&self) -> Result<Value, ConfigError> {
+    async fn reload(self: &Arc<Self>) -> Result<Value, ConfigError> {
         let path = self
             .config_path
             .as_ref()
@@ -390,7 +416,7 @@ impl Shared {
         }
         for (name, (config, _)) in wanted {
             if self.rig(&name).is_none() {
-                self.add_rig(config)?;
+                self.add_rig(config).await?;
                 added.push(name);
             }
         }
@@ -416,7 +442,8 @@ impl Shared {
         }
     }
 
-    /// `P.<rig>.command`: checked here, then the rig's own reply bytes.
+    /// `P.<rig>.command` of a rig of this gateway: checked here, then the
+    /// rig's own reply bytes.
     async fn answer_command(self: Arc<Self>, request: Message) {
         let rig_name = self
             .subjects
@@ -424,13 +451,38 @@ impl Shared {
             .unwrap_or_default()
             .to_owned();
         let reply = match self.rig(&rig_name) {
-            None => {
-                let message = format!("no rig '{rig_name}' on gateway '{}'", self.name);
-                self.unavailable(&request.payload, Generation::V0_9, message, "unknown-rig")
-            }
             Some(rig) => self.command_rig(&rig, &request.payload).await,
+            // Removed by a reload while the request was on its way.
+            None => self.unknown_rig_reply(&rig_name, &request.payload),
         };
         self.respond(&request, &rig_name, reply).await;
+    }
+
+    /// `P.*.command`: answered only for a rig that no gateway bridges (not
+    /// this one, and none in the bucket); the others are answered by their
+    /// gateway's subscription.
+    async fn answer_unknown_rig(self: Arc<Self>, request: Message) {
+        let Some(rig_name) = self.subjects.rig_of_command(&request.subject) else {
+            return;
+        };
+        if self.rig(rig_name).is_some() {
+            return;
+        }
+        match self.bucket.get(rig_name).await {
+            Ok(Some(_)) => return, // another gateway's rig
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, rig = rig_name, "cannot read the rig bucket"),
+        }
+        let reply = self.unknown_rig_reply(rig_name, &request.payload);
+        self.respond(&request, rig_name, reply).await;
+    }
+
+    fn unknown_rig_reply(&self, rig: &str, payload: &[u8]) -> Reply {
+        let message = format!(
+            "no gateway bridges a rig '{rig}' (asked gateway '{}')",
+            self.name
+        );
+        self.unavailable(payload, Generation::V0_9, message, "unknown-rig")
     }
 
     /// A reply UNAVAILABLE for `payload`, echoing what can be read of it.
@@ -507,56 +559,89 @@ impl Shared {
         }
     }
 
-    /// `P.fleet.emergency-stop`: EMERGENCY_STOP to every online rig at
-    /// once; one entry per rig in the reply.
+    /// `P.fleet.emergency-stop`: EMERGENCY_STOP to every online rig of the
+    /// bucket at once (whichever gateway bridges it: the stop goes as a
+    /// command request through NATS); one entry per rig in the reply.
     async fn stop_fleet(self: Arc<Self>, request: Message) {
         let data = serde_json::from_slice::<Value>(&request.payload)
             .ok()
             .and_then(|body| body.get("data").cloned())
             .unwrap_or(Value::Null);
-        let rigs: Vec<Arc<Rig>> = self
-            .rigs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let rigs = self.fleet_records().await;
         tracing::warn!(rigs = rigs.len(), "fleet-wide emergency stop");
-        let timeout = self.command_timeout;
-        let stops = rigs.iter().map(|rig| {
+        // The gateway of each rig has its command timeout; this one waits a
+        // little longer for that gateway's own timeout reply.
+        let patience = self.command_timeout + Duration::from_secs(1);
+        let stops = rigs.into_iter().map(|(name, online)| {
             let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
             let body = json!({"command": EMERGENCY_STOP, "nonce": nonce, "data": data, "customCommand": -1});
+            let subject = self.subjects.command(&name);
+            let client = self.client.clone();
             async move {
-                let name = rig.config.name.clone();
-                if !rig.is_online() {
+                if !online {
                     return json!({"rig": name, "outcome": "offline", "error": "no heartbeats"});
                 }
-                rig.counters.commands.fetch_add(1, Ordering::Relaxed);
-                let forwarded = tokio::time::timeout(
-                    timeout,
-                    rig.client.forward(body.to_string().into_bytes(), timeout),
-                )
-                .await;
-                match forwarded {
-                    Ok(Ok(forwarded)) => match forwarded.reply {
-                        Ok(_) | Err(ClientError::Refused { .. }) => {
-                            let reply = serde_json::from_slice::<Value>(&forwarded.bytes)
-                                .unwrap_or(Value::Null);
-                            json!({"rig": name, "outcome": "replied", "reply": reply})
+                let sent = client.request(subject, Bytes::from(body.to_string()));
+                match tokio::time::timeout(patience, sent).await {
+                    Ok(Ok(reply)) => {
+                        let failure = reply
+                            .headers
+                            .as_ref()
+                            .and_then(|headers| headers.get(ERROR_HEADER))
+                            .map(|value| value.as_str().to_owned());
+                        let body = serde_json::from_slice::<Value>(&reply.payload)
+                            .unwrap_or(Value::Null);
+                        match failure {
+                            None => json!({"rig": name, "outcome": "replied", "reply": body}),
+                            Some(cause) => json!({
+                                "rig": name,
+                                "outcome": if cause == "timeout" || cause == "offline" { cause.as_str() } else { "error" },
+                                "error": body.get("errorMessage").cloned().unwrap_or(Value::Null),
+                            }),
                         }
-                        Err(error) => json!({"rig": name, "outcome": "error", "error": error.to_string()}),
-                    },
-                    Ok(Err(ClientError::RequestTimeout { .. })) | Err(_) => {
-                        rig.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                        json!({"rig": name, "outcome": "timeout", "error": "no reply in time"})
                     }
                     Ok(Err(error)) => json!({"rig": name, "outcome": "error", "error": error.to_string()}),
+                    Err(_) => json!({"rig": name, "outcome": "timeout", "error": "no reply in time"}),
                 }
             }
         });
         let outcomes = futures_util::future::join_all(stops).await;
         self.respond_json(&request, &json!({"gateway": self.name, "rigs": outcomes}))
             .await;
+    }
+
+    /// Every rig of the bucket with whether it is online; this gateway's
+    /// rigs are there too (their record is written at start), and counted
+    /// from what this gateway knows if the bucket cannot be read.
+    async fn fleet_records(&self) -> BTreeMap<String, bool> {
+        let mut rigs: BTreeMap<String, bool> = self
+            .rigs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, rig)| (name.clone(), rig.is_online()))
+            .collect();
+        let keys = match self.bucket.keys().await {
+            Ok(keys) => keys.collect::<Vec<_>>().await,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the rig bucket; stopping this gateway's rigs only");
+                Vec::new()
+            }
+        };
+        for key in keys.into_iter().flatten() {
+            if rigs.contains_key(&key) {
+                continue;
+            }
+            let online = match self.bucket.get(key.as_str()).await {
+                Ok(Some(value)) => serde_json::from_slice::<Value>(&value)
+                    .ok()
+                    .and_then(|record| record.get("online").and_then(Value::as_bool))
+                    .unwrap_or(false),
+                _ => false,
+            };
+            rigs.insert(key, online);
+        }
+        rigs
     }
 
     /// The gateway's counters now.
@@ -608,6 +693,7 @@ impl Shared {
     async fn answer_reload(self: Arc<Self>, request: Message) {
         let outcome = self
             .reload()
+            .await
             .unwrap_or_else(|error| json!({"ok": false, "error": error.to_string()}));
         self.respond_json(&request, &outcome).await;
     }

@@ -152,6 +152,11 @@ impl Rig {
         })
     }
 
+    /// Keeps `task` running as long as the rig is bridged.
+    pub fn keep(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
     /// Whether heartbeats arrive.
     pub fn is_online(&self) -> bool {
         self.client.liveness().borrow().state == LinkState::Online
