@@ -47,12 +47,16 @@ const HEARTBEAT: &str = "0.5";
 const HEARTBEAT_TOPIC: u32 = 1001;
 const EMERGENCY_TOPIC: u32 = 2001;
 const EVENT_TOPIC: u32 = 4001;
+const PROPERTY_CHANGE_TOPIC: u32 = 5001;
 const COMMAND_RESULT_TOPIC: u32 = 6001;
+/// A topic that is none of the protocol's.
+const OTHER_TOPIC: u32 = 7777;
 
 const NONE: i64 = 0;
 const START_ACQUISITION: i64 = 100;
 const SET_APPLICATION_MODE: i64 = 120;
 const EMERGENCY_STOP: i64 = 200;
+const GET_CONFIGURATION: i64 = 300;
 const GET_STATUS: i64 = 400;
 const RUNNING: i64 = 100;
 const TUNNEL_ENTER: i64 = 1101;
@@ -206,6 +210,8 @@ struct Rig {
     process: RigProcess,
     /// Every stdout line of a reference rig, in order.
     lines: Vec<Value>,
+    /// A reference rig's scripted answers (`reference_service.py --answers`).
+    answers: Option<Value>,
 }
 
 impl Rig {
@@ -217,6 +223,22 @@ impl Rig {
             cmd_port: 0,
             process: RigProcess::Stopped,
             lines: Vec::new(),
+            answers: None,
+        };
+        rig.spawn();
+        rig
+    }
+
+    /// A reference rig whose delegate answers as `answers` says.
+    fn reference_with_answers(name: &'static str, answers: Value) -> Rig {
+        let mut rig = Rig {
+            name,
+            kind: RigKind::Reference,
+            pub_port: 0,
+            cmd_port: 0,
+            process: RigProcess::Stopped,
+            lines: Vec::new(),
+            answers: Some(answers),
         };
         rig.spawn();
         rig
@@ -301,7 +323,7 @@ impl Rig {
                     extra.extend(["--pub-port", &pub_port, "--cmd-port", &cmd_port]);
                 }
                 let reference = std::panic::catch_unwind(|| {
-                    start_reference_service(HEARTBEAT, None, &extra, WAIT)
+                    start_reference_service(HEARTBEAT, self.answers.as_ref(), &extra, WAIT)
                 })
                 .map_err(|_| "the reference service did not start".to_owned())?;
                 self.pub_port = reference.pub_port;
@@ -385,6 +407,16 @@ impl Rig {
         self.reference().send_line(&json!({"send_event": {
             "kind": kind, "when": 1_700_000_000.5, "index": index, "context": context
         }}));
+        let sent = self.wait_line(from, |line| line.get("sent").is_some());
+        assert_eq!(sent["sent"], json!(true), "rig {}", self.name);
+    }
+
+    /// Publishes `message` on `topic` from the reference (its `send_dict`)
+    /// and waits until the reference says it sent it.
+    fn send_dict(&mut self, topic: u32, message: Value) {
+        let from = self.lines.len();
+        self.reference()
+            .send_line(&json!({"send_dict": {"topic": topic, "message": message}}));
         let sent = self.wait_line(from, |line| line.get("sent").is_some());
         assert_eq!(sent["sent"], json!(true), "rig {}", self.name);
     }
@@ -479,6 +511,20 @@ impl Gateway {
 
     fn status_subject(&self) -> String {
         format!("{PREFIX}.gateway.{}.status", self.name)
+    }
+
+    fn reload_subject(&self) -> String {
+        format!("{PREFIX}.gateway.{}.reload", self.name)
+    }
+
+    /// Sends SIGHUP (re-read the configuration).
+    fn hang_up(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill -HUP failed");
     }
 }
 
@@ -922,6 +968,31 @@ fn events_are_stored_in_order_and_the_bucket_follows_each_rig() {
         assert_bridged_headers(message, "rig-c", EVENT_TOPIC, &["site-a"]);
     }
 
+    // A property change, and a topic FLEET.md does not name.
+    let property = json!({"temperature": 21.5});
+    fleet
+        .rig("rig-c")
+        .send_dict(PROPERTY_CHANGE_TOPIC, property.clone());
+    fleet
+        .rig("rig-c")
+        .send_dict(OTHER_TOPIC, json!({"custom": 1}));
+    for (subject, topic, body) in [
+        ("property".to_owned(), PROPERTY_CHANGE_TOPIC, property),
+        (
+            format!("topic.{OTHER_TOPIC}"),
+            OTHER_TOPIC,
+            json!({"custom": 1}),
+        ),
+    ] {
+        let subject = format!("{PREFIX}.rig-c.{subject}");
+        let stored = fleet
+            .client
+            .stream_until(STREAM, &subject, WAIT, |m| !m.is_empty());
+        assert_eq!(stored.len(), 1, "{subject}: {stored:?}");
+        assert_eq!(stored[0].json(), body, "{subject}");
+        assert_bridged_headers(&stored[0], "rig-c", topic, &["site-a"]);
+    }
+
     // An event of a Rust rig: START_ACQUISITION's acquisitionStarted.
     let reply = fleet
         .client
@@ -982,16 +1053,19 @@ fn events_are_stored_in_order_and_the_bucket_follows_each_rig() {
     let links = fleet.client.messages("links", 2, WAIT);
     assert_eq!(links.len(), 2, "{links:?}");
     assert_eq!(links[1].json()["online"], json!(true), "{links:?}");
-    let stored_links = fleet
-        .client
-        .stream_until(STREAM, &link_subject, WAIT, |m| m.len() >= 2);
-    let online: Vec<Value> = stored_links
-        .iter()
-        .map(|m| m.json()["online"].clone())
-        .collect();
+    // Stored too, after the one of the gateway's start.
+    let online = |messages: &[NatsMessage]| -> Vec<Value> {
+        messages
+            .iter()
+            .map(|m| m.json()["online"].clone())
+            .collect()
+    };
+    let stored_links = fleet.client.stream_until(STREAM, &link_subject, WAIT, |m| {
+        online(m).ends_with(&[json!(false), json!(true)])
+    });
     assert_eq!(
-        online,
-        [json!(false), json!(true)],
+        online(&stored_links),
+        [json!(true), json!(false), json!(true)],
         "link events are stored"
     );
     let mut answered = false;
@@ -1021,7 +1095,7 @@ fn a_fleet_emergency_stop_reaches_every_online_rig() {
         .client
         .request(
             &format!("{PREFIX}.fleet.emergency-stop"),
-            br#"{"data": {"reason": "fire drill"}}"#,
+            br#"{"data": {"reason": "drill"}}"#,
             REQUEST,
         )
         .json();
@@ -1036,13 +1110,15 @@ fn a_fleet_emergency_stop_reaches_every_online_rig() {
     assert_eq!(entry["outcome"], json!("offline"), "{entry}");
     assert!(entry["error"].is_string(), "{entry}");
 
-    // The reference's delegate got EMERGENCY_STOP with the data.
+    // The reference's delegate got EMERGENCY_STOP with the data (a reason
+    // without spaces or capitals: the 0.9.11 reference decamelizes the
+    // whole request text, values too).
     let request = fleet.rig("rig-c").wait_line(0, |line| {
         line["request"]["command"] == json!(EMERGENCY_STOP)
     });
     assert_eq!(
         request["request"]["data"],
-        json!({"reason": "fire drill"}),
+        json!({"reason": "drill"}),
         "{request}"
     );
 
@@ -1053,7 +1129,7 @@ fn a_fleet_emergency_stop_reaches_every_online_rig() {
         .stream_until(STREAM, &subject, WAIT, |m| !m.is_empty());
     let emergency = stored.first().expect("rig-a's emergency is stored");
     assert_bridged_headers(emergency, "rig-a", EMERGENCY_TOPIC, &["site-a"]);
-    assert_eq!(emergency.json()["context"]["reason"], json!("fire drill"));
+    assert_eq!(emergency.json()["context"]["reason"], json!("drill"));
     let mut state = Value::Null;
     eventually("rig-a's lastEmergency in the bucket", || {
         state = fleet.client.kv_get(BUCKET, "rig-a").unwrap_or_default();
@@ -1195,6 +1271,137 @@ fn the_gateway_rides_out_a_nats_restart() {
             .is_ok_and(|reply| reply.json()["result"] == json!(SUCCESS))
     });
     wait_online(&mut fleet.client, "rig-c", true);
+}
+
+/// A rig that does not answer within the command timeout: the request gets
+/// a timeout reply, and the gateway recovers its socket, so the next
+/// commands get their own replies (never the late one).
+#[test]
+fn a_rig_too_slow_to_answer_gets_a_timeout_reply_and_then_answers_again() {
+    let nats = NatsServer::start();
+    // GET_CONFIGURATION takes 5 s (the command timeout is 2 s); its
+    // heartbeats go on meanwhile.
+    let rig = Rig::reference_with_answers("rig-c", json!({"300": {"sleep": 5}}));
+    let dir = temp_dir("slow-rig");
+    let gateway = Gateway::start("site-a", &nats.url(), &[&rig], &dir);
+    let mut client = FleetClient::connect(&nats.url());
+    wait_online(&mut client, "rig-c", true);
+
+    let reply = client.request(
+        &command_subject("rig-c"),
+        &request_body(GET_CONFIGURATION, 1, Value::Null),
+        REQUEST,
+    );
+    assert_unavailable(&reply, "rig-c", 1, "timeout");
+
+    let mut nonce = 1;
+    eventually("rig-c answers through NATS again", || {
+        nonce += 1;
+        let reply = client
+            .request(
+                &command_subject("rig-c"),
+                &request_body(NONE, nonce, Value::Null),
+                REQUEST,
+            )
+            .json();
+        assert_eq!(
+            reply["nonce"],
+            json!(nonce),
+            "a reply to this request: {reply}"
+        );
+        reply["result"] == json!(SUCCESS)
+    });
+
+    let status = client
+        .request(&gateway.status_subject(), b"", REQUEST)
+        .json();
+    let rig_state = rig_status(&status, "rig-c");
+    assert!(rig_state["timeouts"].as_u64() >= Some(1), "{status}");
+    assert_eq!(rig_state["online"], json!(true), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Rigs added by a reload request and removed by SIGHUP, without a
+/// restart; a configuration that cannot be used is refused and the rigs in
+/// use stay.
+#[test]
+fn rigs_are_added_and_removed_without_a_restart() {
+    let nats = NatsServer::start();
+    let rig_a = Rig::start("rig-a", RigKind::App);
+    let rig_c = Rig::start("rig-c", RigKind::Reference);
+    let dir = temp_dir("reload");
+    let gateway = Gateway::start("site-a", &nats.url(), &[&rig_a], &dir);
+    let mut client = FleetClient::connect(&nats.url());
+    wait_online(&mut client, "rig-a", true);
+    let reply = client.request(
+        &command_subject("rig-c"),
+        &request_body(NONE, 1, Value::Null),
+        REQUEST,
+    );
+    assert_unavailable(&reply, "rig-c", 1, "unknown-rig");
+
+    // Added by a reload request.
+    write_config("site-a", &nats.url(), &[&rig_a, &rig_c], &dir);
+    let reply = client
+        .request(&gateway.reload_subject(), b"", REQUEST)
+        .json();
+    assert_eq!(reply["ok"], json!(true), "{reply}");
+    assert_eq!(reply["added"], json!(["rig-c"]), "{reply}");
+    assert_eq!(reply["removed"], json!([]), "{reply}");
+    wait_online(&mut client, "rig-c", true);
+    let reply = client
+        .request(
+            &command_subject("rig-c"),
+            &request_body(NONE, 2, Value::Null),
+            REQUEST,
+        )
+        .json();
+    assert_eq!(reply["result"], json!(SUCCESS), "{reply}");
+
+    // A configuration that cannot be used: refused, nothing changes.
+    let config = dir.join("site-a.toml");
+    std::fs::write(&config, "[gateway]\nname = \"site-a\"\ncolour = \"blue\"\n")
+        .expect("write config");
+    let reply = client
+        .request(&gateway.reload_subject(), b"", REQUEST)
+        .json();
+    assert_eq!(reply["ok"], json!(false), "{reply}");
+    assert!(reply["error"].is_string(), "{reply}");
+    let status = client
+        .request(&gateway.status_subject(), b"", REQUEST)
+        .json();
+    assert_eq!(status["rigs"].as_array().map(Vec::len), Some(2), "{status}");
+
+    // Removed by SIGHUP.
+    write_config("site-a", &nats.url(), &[&rig_c], &dir);
+    gateway.hang_up();
+    eventually("rig-a is no longer bridged", || {
+        let reply = client.request(
+            &command_subject("rig-a"),
+            &request_body(NONE, 3, Value::Null),
+            REQUEST,
+        );
+        reply.header("Autotrainer-Error") == Some("unknown-rig")
+    });
+    let status = client
+        .request(&gateway.status_subject(), b"", REQUEST)
+        .json();
+    let rigs: Vec<&Value> = status["rigs"]
+        .as_array()
+        .iter()
+        .flat_map(|r| r.iter())
+        .collect();
+    assert_eq!(rigs.len(), 1, "{status}");
+    assert_eq!(rigs[0]["rig"], json!("rig-c"), "{status}");
+    let reply = client
+        .request(
+            &command_subject("rig-c"),
+            &request_body(NONE, 4, Value::Null),
+            REQUEST,
+        )
+        .json();
+    assert_eq!(reply["result"], json!(SUCCESS), "{reply}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A configuration the gateway cannot run with ends it at once with exit
