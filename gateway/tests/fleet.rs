@@ -28,7 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use common::examples::{built_example, port_after, read_lines, run_to_end, wait_child};
+use common::examples::{
+    built_example, line_containing, port_after, read_lines, run_to_end, wait_child,
+};
 use common::nats::{temp_dir, FleetClient, NatsMessage, NatsServer};
 use common::python::{start_reference_service, PyProcess};
 
@@ -43,6 +45,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const REQUEST: Duration = Duration::from_secs(10);
 /// The rigs' heartbeat interval, in seconds: offline within ~1.5 s.
 const HEARTBEAT: &str = "0.5";
+/// The key the gateway signs with, for a rig that requires signed commands.
+const GATEWAY_KEY_ID: &str = "gateway-site-a";
 
 const HEARTBEAT_TOPIC: u32 = 1001;
 const EMERGENCY_TOPIC: u32 = 2001;
@@ -62,6 +66,7 @@ const RUNNING: i64 = 100;
 const TUNNEL_ENTER: i64 = 1101;
 const ACQUISITION_STARTED: i64 = 301;
 
+const FAILED: i64 = 400;
 const UNRECOGNIZED: i64 = 0;
 const SUCCESS: i64 = 100;
 const PENDING_WITH_NOTIFICATION: i64 = 201;
@@ -212,6 +217,9 @@ struct Rig {
     lines: Vec<Value>,
     /// A reference rig's scripted answers (`reference_service.py --answers`).
     answers: Option<Value>,
+    /// An app rig's key file (`--keys`): it takes signed commands only, and
+    /// the gateway signs with the key [`GATEWAY_KEY_ID`] of it.
+    keys: Option<PathBuf>,
 }
 
 impl Rig {
@@ -224,6 +232,7 @@ impl Rig {
             process: RigProcess::Stopped,
             lines: Vec::new(),
             answers: None,
+            keys: None,
         };
         rig.spawn();
         rig
@@ -239,6 +248,24 @@ impl Rig {
             process: RigProcess::Stopped,
             lines: Vec::new(),
             answers: Some(answers),
+            keys: None,
+        };
+        rig.spawn();
+        rig
+    }
+
+    /// A `client_application` rig (0.9) that takes only commands signed
+    /// with a key of `key_file`.
+    fn app_with_keys(name: &'static str, key_file: PathBuf) -> Rig {
+        let mut rig = Rig {
+            name,
+            kind: RigKind::App,
+            pub_port: 0,
+            cmd_port: 0,
+            process: RigProcess::Stopped,
+            lines: Vec::new(),
+            answers: None,
+            keys: Some(key_file),
         };
         rig.spawn();
         rig
@@ -286,6 +313,9 @@ impl Rig {
                 ]);
                 if self.kind == RigKind::App012 {
                     command.args(["--protocol", "0.12"]);
+                }
+                if let Some(keys) = &self.keys {
+                    command.arg("--keys").arg(keys);
                 }
                 let mut child = command
                     .stdin(Stdio::null())
@@ -557,9 +587,16 @@ fn write_config(name: &str, nats_url: &str, rigs: &[&Rig], dir: &Path) -> PathBu
     );
     for rig in rigs {
         text.push_str(&format!(
-            "\n[[rig]]\nname = \"{}\"\nhost = \"127.0.0.1\"\npub_port = {}\ncmd_port = {}\nprotocol = \"auto\"\n",
+            "\n[[rig]]\nname = \"{}\"\nhost = \"127.0.0.1\"\npub_port = {}\ncmd_port = {}\n\
+             protocol = \"auto\"\n",
             rig.name, rig.pub_port, rig.cmd_port
         ));
+        if let Some(keys) = &rig.keys {
+            text.push_str(&format!(
+                "key_file = \"{}\"\nkey_id = \"{GATEWAY_KEY_ID}\"\n",
+                keys.display()
+            ));
+        }
     }
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("write the gateway's config");
@@ -770,24 +807,26 @@ fn commands_reach_each_rig_and_come_back_as_the_rig_sent_them() {
     );
     assert_unavailable(&reply, "rig-zz", 5, "unknown-rig");
 
-    // Malformed requests get the reply the rig itself gives them
-    // (UNRECOGNIZED, SYSTEM_ERROR) ...
-    for malformed in [&b"not json"[..], br#"{"nonce": 3}"#, b"[1, 2]", b""] {
-        let via_nats = fleet
-            .client
-            .request(&command_subject("rig-a"), malformed, REQUEST);
-        let direct: Value = serde_json::from_str(&fleet.rig("rig-a").direct_request(malformed))
-            .expect("JSON reply");
-        let body = via_nats.json();
-        assert_eq!(body["result"], json!(UNRECOGNIZED), "{body}");
-        assert_eq!(body["errorKind"], json!(SYSTEM_ERROR), "{body}");
-        assert_eq!(body, direct, "{:?}", String::from_utf8_lossy(malformed));
-        assert_eq!(
-            via_nats.header("Autotrainer-Error"),
-            Some("malformed"),
-            "{:?}",
-            via_nats.headers
-        );
+    // Malformed requests get the very reply the rig itself gives them
+    // (UNRECOGNIZED, SYSTEM_ERROR; 0.9's compact JSON, 0.12's spacing) ...
+    for name in ["rig-a", "rig-b"] {
+        for malformed in [&b"not json"[..], br#"{"nonce": 3}"#, b"[1, 2]", b""] {
+            let what = format!("{name}: {:?}", String::from_utf8_lossy(malformed));
+            let via_nats = fleet
+                .client
+                .request(&command_subject(name), malformed, REQUEST);
+            let direct = fleet.rig(name).direct_request(malformed);
+            let body = via_nats.json();
+            assert_eq!(body["result"], json!(UNRECOGNIZED), "{what}: {body}");
+            assert_eq!(body["errorKind"], json!(SYSTEM_ERROR), "{what}: {body}");
+            assert_eq!(via_nats.text(), direct, "{what}");
+            assert_eq!(
+                via_nats.header("Autotrainer-Error"),
+                Some("malformed"),
+                "{what}: {:?}",
+                via_nats.headers
+            );
+        }
     }
     // ... without bothering the rig: the 0.9.11 reference, whose command
     // loop a malformed request would kill, sees none of them and answers on.
@@ -1401,6 +1440,163 @@ fn rigs_are_added_and_removed_without_a_restart() {
         )
         .json();
     assert_eq!(reply["result"], json!(SUCCESS), "{reply}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A rig that takes signed commands only (PROTOCOL.md): the gateway signs
+/// what it forwards with the rig's key, so commands through NATS go
+/// through, while an unsigned request straight to the rig is refused.
+#[test]
+fn the_gateway_signs_the_commands_of_a_rig_that_requires_it() {
+    let nats = NatsServer::start();
+    let dir = temp_dir("signed");
+    let key_file = dir.join("rig-s.keys.toml");
+    std::fs::write(
+        &key_file,
+        format!(
+            "[[key]]\nid = \"{GATEWAY_KEY_ID}\"\n\
+             secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nrole = \"operator\"\n\n\
+             [roles]\nviewer = [\"NONE\", \"GET_STATUS\"]\noperator = [\"*\"]\n"
+        ),
+    )
+    .expect("write the key file");
+    let rig = Rig::app_with_keys("rig-s", key_file);
+    let _gateway = Gateway::start("site-a", &nats.url(), &[&rig], &dir);
+    let mut client = FleetClient::connect(&nats.url());
+    wait_online(&mut client, "rig-s", true);
+
+    let request = request_body(GET_STATUS, 5, Value::Null);
+    let direct: Value = serde_json::from_str(&rig.direct_request(&request)).expect("JSON reply");
+    assert_eq!(
+        direct["result"],
+        json!(FAILED),
+        "unsigned, refused: {direct}"
+    );
+    assert_eq!(direct["errorCode"], json!(401), "{direct}");
+
+    let reply = client.request(&command_subject("rig-s"), &request, REQUEST);
+    assert_eq!(reply.header("Autotrainer-Error"), None, "{reply:?}");
+    let body = reply.json();
+    assert_eq!(
+        body["result"],
+        json!(SUCCESS),
+        "signed by the gateway: {body}"
+    );
+    assert_eq!(body["nonce"], json!(5), "{body}");
+    assert_eq!(body["command"], json!(GET_STATUS), "{body}");
+
+    let reply = client
+        .request(&format!("{PREFIX}.fleet.emergency-stop"), b"", REQUEST)
+        .json();
+    let entry = rig_status(&reply, "rig-s");
+    assert_eq!(entry["outcome"], json!("replied"), "{entry}");
+    assert_eq!(entry["reply"]["result"], json!(SUCCESS), "{entry}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two gateways bridging different rigs (one per site) on one NATS server:
+/// a command reaches its rig whichever gateway NATS hands it to, and the
+/// fleet-wide emergency stop reaches the rigs of both.
+///
+/// Fails with the gateway as it is: every gateway takes `P.*.command` and
+/// `P.fleet.emergency-stop` in one queue group, so NATS hands about half the
+/// commands to the gateway that does not bridge the rig (`unknown-rig`), and
+/// the emergency stop to one gateway, which stops its own rigs only.
+#[test]
+#[ignore = "gateway defect: one queue group for every rig's commands and the fleet stop (see the doc)"]
+fn gateways_of_different_rigs_share_one_nats() {
+    let nats = NatsServer::start();
+    let mut rig_a = Rig::start("rig-a", RigKind::App);
+    let mut rig_c = Rig::start("rig-c", RigKind::Reference);
+    let dir = temp_dir("sites");
+    let _site_a = Gateway::start("site-a", &nats.url(), &[&rig_a], &dir);
+    let _site_b = Gateway::start("site-b", &nats.url(), &[&rig_c], &dir);
+    let mut client = FleetClient::connect(&nats.url());
+    wait_online(&mut client, "rig-a", true);
+    wait_online(&mut client, "rig-c", true);
+
+    let mut failures = Vec::new();
+    for nonce in 0..10 {
+        for rig in [&rig_a, &rig_c] {
+            let reply = client.request(
+                &command_subject(rig.name),
+                &request_body(NONE, nonce, Value::Null),
+                REQUEST,
+            );
+            if reply.header("Autotrainer-Error").is_some() {
+                failures.push(format!(
+                    "{}: {:?} {}",
+                    rig.name,
+                    reply.headers,
+                    reply.text()
+                ));
+            }
+        }
+    }
+
+    // Every rig stopped, whichever gateway took the request.
+    let reply = client
+        .request(&format!("{PREFIX}.fleet.emergency-stop"), b"", REQUEST)
+        .text();
+    let subject = format!("{PREFIX}.rig-a.emergency");
+    if client
+        .stream_until(STREAM, &subject, WAIT, |m| !m.is_empty())
+        .is_empty()
+    {
+        failures.push(format!(
+            "the emergency stop missed rig-a; its reply: {reply}"
+        ));
+    }
+    let stopped = rig_c
+        .requests()
+        .iter()
+        .any(|request| request["command"] == json!(EMERGENCY_STOP));
+    if !stopped {
+        failures.push(format!(
+            "the emergency stop missed rig-c; its reply: {reply}"
+        ));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    rig_a.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `AUTOTRAINER_NATS_URL` overrides the file's NATS URL; SIGINT stops the
+/// gateway cleanly.
+#[test]
+fn the_environment_overrides_the_nats_url() {
+    let nats = NatsServer::start();
+    let dir = temp_dir("env-url");
+    // Nothing listens on port 1.
+    let config = write_config("site-a", "nats://127.0.0.1:1", &[], &dir);
+    let mut child = gateway_command(&config)
+        .env("AUTOTRAINER_NATS_URL", nats.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start auto-trainer-gateway");
+    let stdout = read_lines(child.stdout.take().expect("piped stdout"), "gateway stdout");
+    let _stderr = read_lines(child.stderr.take().expect("piped stderr"), "gateway");
+    let ready = line_containing(&stdout, "ready:", WAIT);
+    assert!(ready.starts_with("ready:"), "{ready}");
+    let mut client = FleetClient::connect(&nats.url());
+    let status = client
+        .request(&format!("{PREFIX}.gateway.site-a.status"), b"", REQUEST)
+        .json();
+    assert_eq!(status["gateway"], json!("site-a"), "{status}");
+
+    let signal = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .expect("cannot run kill");
+    assert!(signal.success());
+    let status = wait_child(&mut child, WAIT);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGINT: {status:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
