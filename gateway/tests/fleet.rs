@@ -1254,6 +1254,16 @@ fn two_gateways_store_every_event_exactly_once() {
         "events stored other than once (index, count): {wrong:?}"
     );
 
+    // site-b bridged every event (the copies of those site-a bridged too
+    // were dropped by their Nats-Msg-Id).
+    let status = client
+        .request(&second.status_subject(), b"", REQUEST)
+        .json();
+    assert!(
+        rig_status(&status, "rig-c")["bridged"].as_u64() >= Some(EVENTS as u64),
+        "{status}"
+    );
+
     // site-b goes on answering commands alone.
     let reply = client
         .request(
