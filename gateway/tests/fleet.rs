@@ -494,8 +494,13 @@ impl Gateway {
     /// Writes its configuration (FLEET.md's shape) for `rigs` and starts it;
     /// waits for its `ready:` line.
     fn start(name: &str, nats_url: &str, rigs: &[&Rig], dir: &Path) -> Gateway {
-        let config = write_config(name, nats_url, rigs, dir);
-        let mut child = gateway_command(&config)
+        Gateway::run(name, &write_config(name, nats_url, rigs, dir))
+    }
+
+    /// Starts gateway `name` with the configuration file `config`; waits
+    /// for its `ready:` line.
+    fn run(name: &str, config: &Path) -> Gateway {
+        let mut child = gateway_command(config)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -711,6 +716,80 @@ fn the_nats_fixtures_work() {
             .iter()
             .any(|m| m.subject == "probe.two")
     });
+}
+
+/// Many commands at once, to the same rigs and to several: each gets its
+/// own reply (one REQ socket per rig carries one request at a time).
+#[test]
+fn concurrent_commands_each_get_their_own_reply() {
+    let mut fleet = Fleet::start();
+    let mut requests = Vec::new();
+    for nonce in 0..30 {
+        let rig = ["rig-a", "rig-b", "rig-c"][nonce as usize % 3];
+        requests.push((
+            command_subject(rig),
+            request_body(GET_STATUS, 1000 + nonce, Value::Null),
+        ));
+    }
+    let replies = fleet.client.request_many(&requests, REQUEST);
+    assert_eq!(replies.len(), requests.len());
+    for (nonce, reply) in (0..).zip(&replies) {
+        let reply = reply
+            .as_ref()
+            .unwrap_or_else(|error| panic!("request {nonce}: {error}"));
+        let body = reply.json();
+        assert_eq!(body["nonce"], json!(1000 + nonce), "{body}");
+        assert_eq!(body["command"], json!(GET_STATUS), "{body}");
+        assert_eq!(body["result"], json!(SUCCESS), "{body} {:?}", reply.headers);
+    }
+}
+
+/// A gateway started again with other stream limits updates the stream
+/// and keeps its history.
+#[test]
+fn the_stream_is_updated_at_start_and_keeps_its_history() {
+    let nats = NatsServer::start();
+    let mut rig = Rig::start("rig-c", RigKind::Reference);
+    let dir = temp_dir("stream-update");
+    let mut gateway = Gateway::start("site-a", &nats.url(), &[&rig], &dir);
+    let mut client = FleetClient::connect(&nats.url());
+    wait_online(&mut client, "rig-c", true);
+    rig.send_event(TUNNEL_ENTER, 1, json!({"n": 1}));
+    let subject = format!("{PREFIX}.rig-c.event");
+    let stored = client.stream_until(STREAM, &subject, WAIT, |m| !m.is_empty());
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let before = client.stream_info(STREAM)["config"].clone();
+    assert!(before["max_age"].as_u64() > Some(0), "a max age: {before}");
+    assert!(
+        before["max_bytes"].as_i64() > Some(0),
+        "a max size: {before}"
+    );
+    gateway.kill();
+
+    let config = write_config("site-a", &nats.url(), &[&rig], &dir);
+    let text = std::fs::read_to_string(&config)
+        .expect("read config")
+        .replacen(
+            "[nats]\n",
+            "[nats]\nmax_age = \"1h\"\nmax_bytes = 10000000\nduplicate_window = \"5m\"\n",
+            1,
+        );
+    std::fs::write(&config, text).expect("write config");
+    let _gateway = Gateway::run("site-a", &config);
+    let after = client.stream_info(STREAM)["config"].clone();
+    assert_eq!(after["max_age"], json!(3_600_000_000_000u64), "{after}");
+    assert_eq!(after["max_bytes"], json!(10_000_000), "{after}");
+    assert_eq!(
+        after["duplicate_window"],
+        json!(300_000_000_000u64),
+        "{after}"
+    );
+    assert_eq!(
+        client.stream(STREAM, &subject).len(),
+        1,
+        "the history stays"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Commands to each rig through NATS: the reply is the rig's own, a
@@ -956,6 +1035,13 @@ fn events_are_stored_in_order_and_the_bucket_follows_each_rig() {
             .map(|s| s["version"].clone()),
         Some(json!("0.9.11"))
     );
+    // The heartbeat's age goes on being written while nothing else changes.
+    let first = fleet.client.kv_get(BUCKET, "rig-c").unwrap_or_default();
+    eventually("rig-c's lastHeartbeat moves on", || {
+        let now = fleet.client.kv_get(BUCKET, "rig-c").unwrap_or_default();
+        now["lastHeartbeat"].as_f64() > first["lastHeartbeat"].as_f64()
+            && now["since"] == first["since"]
+    });
 
     // The stream as FLEET.md has it: file storage, two minutes of
     // duplicate window at least, no heartbeats.
@@ -1088,7 +1174,11 @@ fn events_are_stored_in_order_and_the_bucket_follows_each_rig() {
 
     // Restarted on its ports, it is online again without anyone's help.
     fleet.rig("rig-a").restart();
-    wait_online(&mut fleet.client, "rig-a", true);
+    let back = wait_online(&mut fleet.client, "rig-a", true);
+    assert!(
+        back["since"].as_f64() > state["since"].as_f64(),
+        "since: when online last changed: {state} then {back}"
+    );
     let links = fleet.client.messages("links", 2, WAIT);
     assert_eq!(links.len(), 2, "{links:?}");
     assert_eq!(links[1].json()["online"], json!(true), "{links:?}");

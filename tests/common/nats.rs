@@ -326,6 +326,32 @@ impl FleetClient {
             .unwrap_or_else(|error| panic!("no reply on {subject}: {error}"))
     }
 
+    /// Requests on `(subject, body)` each, all sent at once: the replies (or
+    /// the client's errors) in the order of `requests`.
+    pub fn request_many(
+        &mut self,
+        requests: &[(String, Vec<u8>)],
+        timeout: Duration,
+    ) -> Vec<Result<NatsMessage, String>> {
+        let requests: Vec<Value> = requests
+            .iter()
+            .map(|(subject, body)| json!({"subject": subject, "body_hex": hex::encode(body)}))
+            .collect();
+        let answer = self.call(
+            json!({"op": "request_many", "requests": requests, "timeout": timeout.as_secs_f64()}),
+            timeout,
+        );
+        answer["replies"]
+            .as_array()
+            .unwrap_or_else(|| panic!("fleet_client: {answer}"))
+            .iter()
+            .map(|answer| match answer.get("reply") {
+                Some(reply) => Ok(NatsMessage::from_line(reply)),
+                None => Err(answer["error"].as_str().unwrap_or("no reply").to_owned()),
+            })
+            .collect()
+    }
+
     /// Subscribes to `subject` (wildcards allowed); its messages are kept
     /// under `name`. The server knows the subscription when this returns.
     pub fn subscribe(&mut self, subject: &str, name: &str) {

@@ -16,6 +16,10 @@ none)}, plus "seq" for a stream message.
 
   {"op": "request", "subject", "body"? | "body_hex"?, "headers"?, "timeout"?}
       -> {"reply": message} or {"error": "timeout" | "no-responders" | "..."}
+  {"op": "request_many", "requests": [{"subject", "body"? | "body_hex"?,
+   "headers"?}, ...], "timeout"?}
+      -> {"replies": [{"reply": message} | {"error": ...}, ...]}: every
+         request sent at once, the answers in the order of the requests
   {"op": "subscribe", "subject", "name"}
       -> {"subscribed": name}; messages are collected under `name`
   {"op": "messages", "name", "count"?, "timeout"?}
@@ -114,6 +118,12 @@ class Client:
         except NoRespondersError:
             return {"error": "no-responders"}
         return {"reply": message(reply.subject, reply.data, reply.headers)}
+
+    async def request_many(self, cmd):
+        timeout = cmd.get("timeout", 10)
+        each = [dict(request, timeout=timeout) for request in cmd["requests"]]
+        replies = await asyncio.gather(*(self.request(request) for request in each))
+        return {"replies": list(replies)}
 
     async def subscribe(self, cmd):
         name = cmd["name"]
@@ -220,6 +230,7 @@ async def main():
     client = Client(nc)
     ops = {
         "request": client.request,
+        "request_many": client.request_many,
         "subscribe": client.subscribe,
         "messages": client.messages,
         "stream": client.stream,
