@@ -8,10 +8,11 @@
 //! What is checked is the contract of FLEET.md. No test asserts a duration:
 //! waits poll for a condition under a generous deadline.
 //!
-//! Run: `bash scripts/python-test-env.sh fleet && bash scripts/python-test-env.sh 0.9 &&
-//! cargo build --examples && cargo test -p auto-trainer-gateway --test fleet`
-//! (the tests make the venvs themselves if needed, but run the examples as
-//! built).
+//! Run: `cargo build --examples && cargo test -p auto-trainer-gateway --test
+//! fleet` (the tests make the venvs, `scripts/python-test-env.sh fleet` and
+//! `0.9`, themselves if needed, but run the examples as built). Two tests
+//! are ignored while they show gateway defects (their docs say which); run
+//! them with `-- --ignored`.
 
 #[path = "../../tests/common"]
 mod common {
