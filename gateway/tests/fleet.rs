@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use common::examples::{
     built_example, line_containing, port_after, read_lines, run_to_end, wait_child,
 };
-use common::nats::{temp_dir, FleetClient, NatsMessage, NatsServer};
+use common::nats::{FleetClient, NatsMessage, NatsServer, TempDir};
 use common::python::{start_reference_service, PyProcess};
 
 const PREFIX: &str = "autotrainer";
@@ -618,7 +618,7 @@ struct Fleet {
     gateway: Gateway,
     rigs: Vec<Rig>,
     nats: NatsServer,
-    dir: PathBuf,
+    _dir: TempDir,
 }
 
 impl Fleet {
@@ -632,7 +632,7 @@ impl Fleet {
             Rig::start("rig-b", RigKind::App012),
             Rig::start("rig-c", RigKind::Reference),
         ];
-        let dir = temp_dir("gateway");
+        let dir = TempDir::new("gateway");
         let gateway = Gateway::start(
             "site-a",
             &nats.url(),
@@ -648,7 +648,7 @@ impl Fleet {
             gateway,
             rigs,
             nats,
-            dir,
+            _dir: dir,
         }
     }
 
@@ -662,12 +662,6 @@ impl Fleet {
     fn status(&mut self) -> Value {
         let subject = self.gateway.status_subject();
         self.client.request(&subject, b"", REQUEST).json()
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -751,7 +745,7 @@ fn concurrent_commands_each_get_their_own_reply() {
 fn the_stream_is_updated_at_start_and_keeps_its_history() {
     let nats = NatsServer::start();
     let mut rig = Rig::start("rig-c", RigKind::Reference);
-    let dir = temp_dir("stream-update");
+    let dir = TempDir::new("stream-update");
     let mut gateway = Gateway::start("site-a", &nats.url(), &[&rig], &dir);
     let mut client = FleetClient::connect(&nats.url());
     wait_online(&mut client, "rig-c", true);
@@ -790,7 +784,6 @@ fn the_stream_is_updated_at_start_and_keeps_its_history() {
         1,
         "the history stays"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Commands to each rig through NATS: the reply is the rig's own, a
@@ -1277,7 +1270,7 @@ fn a_fleet_emergency_stop_reaches_every_online_rig() {
 fn two_gateways_store_every_event_exactly_once() {
     let nats = NatsServer::start();
     let mut rig = Rig::start("rig-c", RigKind::Reference);
-    let dir = temp_dir("gateways");
+    let dir = TempDir::new("gateways");
     let mut first = Gateway::start("site-a", &nats.url(), &[&rig], &dir);
     let second = Gateway::start("site-b", &nats.url(), &[&rig], &dir);
     let mut client = FleetClient::connect(&nats.url());
@@ -1454,7 +1447,7 @@ fn a_rig_too_slow_to_answer_gets_a_timeout_reply_and_then_answers_again() {
     // GET_CONFIGURATION takes 5 s (the command timeout is 2 s); its
     // heartbeats go on meanwhile.
     let rig = Rig::reference_with_answers("rig-c", json!({"300": {"sleep": 5}}));
-    let dir = temp_dir("slow-rig");
+    let dir = TempDir::new("slow-rig");
     let gateway = Gateway::start("site-a", &nats.url(), &[&rig], &dir);
     let mut client = FleetClient::connect(&nats.url());
     wait_online(&mut client, "rig-c", true);
@@ -1490,7 +1483,6 @@ fn a_rig_too_slow_to_answer_gets_a_timeout_reply_and_then_answers_again() {
     let rig_state = rig_status(&status, "rig-c");
     assert!(rig_state["timeouts"].as_u64() >= Some(1), "{status}");
     assert_eq!(rig_state["online"], json!(true), "{status}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Rigs added by a reload request and removed by SIGHUP, without a
@@ -1501,7 +1493,7 @@ fn rigs_are_added_and_removed_without_a_restart() {
     let nats = NatsServer::start();
     let rig_a = Rig::start("rig-a", RigKind::App);
     let rig_c = Rig::start("rig-c", RigKind::Reference);
-    let dir = temp_dir("reload");
+    let dir = TempDir::new("reload");
     let gateway = Gateway::start("site-a", &nats.url(), &[&rig_a], &dir);
     let mut client = FleetClient::connect(&nats.url());
     wait_online(&mut client, "rig-a", true);
@@ -1573,7 +1565,6 @@ fn rigs_are_added_and_removed_without_a_restart() {
         )
         .json();
     assert_eq!(reply["result"], json!(SUCCESS), "{reply}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A rig that takes signed commands only (PROTOCOL.md): the gateway signs
@@ -1582,7 +1573,7 @@ fn rigs_are_added_and_removed_without_a_restart() {
 #[test]
 fn the_gateway_signs_the_commands_of_a_rig_that_requires_it() {
     let nats = NatsServer::start();
-    let dir = temp_dir("signed");
+    let dir = TempDir::new("signed");
     let key_file = dir.join("rig-s.keys.toml");
     std::fs::write(
         &key_file,
@@ -1624,7 +1615,6 @@ fn the_gateway_signs_the_commands_of_a_rig_that_requires_it() {
     let entry = rig_status(&reply, "rig-s");
     assert_eq!(entry["outcome"], json!("replied"), "{entry}");
     assert_eq!(entry["reply"]["result"], json!(SUCCESS), "{entry}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Two gateways bridging different rigs (one per site) on one NATS server:
@@ -1641,7 +1631,7 @@ fn gateways_of_different_rigs_share_one_nats() {
     let nats = NatsServer::start();
     let mut rig_a = Rig::start("rig-a", RigKind::App);
     let mut rig_c = Rig::start("rig-c", RigKind::Reference);
-    let dir = temp_dir("sites");
+    let dir = TempDir::new("sites");
     let _site_a = Gateway::start("site-a", &nats.url(), &[&rig_a], &dir);
     let _site_b = Gateway::start("site-b", &nats.url(), &[&rig_c], &dir);
     let mut client = FleetClient::connect(&nats.url());
@@ -1691,7 +1681,6 @@ fn gateways_of_different_rigs_share_one_nats() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
     rig_a.kill();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `AUTOTRAINER_NATS_URL` overrides the file's NATS URL; SIGINT stops the
@@ -1699,7 +1688,7 @@ fn gateways_of_different_rigs_share_one_nats() {
 #[test]
 fn the_environment_overrides_the_nats_url() {
     let nats = NatsServer::start();
-    let dir = temp_dir("env-url");
+    let dir = TempDir::new("env-url");
     // Nothing listens on port 1.
     let config = write_config("site-a", "nats://127.0.0.1:1", &[], &dir);
     let mut child = gateway_command(&config)
@@ -1730,7 +1719,6 @@ fn the_environment_overrides_the_nats_url() {
         Some(0),
         "exit after SIGINT: {status:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A configuration the gateway cannot run with ends it at once with exit
@@ -1738,7 +1726,7 @@ fn the_environment_overrides_the_nats_url() {
 #[test]
 fn a_bad_configuration_is_refused_with_exit_code_2() {
     let nats = NatsServer::start();
-    let dir = temp_dir("bad-config");
+    let dir = TempDir::new("bad-config");
     let rig = |name: &str| {
         format!(
             "\n[[rig]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\npub_port = 5556\ncmd_port = 5557\n"
@@ -1777,5 +1765,4 @@ fn a_bad_configuration_is_refused_with_exit_code_2() {
         assert!(!run.stderr.trim().is_empty(), "{case}: a message on stderr");
         assert!(!run.stdout.contains("ready:"), "{case}: {}", run.stdout);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -73,16 +73,36 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// A fresh, empty directory under the system temp directory.
-pub fn temp_dir(stem: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir()
-        .join("auto-trainer-api-tests")
-        .join(format!("{stem}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a temp dir");
-    dir
+/// A fresh, empty directory under the system temp directory, removed (with
+/// what it holds) on drop, a failing test's too.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `<temp>/auto-trainer-api-tests/<stem>-<pid>-<n>`, made empty.
+    pub fn new(stem: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir()
+            .join("auto-trainer-api-tests")
+            .join(format!("{stem}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A `nats-server -js` on 127.0.0.1, on a port it chose, its JetStream
@@ -91,13 +111,13 @@ pub fn temp_dir(stem: &str) -> PathBuf {
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
-    store: PathBuf,
+    store: TempDir,
 }
 
 impl NatsServer {
     /// Starts a server; panics if it does not listen within 30 s.
     pub fn start() -> NatsServer {
-        let store = temp_dir("nats");
+        let store = TempDir::new("nats");
         let (child, port) = spawn_server(&store, None)
             .unwrap_or_else(|error| panic!("nats-server did not start: {error}"));
         NatsServer {
@@ -157,8 +177,8 @@ impl NatsServer {
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
+        // Before its store goes.
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.store);
     }
 }
 
