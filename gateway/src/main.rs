@@ -1,6 +1,7 @@
 //! `auto-trainer-gateway --config <file>`: bridges the rigs of the file to
 //! NATS until SIGINT or SIGTERM; SIGHUP re-reads the file's rigs.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // No colour codes in a log file or a service manager's journal.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

@@ -17,9 +17,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The crate's root directory.
+/// The repository's root directory: the crate's own for the library's
+/// tests, the workspace's for a member's (the gateway's `gateway/tests/`
+/// include these helpers too).
 pub fn repo_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("scripts").join("python-test-env.sh").is_file())
+        .unwrap_or(manifest)
 }
 
 /// The venv's Python interpreter (the 0.9.11 reference). The first call in
@@ -37,8 +43,16 @@ pub fn python_v0_12() -> PathBuf {
     PYTHON.get_or_init(|| venv_python("0.12")).clone()
 }
 
-/// Runs `scripts/python-test-env.sh <generation>` and returns the
-/// interpreter it prints last.
+/// The interpreter of the fleet's venv (`scripts/python-test-env.sh
+/// fleet`: nats-py, and `nats-server` beside the interpreter), made as
+/// [`python`] makes its own.
+pub fn python_fleet() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| venv_python("fleet")).clone()
+}
+
+/// Runs `scripts/python-test-env.sh <generation>` (or `fleet`) and returns
+/// the interpreter it prints last.
 fn venv_python(generation: &str) -> PathBuf {
     let script = repo_dir().join("scripts").join("python-test-env.sh");
     let output = Command::new("bash")

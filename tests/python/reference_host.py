@@ -61,6 +61,10 @@ def make_delegate(answers, results, typed_data):
         if answer is None:
             return ApiCommandRequestResponse(result=results.SUCCESS, data=None)
 
+        if "sleep" in answer:
+            # A slow device: the reference's command loop waits with it.
+            time.sleep(float(answer["sleep"]))
+
         if "raise" in answer:
             raise Exception(answer["raise"])
 

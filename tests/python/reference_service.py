@@ -19,6 +19,8 @@ value the delegate sees; the reference maps unknown numbers to 99999 first) or
                                 data is the reference's own dataclass NAME
                                 (see send_dataclass below), which the
                                 reference turns into a dict itself
+  {"sleep": SECONDS, ...}       the delegate sleeps first (a device slow to
+                                answer), then answers as the other keys say
 Without a matching entry the delegate answers SUCCESS with data null.
 Without --answers at all, the same. With --no-delegate no delegate is
 registered (the reference then answers UNAVAILABLE).

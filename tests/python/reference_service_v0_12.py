@@ -21,6 +21,8 @@ and answers NONE 0 itself) or "default" to one of:
                                 (ApiSystemStatus, ApiSystemConfiguration or
                                 List[ApiAnimalStatus]) rebuilt from the
                                 snake_case JSON `fields` (types_v0_12.typed)
+  {"sleep": SECONDS, ...}       the delegate sleeps first (a device slow to
+                                answer), then answers as the other keys say
 Without a matching entry the delegate answers SUCCESS with data null.
 
 Stdout, one JSON object per line, flushed:
