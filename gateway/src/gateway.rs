@@ -68,8 +68,10 @@ pub struct NatsStatus {
     pub published: u64,
     /// Messages dropped, all rigs together.
     pub dropped: u64,
-    /// Publications and record writes that failed.
+    /// Publications and record writes that failed (each retry counts).
     pub errors: u64,
+    /// Stored messages given up on after a minute of retries.
+    pub lost: u64,
     /// Rig records written.
     pub records: u64,
 }
@@ -147,7 +149,7 @@ pub async fn run(
     let mut tasks: Vec<JoinHandle<()>> = vec![
         tokio::spawn(nats::publish_outbound(
             outbound_rx,
-            client.clone(),
+            jetstream.clone(),
             nats_counters.clone(),
         )),
         tokio::spawn(nats::write_records(
@@ -167,6 +169,7 @@ pub async fn run(
             subjects: subjects.clone(),
             outbound,
             records,
+            duplicate_window: config.nats.duplicate_window,
         },
         client: client.clone(),
         bucket,
@@ -376,6 +379,16 @@ impl Shared {
     /// Re-reads the configuration file: rigs that are new or changed are
     /// (re)started, rigs no longer in it stop. Other sections need a
     /// restart.
+    /// Takes a rig no longer bridged out of the bucket, so it counts as
+    /// unknown again (a gateway that still bridges it writes its record back
+    /// within a second).
+    async fn forget_rig(&self, name: &str) {
+        self.links.records.forget(name);
+        if let Err(error) = self.bucket.delete(name).await {
+            tracing::warn!(%error, rig = name, "cannot take the rig out of the bucket");
+        }
+    }
+
     async fn reload(self: &Arc<Self>) -> Result<Value, ConfigError> {
         let path = self
             .config_path
@@ -403,13 +416,23 @@ impl Shared {
             .collect();
         for (name, running) in &current {
             if wanted.get(name) != Some(running) {
-                if let Some(rig) = self
+                // Out of the map first: requests still on the rig's own
+                // subscription are answered unknown-rig, none unanswered.
+                let stopped = self
                     .rigs
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
-                    .remove(name)
-                {
+                    .remove(name);
+                let gone = !wanted.contains_key(name);
+                if gone {
+                    self.forget_rig(name).await;
+                }
+                if let Some(rig) = stopped {
                     rig.stop();
+                }
+                if gone {
+                    // What the rig's tasks wrote meanwhile goes too.
+                    self.forget_rig(name).await;
                 }
                 removed.push(name.clone());
             }
@@ -677,6 +700,7 @@ impl Shared {
                 published: nats.published.load(Ordering::Relaxed),
                 dropped: rigs.iter().map(|rig| rig.dropped).sum(),
                 errors: nats.errors.load(Ordering::Relaxed),
+                lost: nats.lost.load(Ordering::Relaxed),
                 records: nats.records.load(Ordering::Relaxed),
             },
             rigs,

@@ -59,7 +59,7 @@ pub(crate) fn register(status: Arc<dyn Fn() -> GatewayStatus + Send + Sync>) -> 
         .into_iter()
         .map(|(name, description, read)| rig_counter(&meter, &status, name, description, read))
         .collect();
-    let nats: [Figure<GatewayStatus>; 3] = [
+    let nats: [Figure<GatewayStatus>; 4] = [
         (
             "autotrainer.gateway.nats.published",
             "Messages published to NATS",
@@ -69,6 +69,11 @@ pub(crate) fn register(status: Arc<dyn Fn() -> GatewayStatus + Send + Sync>) -> 
             "autotrainer.gateway.nats.errors",
             "Publications and record writes that failed",
             |s| s.nats.errors,
+        ),
+        (
+            "autotrainer.gateway.nats.lost",
+            "Stored messages given up on after every retry",
+            |s| s.nats.lost,
         ),
         (
             "autotrainer.gateway.nats.records",

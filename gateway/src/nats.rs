@@ -24,8 +24,10 @@ const RETRY: Duration = Duration::from_secs(1);
 pub struct NatsCounters {
     /// Messages published.
     pub published: AtomicU64,
-    /// Publications and record writes that failed.
+    /// Publications and record writes that failed (each retry counts).
     pub errors: AtomicU64,
+    /// Stored messages given up on after every retry.
+    pub lost: AtomicU64,
     /// Rig records written to the bucket.
     pub records: AtomicU64,
 }
@@ -125,25 +127,122 @@ where
     }
 }
 
+/// Messages published to the stream and not yet acknowledged: beyond
+/// this, publishing waits (and the rigs' messages wait in the bounded
+/// buffer, then are dropped and counted).
+const UNACKNOWLEDGED: usize = 4096;
+
+/// How many times a stored message is published again when its
+/// acknowledgement does not come (about a minute of NATS outage at one try
+/// a second) before it is counted lost.
+const REPUBLISHES: u32 = 60;
+
 /// Publishes what the rigs send, in order, until every sender is gone.
+/// Messages the stream stores go through JetStream and are published again
+/// until the stream acknowledges them (a copy it already has is dropped by
+/// its id), so a NATS server that dies loses none of them; heartbeats are
+/// published once.
 pub async fn publish_outbound(
     mut outbound: mpsc::Receiver<Outbound>,
-    client: async_nats::Client,
+    jetstream: jetstream::Context,
     counters: Arc<NatsCounters>,
 ) {
+    let (unacknowledged, acknowledgements) = mpsc::channel(UNACKNOWLEDGED);
+    let confirming = tokio::spawn(confirm(
+        acknowledgements,
+        jetstream.clone(),
+        counters.clone(),
+    ));
     while let Some(message) = outbound.recv().await {
-        match client
-            .publish_with_headers(message.subject, message.headers, message.payload)
+        if message.stored {
+            let ack = publish_stored(&jetstream, &message, &counters).await;
+            if unacknowledged.send((message, ack)).await.is_err() {
+                break;
+            }
+        } else {
+            let published = jetstream
+                .client()
+                .publish_with_headers(message.subject, message.headers, message.payload)
+                .await;
+            count(&counters, published.is_ok());
+        }
+    }
+    drop(unacknowledged);
+    let _ = confirming.await;
+    let _ = jetstream.client().flush().await;
+}
+
+fn count(counters: &NatsCounters, published: bool) {
+    let counter = if published {
+        &counters.published
+    } else {
+        &counters.errors
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Publishes a stored message, trying again (once a second) while the
+/// client refuses it; `None` when it gave up.
+async fn publish_stored(
+    jetstream: &jetstream::Context,
+    message: &Outbound,
+    counters: &NatsCounters,
+) -> Option<jetstream::context::PublishAckFuture> {
+    for _ in 0..=REPUBLISHES {
+        match jetstream
+            .publish_with_headers(
+                message.subject.clone(),
+                message.headers.clone(),
+                message.payload.clone(),
+            )
             .await
         {
-            Ok(()) => counters.published.fetch_add(1, Ordering::Relaxed),
+            Ok(ack) => return Some(ack),
             Err(error) => {
-                tracing::warn!(%error, "cannot publish to NATS");
-                counters.errors.fetch_add(1, Ordering::Relaxed)
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, subject = %message.subject, "cannot publish; trying again");
+                tokio::time::sleep(RETRY).await;
             }
-        };
+        }
     }
-    let _ = client.flush().await;
+    None
+}
+
+/// Awaits each stored message's acknowledgement, in order, publishing it
+/// again while none comes.
+async fn confirm(
+    mut acknowledgements: mpsc::Receiver<(Outbound, Option<jetstream::context::PublishAckFuture>)>,
+    jetstream: jetstream::Context,
+    counters: Arc<NatsCounters>,
+) {
+    while let Some((message, mut ack)) = acknowledgements.recv().await {
+        let mut tries = 0;
+        loop {
+            let Some(pending) = ack.take() else {
+                tracing::error!(subject = %message.subject, "could not be published: lost");
+                counters.lost.fetch_add(1, Ordering::Relaxed);
+                break;
+            };
+            match pending.await {
+                Ok(_) => {
+                    counters.published.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Err(error) if tries < REPUBLISHES => {
+                    tries += 1;
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, subject = %message.subject, "not acknowledged; publishing again");
+                    tokio::time::sleep(RETRY).await;
+                    ack = publish_stored(&jetstream, &message, &counters).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, subject = %message.subject, "never acknowledged: lost");
+                    counters.lost.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Rig records waiting to be written: only the latest of each rig, so a
@@ -162,6 +261,14 @@ impl RecordSink {
             .unwrap_or_else(|e| e.into_inner())
             .insert(rig, record);
         self.wake.notify_one();
+    }
+
+    /// Drops `rig`'s record not yet written (the rig is no longer bridged).
+    pub fn forget(&self, rig: &str) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(rig);
     }
 
     /// Puts back a record that could not be written, unless a newer one

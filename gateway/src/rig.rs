@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::RigConfig;
 use crate::subjects::{
-    message_id, Subjects, GATEWAY_HEADER, MSG_ID_HEADER, RECEIVED_HEADER, RIG_HEADER, TOPIC_HEADER,
+    RepeatedIds, Subjects, GATEWAY_HEADER, MSG_ID_HEADER, RECEIVED_HEADER, RIG_HEADER, TOPIC_HEADER,
 };
 
 /// A message on its way to NATS.
@@ -29,6 +29,9 @@ pub struct Outbound {
     pub headers: HeaderMap,
     /// Its body.
     pub payload: Bytes,
+    /// Whether the stream stores it (published through JetStream, until
+    /// acknowledged) or not (heartbeats).
+    pub stored: bool,
 }
 
 /// Heartbeat ages are written to the bucket at most this often per rig.
@@ -110,6 +113,8 @@ pub struct Links {
     pub outbound: mpsc::Sender<Outbound>,
     /// Records towards the bucket (the latest per rig wins).
     pub records: crate::nats::RecordSink,
+    /// The stream's duplicate window (for ids of repeated bodies).
+    pub duplicate_window: Duration,
 }
 
 impl Rig {
@@ -222,6 +227,7 @@ fn outbound_of(
     rig: &str,
     mut received: ReceivedFrames,
     counters: &RigCounters,
+    ids: &mut RepeatedIds,
 ) -> Option<Outbound> {
     let topic_frame = received
         .frames
@@ -252,7 +258,7 @@ fn outbound_of(
             links.subjects.topic(rig, number)
         }
     };
-    let id = message_id(rig, number, &body);
+    let id = ids.next(rig, number, &body, Instant::now());
     let headers = headers(
         &links.gateway,
         rig,
@@ -264,6 +270,7 @@ fn outbound_of(
         subject,
         headers,
         payload: Bytes::from(body),
+        stored: topic != ApiTopic::Heartbeat,
     })
 }
 
@@ -276,6 +283,7 @@ async fn bridge_events(
     last_emergency: Arc<Mutex<Option<Value>>>,
     emergency_seen: watch::Sender<()>,
 ) {
+    let mut ids = RepeatedIds::new(links.duplicate_window);
     while let Some(received) = frames.recv().await {
         let is_emergency =
             received.frames.first().map(Vec::as_slice) == Some(&ApiTopic::Emergency.to_frame()[..]);
@@ -290,7 +298,7 @@ async fn bridge_events(
                 Some(serde_json::json!({"at": at, "event": event}));
             emergency_seen.send_replace(());
         }
-        let Some(outbound) = outbound_of(&links, &rig, received, &counters) else {
+        let Some(outbound) = outbound_of(&links, &rig, received, &counters, &mut ids) else {
             continue;
         };
         match links.outbound.try_send(outbound) {
@@ -335,6 +343,7 @@ async fn follow_liveness(
                     subject,
                     headers,
                     payload,
+                    stored: true,
                 })
                 .is_err()
             {

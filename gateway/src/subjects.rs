@@ -158,8 +158,7 @@ fn result_nonce(body: &[u8]) -> Option<i64> {
 /// `Nats-Msg-Id` of a message: lowercase hex SHA-256 of
 /// `<rig>\n<topic>\n<body>`. From the rig, the topic and the bytes alone, so
 /// every gateway bridging the rig computes the same id and the stream keeps
-/// one copy. Two messages with the same bytes are one: rigs' events carry
-/// their time and index, so distinct events differ.
+/// one copy. A body the rig publishes again gets [`RepeatedIds`]' suffix.
 ///
 /// ```
 /// let id = auto_trainer_gateway::subjects::message_id("rig-7", 4001, b"{}");
@@ -167,13 +166,65 @@ fn result_nonce(body: &[u8]) -> Option<i64> {
 /// assert_ne!(id, auto_trainer_gateway::subjects::message_id("rig-8", 4001, b"{}"));
 /// ```
 pub fn message_id(rig: &str, topic: u32, body: &[u8]) -> String {
+    hex::encode(digest(rig, topic, body))
+}
+
+/// Bodies remembered per rig and topic to tell a repeated body from the
+/// copy of another gateway (the least recently seen are forgotten first).
+const REMEMBERED_BODIES: usize = 1024;
+
+/// Message ids of one rig that stay distinct when the rig publishes the same
+/// bytes again (`{"enabled": true}` twice as a property change), which would
+/// otherwise be dropped by the stream as a duplicate: the n-th time the same
+/// bytes come within the duplicate window of their last time, the id is
+/// [`message_id`] with `-n` appended. Every gateway that saw the rig's
+/// messages in the same order computes the same ids.
+pub struct RepeatedIds {
+    window: std::time::Duration,
+    seen: std::collections::HashMap<u32, lru::LruCache<[u8; 32], (u32, std::time::Instant)>>,
+}
+
+impl RepeatedIds {
+    /// Ids for a stream that drops duplicates within `window`.
+    pub fn new(window: std::time::Duration) -> Self {
+        Self {
+            window,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The id of the next message on `topic`, received at `now`.
+    pub fn next(&mut self, rig: &str, topic: u32, body: &[u8], now: std::time::Instant) -> String {
+        let digest = digest(rig, topic, body);
+        let capacity = std::num::NonZeroUsize::new(REMEMBERED_BODIES).expect("not zero");
+        let bodies = self
+            .seen
+            .entry(topic)
+            .or_insert_with(|| lru::LruCache::new(capacity));
+        // A body not seen for a whole window starts over: the stream has
+        // forgotten every id it was stored under.
+        let times = match bodies.get(&digest) {
+            Some(&(times, last)) if now.duration_since(last) <= self.window => times + 1,
+            _ => 1,
+        };
+        bodies.put(digest, (times, now));
+        let id = hex::encode(digest);
+        if times == 1 {
+            id
+        } else {
+            format!("{id}-{times}")
+        }
+    }
+}
+
+fn digest(rig: &str, topic: u32, body: &[u8]) -> [u8; 32] {
     let mut hash = Sha256::new();
     hash.update(rig.as_bytes());
     hash.update(b"\n");
     hash.update(topic.to_string().as_bytes());
     hash.update(b"\n");
     hash.update(body);
-    hex::encode(hash.finalize())
+    hash.finalize().into()
 }
 
 #[cfg(test)]
@@ -221,6 +272,31 @@ mod tests {
         for bad in ["", "a.b", "a*", "a>", "a b", "é"] {
             assert!(check_token(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_body_published_again_gets_its_own_id_the_same_in_every_gateway() {
+        let start = std::time::Instant::now();
+        let window = std::time::Duration::from_secs(120);
+        let [mut a, mut b] = [RepeatedIds::new(window), RepeatedIds::new(window)];
+        let on = br#"{"enabled": true}"#;
+        let off = br#"{"enabled": false}"#;
+        let sequence = [&on[..], off, on, on];
+        let ids_of = |ids: &mut RepeatedIds| -> Vec<String> {
+            sequence
+                .iter()
+                .map(|body| ids.next("rig-7", 5001, body, start))
+                .collect()
+        };
+        let ids = ids_of(&mut a);
+        assert_eq!(ids, ids_of(&mut b));
+        let first = message_id("rig-7", 5001, on);
+        assert_eq!(ids[0], first);
+        assert_eq!(ids[2], format!("{first}-2"));
+        assert_eq!(ids[3], format!("{first}-3"));
+        // A whole window later the stream has forgotten: the id starts over.
+        let later = start + window + std::time::Duration::from_secs(1);
+        assert_eq!(a.next("rig-7", 5001, on, later), first);
     }
 
     #[test]

@@ -1112,6 +1112,30 @@ fn events_are_stored_in_order_and_the_bucket_follows_each_rig() {
         assert_bridged_headers(&stored[0], "rig-c", topic, &["site-a"]);
     }
 
+    // The same bytes published again are a new message, not a copy: each
+    // is stored (the n-th time under the id with `-n` appended).
+    let switches = [
+        json!({"enabled": true}),
+        json!({"enabled": false}),
+        json!({"enabled": true}),
+    ];
+    for switch in &switches {
+        fleet
+            .rig("rig-c")
+            .send_dict(PROPERTY_CHANGE_TOPIC, switch.clone());
+    }
+    let subject = format!("{PREFIX}.rig-c.property");
+    let stored = fleet
+        .client
+        .stream_until(STREAM, &subject, WAIT, |m| m.len() >= 4);
+    let bodies: Vec<Value> = stored.iter().skip(1).map(NatsMessage::json).collect();
+    assert_eq!(bodies, switches, "{stored:?}");
+    let first_id = stored[1].header("Nats-Msg-Id").expect("an id").to_owned();
+    assert_eq!(
+        stored[3].header("Nats-Msg-Id"),
+        Some(format!("{first_id}-2").as_str())
+    );
+
     // An event of a Rust rig: START_ACQUISITION's acquisitionStarted.
     let reply = fleet
         .client
@@ -1399,15 +1423,11 @@ fn the_gateway_rides_out_a_nats_restart() {
 }
 
 /// Events a rig publishes while the NATS server is down reach the stream
-/// once it is back (the gateway holds them, FLEET.md's buffer).
-///
-/// Fails now and then, on a loaded machine: the gateway publishes events
-/// with core NATS (at most once), so the message written to the connection
-/// as the server died is lost (here, typically event 1 of 1..=5). Publishing
-/// stored subjects through JetStream and retrying until acknowledged (safe:
-/// the Nats-Msg-Id drops the copies) would keep it.
+/// once it is back (the gateway holds them, FLEET.md's buffer). With core
+/// NATS publishing the one written to the connection as the server died was
+/// lost now and then; stored subjects now go through JetStream, published
+/// again until acknowledged (the Nats-Msg-Id drops the copies).
 #[test]
-#[ignore = "gateway defect: events are published at most once (core NATS, no JetStream ack); see the doc"]
 fn events_published_while_nats_is_down_are_stored_when_it_is_back() {
     let mut fleet = Fleet::start();
     let subject = format!("{PREFIX}.rig-c.event");
@@ -1621,12 +1641,11 @@ fn the_gateway_signs_the_commands_of_a_rig_that_requires_it() {
 /// a command reaches its rig whichever gateway NATS hands it to, and the
 /// fleet-wide emergency stop reaches the rigs of both.
 ///
-/// Fails with the gateway as it is: every gateway takes `P.*.command` and
-/// `P.fleet.emergency-stop` in one queue group, so NATS hands about half the
-/// commands to the gateway that does not bridge the rig (`unknown-rig`), and
-/// the emergency stop to one gateway, which stops its own rigs only.
+/// (A first gateway took `P.*.command` in one queue group for every rig, so
+/// NATS handed about half the commands to the gateway without the rig; each
+/// rig's commands now have their own subscription, and the fleet stop goes
+/// to every rig of the bucket through NATS.)
 #[test]
-#[ignore = "gateway defect: one queue group for every rig's commands and the fleet stop (see the doc)"]
 fn gateways_of_different_rigs_share_one_nats() {
     let nats = NatsServer::start();
     let mut rig_a = Rig::start("rig-a", RigKind::App);
