@@ -10,6 +10,8 @@
 //! BENCH_QUICK=1 cargo bench -p auto-trainer-gateway --bench fleet   # or `-- --quick`: CI smoke run, < 1 min
 //! scripts/bench.sh                                                  # rpc, then this, kept in target/
 //! cargo bench -p auto-trainer-gateway --bench fleet -- --section 2  # only section 2 (repeatable)
+//! cargo bench -p auto-trainer-gateway --bench fleet -- --section 4 --scale-rigs 100  # fewer rigs
+//! cargo bench -p auto-trainer-gateway --bench fleet -- --section 2 --load-rigs 10 --load-rate 100 --load-seconds 10
 //! ```
 //!
 //! `nats-server` is the one of `target/python-venv-fleet` (PyPI's
@@ -96,11 +98,20 @@ impl Config {
         let args: Vec<String> = std::env::args().collect();
         let quick = args.iter().any(|a| a == "--quick")
             || std::env::var("BENCH_QUICK").is_ok_and(|v| !matches!(v.as_str(), "" | "0"));
-        let sections = args
-            .windows(2)
-            .filter(|pair| pair[0] == "--section")
-            .filter_map(|pair| pair[1].parse().ok())
+        let values_of = |flag: &'static str| {
+            args.windows(2)
+                .filter(move |pair| pair[0] == flag)
+                .map(|pair| pair[1].as_str())
+        };
+        let sections = values_of("--section")
+            .filter_map(|n| n.parse().ok())
             .collect();
+        let number = |flag: &'static str, default: u64| {
+            values_of(flag).next_back().map_or(default, |n| {
+                n.parse()
+                    .unwrap_or_else(|_| panic!("{flag} {n}: expected a number"))
+            })
+        };
         let (rate_rounds, rate_events, load_seconds, trips, scale_idle_seconds) = if quick {
             (2, 20_000, 5, 1_000, 5)
         } else {
@@ -111,11 +122,11 @@ impl Config {
             sections,
             rate_rounds,
             rate_events,
-            load_rigs: 50,
-            load_rate: 1_000,
-            load_seconds,
+            load_rigs: number("--load-rigs", 50) as usize,
+            load_rate: number("--load-rate", 1_000),
+            load_seconds: number("--load-seconds", load_seconds),
             trips,
-            scale_rigs: 200,
+            scale_rigs: number("--scale-rigs", 200) as usize,
             scale_idle_seconds,
             scale_burst: 100,
         }
@@ -463,6 +474,8 @@ struct GatewaySetup<'a> {
     prefix: &'a str,
     stream: &'a str,
     bucket: &'a str,
+    /// `[gateway] buffer`, when not the default.
+    buffer: Option<usize>,
 }
 
 /// The gateway as a process, bridging `rigs`.
@@ -472,7 +485,9 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start(bench: &Bench, setup: &GatewaySetup<'_>, rigs: &[Rig]) -> Self {
+    /// Starts it and waits for its `ready:` line; the error is why it did
+    /// not come, with the end of its log.
+    fn start(bench: &Bench, setup: &GatewaySetup<'_>, rigs: &[Rig]) -> Result<Self, String> {
         let mut config = format!(
             "[gateway]\nname = \"{}\"\nhttp = \"127.0.0.1:{}\"\n\n[nats]\nurl = \"{}\"\n\
              prefix = \"{}\"\nstream = \"{}\"\nbucket = \"{}\"\ncommand_timeout = \"2s\"\n",
@@ -483,6 +498,9 @@ impl Gateway {
             setup.stream,
             setup.bucket
         );
+        if let Some(buffer) = setup.buffer {
+            config = config.replacen("\n\n[nats]", &format!("\nbuffer = {buffer}\n\n[nats]"), 1);
+        }
         for rig in rigs {
             config += &format!(
                 "\n[[rig]]\nname = \"{}\"\nhost = \"127.0.0.1\"\npub_port = {}\ncmd_port = {}\n\
@@ -517,16 +535,17 @@ impl Gateway {
                 Ok(_) => {}
                 Err(_) => {
                     let _ = child.kill();
-                    panic!(
-                        "the gateway {} did not say `ready:`; its log:\n{}",
+                    let _ = child.wait();
+                    return Err(format!(
+                        "the gateway {} did not say `ready:`; its log ends:\n{}",
                         setup.name,
                         log_tail(&log)
-                    );
+                    ));
                 }
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Self { child, log }
+        Ok(Self { child, log })
     }
 
     fn pid(&self) -> u32 {
@@ -551,24 +570,47 @@ impl Gateway {
     }
 }
 
-/// The gateway's own counters (`P.gateway.<name>.status`), one line per rig
-/// with losses, or a line saying why there are none.
-async fn print_gateway_status(client: &async_nats::Client, setup: &GatewaySetup<'_>) {
+/// Starts the gateway of a section; when it does not start, says so under
+/// the section's `title` and counts a miss.
+fn start_gateway(
+    bench: &Bench,
+    setup: &GatewaySetup<'_>,
+    rigs: &[Rig],
+    title: &str,
+    summary: &mut Vec<String>,
+) -> Option<Gateway> {
+    match Gateway::start(bench, setup, rigs) {
+        Ok(gateway) => Some(gateway),
+        Err(why) => {
+            println!();
+            println!("== {title} ==");
+            println!("   {}", why.replace('\n', "\n   "));
+            verdict(
+                summary,
+                &format!("{}. gateway up, {} rigs", &title[..1], rigs.len()),
+                "ready",
+                "did not start".into(),
+                Some(false),
+            );
+            None
+        }
+    }
+}
+
+/// The gateway's own counters (`P.gateway.<name>.status`), all rigs
+/// together, as a line to print.
+async fn gateway_status(client: &async_nats::Client, setup: &GatewaySetup<'_>) -> String {
     let subject = format!("{}.gateway.{}.status", setup.prefix, setup.name);
     let reply = match client.request(subject, "".into()).await {
         Ok(reply) => reply,
-        Err(error) => {
-            println!("   gateway status: no answer ({error})");
-            return;
-        }
+        Err(error) => return format!("   gateway status: no answer ({error})"),
     };
     let Ok(status) = serde_json::from_slice::<Value>(&reply.payload) else {
-        println!("   gateway status: unreadable");
-        return;
+        return "   gateway status: unreadable".into();
     };
     let rigs = status["rigs"].as_array().cloned().unwrap_or_default();
     let sum = |field: &str| rigs.iter().filter_map(|r| r[field].as_u64()).sum::<u64>();
-    println!(
+    format!(
         "   gateway status: nats published {}, dropped {}, errors {}; rigs: bridged {}, \
          dropped {}, malformed {}, reconnects {}",
         status["nats"]["published"],
@@ -578,7 +620,7 @@ async fn print_gateway_status(client: &async_nats::Client, setup: &GatewaySetup<
         sum("dropped"),
         sum("malformed"),
         sum("reconnects")
-    );
+    )
 }
 
 /// Waits until a heartbeat of every rig in `names` came through NATS (the
@@ -622,6 +664,8 @@ struct NatsCounter {
     origin: Instant,
     by_rig: Arc<Mutex<HashMap<String, u64>>>,
     latencies_us: Arc<Mutex<Vec<u64>>>,
+    /// From the send time to the gateway's `Autotrainer-Received`.
+    to_gateway_us: Arc<Mutex<Vec<u64>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -634,12 +678,14 @@ impl NatsCounter {
         let last_at_ns = Arc::new(AtomicU64::new(0));
         let by_rig = Arc::new(Mutex::new(HashMap::new()));
         let latencies_us = Arc::new(Mutex::new(Vec::new()));
+        let to_gateway_us = Arc::new(Mutex::new(Vec::new()));
         let origin = Instant::now();
-        let (counted, last, rigs, samples) = (
+        let (counted, last, rigs, samples, gateway_samples) = (
             count.clone(),
             last_at_ns.clone(),
             by_rig.clone(),
             latencies_us.clone(),
+            to_gateway_us.clone(),
         );
         let task = tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
@@ -653,6 +699,18 @@ impl NatsCounter {
                             .lock()
                             .expect("latencies")
                             .push(now.saturating_sub(sent));
+                        let received = message
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get("Autotrainer-Received"))
+                            .and_then(|v| v.as_str().parse::<f64>().ok());
+                        if let Some(received) = received {
+                            let received_us = (received * 1e6) as u64;
+                            gateway_samples
+                                .lock()
+                                .expect("latencies")
+                                .push(received_us.saturating_sub(sent));
+                        }
                     }
                     if let Some(rig) = message.subject.split('.').nth(1) {
                         *rigs
@@ -673,12 +731,25 @@ impl NatsCounter {
             origin,
             by_rig,
             latencies_us,
+            to_gateway_us,
             task,
         }
     }
 
     fn count(&self) -> u64 {
         self.count.load(Ordering::Acquire)
+    }
+
+    /// The end-to-end latencies so far, in ns.
+    fn latencies(&self) -> Samples {
+        let us = std::mem::take(&mut *self.latencies_us.lock().expect("latencies"));
+        Samples(us.into_iter().map(|us| us * 1_000).collect())
+    }
+
+    /// The latencies from the send to the gateway reading it so far, in ns.
+    fn to_gateway(&self) -> Samples {
+        let us = std::mem::take(&mut *self.to_gateway_us.lock().expect("latencies"));
+        Samples(us.into_iter().map(|us| us * 1_000).collect())
     }
 
     /// When the latest message arrived.
@@ -818,9 +889,17 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
         prefix: "rate",
         stream: "BENCH_RATE",
         bucket: "bench_rate_rigs",
+        // Room for a whole round: what is measured is how fast the gateway
+        // passes events on, not its overflow policy (section 2 keeps the
+        // default).
+        buffer: Some(usize::try_from(config.rate_events).unwrap_or(usize::MAX) + 10_000),
     };
+    let title = "1. Events from one rig through the gateway vs a direct SUB";
     let rig = Rig::start("solo".into(), Duration::from_millis(100));
-    let gateway = Gateway::start(bench, &setup, std::slice::from_ref(&rig));
+    let Some(gateway) = start_gateway(bench, &setup, std::slice::from_ref(&rig), title, summary)
+    else {
+        return;
+    };
     let client = bench
         .runtime
         .block_on(connect(&bench.server.url))
@@ -885,9 +964,7 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
         direct.stop();
     }
     let gateway_cpu = gateway.figures().cpu_seconds - cpu_before;
-    bench
-        .runtime
-        .block_on(print_gateway_status(&client, &setup));
+    let status = bench.runtime.block_on(gateway_status(&client, &setup));
     gateway.stop();
     rig.service.stop();
 
@@ -895,10 +972,12 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
     let rates = [0, 1].map(|side| delivered[side] as f64 / elapsed[side].as_secs_f64());
     println!();
     println!(
-        "== 1. Events from one rig: through the gateway into a NATS subscriber vs a direct SUB, \
-         both at once ({} round(s) of {count} events) ==",
-        config.rate_rounds
+        "== {title}, both subscribed at once ({} round(s) of {count} ~{EVENT_BYTES}-byte events; \
+         gateway buffer {}) ==",
+        config.rate_rounds,
+        setup.buffer.unwrap_or_default()
     );
+    println!("{status}");
     println!(
         "   {:<34} {:>12} {:>12}",
         "subscriber", "events/s", "delivered %"
@@ -999,11 +1078,21 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
         prefix: "load",
         stream: "BENCH_LOAD",
         bucket: "bench_load_rigs",
+        buffer: None,
     };
+    let title = format!(
+        "2. {} rigs x {} events/s for {} s through one gateway",
+        config.load_rigs, config.load_rate, config.load_seconds
+    );
     let rigs: Vec<Rig> = (0..config.load_rigs)
         .map(|n| Rig::start(format!("rig-{n:03}"), Duration::from_secs(1)))
         .collect();
-    let gateway = Gateway::start(bench, &setup, &rigs);
+    let Some(gateway) = start_gateway(bench, &setup, &rigs, &title, summary) else {
+        for rig in &rigs {
+            rig.service.stop();
+        }
+        return;
+    };
     let client = bench
         .runtime
         .block_on(connect(&bench.server.url))
@@ -1034,14 +1123,24 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
     let drained = started.elapsed();
     let after = gateway.figures();
     let server_after = ProcessFigures::of(bench.server.child.id());
-    let in_stream = bench.runtime.block_on(stored(
-        &client,
-        setup.stream,
-        &format!("{}.*.event", setup.prefix),
-    ));
-    bench
-        .runtime
-        .block_on(print_gateway_status(&client, &setup));
+    // The stream stores what the server received a moment ago.
+    let in_stream = bench.runtime.block_on(async {
+        let filter = format!("{}.*.event", setup.prefix);
+        let mut last = stored(&client, setup.stream, &filter).await;
+        let mut progress = Instant::now();
+        while last.as_ref().is_ok_and(|n| *n < accepted)
+            && progress.elapsed() < Duration::from_secs(2)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = stored(&client, setup.stream, &filter).await;
+            if now.as_ref().ok() != last.as_ref().ok() {
+                progress = Instant::now();
+            }
+            last = now;
+        }
+        last
+    });
+    let status = bench.runtime.block_on(gateway_status(&client, &setup));
     let short_rigs = {
         let by_rig = counter.by_rig.lock().expect("counts");
         let expected = accepted / rigs.len() as u64;
@@ -1050,12 +1149,8 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
             .filter(|name| by_rig.get(*name).copied().unwrap_or(0) < expected)
             .count()
     };
-    let mut latencies = Samples(
-        std::mem::take(&mut *counter.latencies_us.lock().expect("latencies"))
-            .into_iter()
-            .map(|us| us * 1_000)
-            .collect(),
-    );
+    let mut latencies = counter.latencies();
+    let mut to_gateway = counter.to_gateway();
     counter.stop();
     gateway.stop();
     for rig in &rigs {
@@ -1072,14 +1167,11 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
     let server_cpu = server_after.cpu_seconds - server_before.cpu_seconds;
     println!();
     println!(
-        "== 2. {} rigs x {} events/s for {} s through one gateway ({:.1} s driving, all \
-         arrived or 5 s quiet at {:.1} s) ==",
-        rigs.len(),
-        config.load_rate,
-        config.load_seconds,
+        "== {title} ({:.1} s driving, all arrived or 5 s quiet at {:.1} s) ==",
         driven.as_secs_f64(),
         drained.as_secs_f64()
     );
+    println!("{status}");
     if let Ok(took) = joined {
         println!(
             "   every rig's heartbeat came through NATS {:.2} s after the gateway was ready",
@@ -1097,6 +1189,12 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
         "   end-to-end latency (publish call to NATS subscriber): p50 {p50:.2} ms, p99 {p99:.2} \
          ms, max {max:.2} ms over {} events",
         latencies.0.len()
+    );
+    println!(
+        "   of which publish call to the gateway reading it (its Autotrainer-Received): p50 \
+         {:.2} ms, p99 {:.2} ms",
+        to_gateway.percentile(50.0) / 1e6,
+        to_gateway.percentile(99.0) / 1e6
     );
     println!(
         "   gateway: CPU {cpu:.2} s over {:.1} s ({:.0}% of a core), RSS {:.1} MB before, {:.1} \
@@ -1163,9 +1261,14 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
         prefix: "rtt",
         stream: "BENCH_RTT",
         bucket: "bench_rtt_rigs",
+        buffer: None,
     };
+    let title = "3. Command round trip: NATS request through the gateway vs direct REQ";
     let rig = Rig::start("answering".into(), Duration::from_millis(100));
-    let gateway = Gateway::start(bench, &setup, std::slice::from_ref(&rig));
+    let Some(gateway) = start_gateway(bench, &setup, std::slice::from_ref(&rig), title, summary)
+    else {
+        return;
+    };
     let client = bench
         .runtime
         .block_on(connect(&bench.server.url))
@@ -1295,11 +1398,21 @@ fn two_hundred_rigs(bench: &Bench, config: &Config, summary: &mut Vec<String>) {
         prefix: "scale",
         stream: "BENCH_SCALE",
         bucket: "bench_scale_rigs",
+        buffer: None,
     };
+    let title = format!(
+        "4. {} rigs heartbeating every second through one gateway",
+        config.scale_rigs
+    );
     let rigs: Vec<Rig> = (0..config.scale_rigs)
         .map(|n| Rig::start(format!("rig-{n:03}"), Duration::from_secs(1)))
         .collect();
-    let gateway = Gateway::start(bench, &setup, &rigs);
+    let Some(gateway) = start_gateway(bench, &setup, &rigs, &title, summary) else {
+        for rig in &rigs {
+            rig.service.stop();
+        }
+        return;
+    };
     let ready = gateway.figures();
     let client = bench
         .runtime
@@ -1357,16 +1470,9 @@ fn two_hundred_rigs(bench: &Bench, config: &Config, summary: &mut Vec<String>) {
         .last_arrival()
         .saturating_duration_since(burst_start);
     let after_burst = gateway.figures();
-    let mut latencies = Samples(
-        std::mem::take(&mut *counter.latencies_us.lock().expect("latencies"))
-            .into_iter()
-            .map(|us| us * 1_000)
-            .collect(),
-    );
+    let mut latencies = counter.latencies();
     counter.stop();
-    bench
-        .runtime
-        .block_on(print_gateway_status(&client, &setup));
+    let status = bench.runtime.block_on(gateway_status(&client, &setup));
     gateway.stop();
     for rig in &rigs {
         rig.service.stop();
@@ -1376,11 +1482,10 @@ fn two_hundred_rigs(bench: &Bench, config: &Config, summary: &mut Vec<String>) {
     let lost = accepted.saturating_sub(arrived);
     println!();
     println!(
-        "== 4. {} rigs heartbeating every second through one gateway, then {} events from each \
-         at once ==",
-        rigs.len(),
+        "== {title}, then {} events from each at once ==",
         config.scale_burst
     );
+    println!("{status}");
     match &joined {
         Ok(took) => println!(
             "   every rig's heartbeat came through NATS {:.2} s after the gateway was ready",
