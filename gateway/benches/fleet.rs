@@ -1113,6 +1113,7 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
         true,
     ));
     let server_before = ProcessFigures::of(bench.server.child.id());
+    let own_before = ProcessFigures::of(std::process::id());
     let before = gateway.figures();
     let started = Instant::now();
     let (accepted, refused) = drive_rigs(&rigs, config.load_rate, config.load_seconds);
@@ -1123,6 +1124,7 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
     let drained = started.elapsed();
     let after = gateway.figures();
     let server_after = ProcessFigures::of(bench.server.child.id());
+    let own_cpu = ProcessFigures::of(std::process::id()).cpu_seconds - own_before.cpu_seconds;
     // The stream stores what the server received a moment ago.
     let in_stream = bench.runtime.block_on(async {
         let filter = format!("{}.*.event", setup.prefix);
@@ -1207,9 +1209,11 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
         after.threads
     );
     println!(
-        "   nats-server: CPU {server_cpu:.2} s ({:.0}% of a core), RSS {:.1} MB",
+        "   nats-server: CPU {server_cpu:.2} s ({:.0}% of a core), RSS {:.1} MB; this process \
+         (the rigs, the subscriber): CPU {own_cpu:.2} s ({:.0}% of a core)",
         100.0 * server_cpu / drained.as_secs_f64(),
-        server_after.rss_mb()
+        server_after.rss_mb(),
+        100.0 * own_cpu / drained.as_secs_f64()
     );
     let stream_complete = in_stream.as_ref().is_ok_and(|n| *n >= accepted);
     verdict(
