@@ -69,6 +69,43 @@ pub struct Args {
     #[arg(long, value_name = "ID", requires = "key_file")]
     pub key_id: Option<String>,
 
+    /// Reach the device as a rig of the fleet, through this NATS server
+    /// (a gateway bridges the rig; FLEET.md) instead of over ZeroMQ: with
+    /// --rig for commands and messages, or `fleet status`. The gateway
+    /// signs the commands it forwards, so no key is given here.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["host", "pub_port", "cmd_port", "key_file"]
+    )]
+    pub nats: Option<String>,
+
+    /// The rig's name in the gateway's configuration (with --nats).
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub rig: Option<String>,
+
+    /// The fleet's subject prefix (with --nats).
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "autotrainer",
+        requires = "nats"
+    )]
+    pub prefix: String,
+
+    /// The fleet's rig-state bucket (with --nats).
+    #[arg(
+        long,
+        value_name = "BUCKET",
+        default_value = "autotrainer_rigs",
+        requires = "nats"
+    )]
+    pub bucket: String,
+
+    /// A NATS credentials file (with --nats), when the server asks for one.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_creds: Option<PathBuf>,
+
     #[command(subcommand)]
     pub mode: Option<Mode>,
 }
@@ -87,6 +124,16 @@ pub enum Mode {
     /// console signs with it from that file (--key-file, --key-id) or from
     /// AUTO_TRAINER_KEY=<id>:<secret>. Nothing is sent.
     Keygen(KeygenArgs),
+    /// The fleet as a whole (needs --nats).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Print one line per rig from the rig-state bucket: online or offline,
+    /// heartbeat age, identifier, version, protocol, gateway; and exit.
+    Status,
 }
 
 #[derive(Debug, clap::Args)]

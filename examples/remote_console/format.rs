@@ -8,9 +8,12 @@ use auto_trainer_api::{
     REFUSED_UNAUTHENTICATED,
 };
 use serde_json::{json, Value};
+use std::time::Duration;
 
 use crate::common::output::Output;
 use crate::common::text::{outcome_text, response_text};
+use crate::fleet::RigState;
+use crate::link::{Presence, SendError};
 
 /// Prints messages, replies and results as text or JSON.
 #[derive(Clone)]
@@ -85,6 +88,26 @@ impl Report {
         });
     }
 
+    /// Whether the device is there: its liveness, or the rig's state in the
+    /// fleet's bucket.
+    pub fn presence(&self, presence: &Presence, name: &str, detailed: bool) {
+        match presence {
+            Presence::Device(liveness) => self.liveness(liveness, name, detailed),
+            Presence::Rig(Some(state)) => {
+                self.show(format!("rig {}", rig_text(state)), || state.json())
+            }
+            Presence::Rig(None) => self.show(
+                format!("rig {name}: no state yet (no gateway has bridged it)"),
+                || json!({"type": "rig", "rig": name, "online": null}),
+            ),
+        }
+    }
+
+    /// One rig of `fleet status`.
+    pub fn rig(&self, state: &RigState) {
+        self.show(rig_text(state), || state.json());
+    }
+
     /// A request refused by the device's signature check.
     pub fn refused(&self, code: i64, message: &str) {
         let hint = match code {
@@ -107,6 +130,36 @@ impl Report {
             || json!({"type": "error", "error": text.to_string()}),
         );
     }
+}
+
+/// `rig-7: online, heartbeat 0.4 s ago, identifier …, version …,
+/// protocol 0.9, gateway site-a` (and the last emergency's age, if any).
+fn rig_text(state: &RigState) -> String {
+    let known = |value: &Option<String>| value.clone().unwrap_or_else(|| "?".into());
+    let seconds = |age: Duration| format!("{:.1} s", age.as_secs_f64());
+    let heartbeat = state
+        .heartbeat_age()
+        .map_or_else(|| "none yet".into(), |age| seconds(age) + " ago");
+    let mut text = format!(
+        "{}: {}, heartbeat {heartbeat}, identifier {}, version {}, protocol {}, gateway {}",
+        state.rig,
+        if state.online { "online" } else { "offline" },
+        known(&state.identifier),
+        known(&state.version),
+        known(&state.protocol),
+        known(&state.gateway),
+    );
+    if let Some(age) = state.state_age() {
+        text += &format!(
+            ", {} for {}",
+            if state.online { "online" } else { "offline" },
+            seconds(age)
+        );
+    }
+    if let Some(age) = state.emergency_age() {
+        text += &format!(", last emergency {} ago", seconds(age));
+    }
+    text
 }
 
 fn event_text(topic: &str, event: &ApiEvent<EventKind>) -> String {
@@ -250,9 +303,9 @@ fn reply_json(reply: &ApiCommandRequestServiceResponse) -> Value {
 
 /// A refusal by the device's signature check, as (code, message): the
 /// client's [`Error::Refused`] for a signed request.
-pub fn refusal_of_error(error: &Error) -> Option<(i64, String)> {
+pub fn refusal_of_error(error: &SendError) -> Option<(i64, String)> {
     match error {
-        Error::Refused { code, message } => Some((*code, message.clone())),
+        SendError::Api(Error::Refused { code, message }) => Some((*code, message.clone())),
         _ => None,
     }
 }

@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use auto_trainer_api::{
-    v0_12, ApiCommandRequestResult, ApiTopic, CommandCall, DeviceClient, DeviceMessage, Generation,
+    v0_12, ApiCommandRequestResult, ApiTopic, CommandCall, DeviceMessage, Generation,
 };
 use serde_json::json;
 use tokio::sync::watch;
 
 use crate::args::Args;
-use crate::command_generation;
 use crate::common::prompt::{Flow, Prompt};
 use crate::common::text::error_chain;
 use crate::format::{refusal_of_error, refusal_of_reply, Report};
+use crate::link::Link;
 use crate::vocabulary::{
     aliases, all_shown, command_call, command_names, mode_words, parse_data, resolve_all_shown,
     resolve_command, setting_words, shown_kind, shown_name, Shown, TOPIC_WORDS,
@@ -91,7 +91,7 @@ fn candidates(generation: Option<Generation>, before: &[&str]) -> Vec<String> {
 /// State shared by the prompt and the tasks printing in the background.
 #[derive(Clone)]
 struct Session {
-    client: DeviceClient,
+    link: Link,
     report: Report,
     shown: Arc<Mutex<BTreeSet<Shown>>>,
     /// Nonces of this console's pending commands (their results are printed
@@ -110,10 +110,10 @@ impl Session {
     /// The generation commands are named in; waits (up to the command
     /// timeout) for the first heartbeat when it is not known yet.
     fn generation(&self) -> Generation {
-        let patience = self.client.options().request_timeout;
+        let patience = self.link.timeout();
         let (generation, fallback) = self
             .runtime
-            .block_on(command_generation(&self.client, patience));
+            .block_on(self.link.command_generation(patience));
         if let Some(warning) = fallback {
             self.report.line(format!("warning: {warning}"));
         }
@@ -145,7 +145,7 @@ impl Session {
 
     /// Prints the result of one of this console's pending commands when it arrives.
     async fn follow(self, nonce: i64) {
-        match self.client.wait_for_result(nonce, RESULT_PATIENCE).await {
+        match self.link.wait_for_result(nonce, RESULT_PATIENCE).await {
             Ok(result) => {
                 if locked(&self.printed).insert(nonce) {
                     self.report.result(&result);
@@ -255,7 +255,7 @@ fn watch_topics(session: &Session, words: &str) -> Result<(), String> {
 }
 
 fn show_awaited(session: &Session) {
-    let awaited = session.client.awaited_commands();
+    let awaited = session.link.awaited_commands();
     if awaited.is_empty() {
         session.report.line("no command is awaiting its result");
     }
@@ -269,29 +269,12 @@ fn show_awaited(session: &Session) {
 }
 
 fn show_device(session: &Session) {
-    let liveness = session.client.liveness().borrow().clone();
+    let link = &session.link;
     session
         .report
-        .liveness(&liveness, &session.client.options().host, true);
-    let stats = session.client.stats();
-    let text = format!(
-        "messages {} (raw {}, malformed {}, skipped {}), PUB connections {}, \
-         requests {}, replies {}, timeouts {}, invalid replies {}",
-        stats.messages_received,
-        stats.raw_messages,
-        stats.malformed_messages,
-        stats.lagged_messages,
-        stats.publisher_connections,
-        stats.requests_sent,
-        stats.replies_received,
-        stats.request_timeouts,
-        stats.invalid_replies
-    );
-    session.report.show(text, || {
-        json!({"type": "stats", "messagesReceived": stats.messages_received,
-               "rawMessages": stats.raw_messages, "malformedMessages": stats.malformed_messages,
-               "requestTimeouts": stats.request_timeouts})
-    });
+        .presence(&link.presence().current(), link.name(), true);
+    let (text, value) = link.counters();
+    session.report.show(text, || value);
 }
 
 /// Runs the prompt until `quit`, Ctrl-D, Ctrl-C or `interrupted`; returns
@@ -299,11 +282,11 @@ fn show_device(session: &Session) {
 pub fn run(
     args: &Args,
     runtime: &tokio::runtime::Runtime,
-    client: DeviceClient,
+    link: Link,
     report: Report,
     mut interrupted: watch::Receiver<bool>,
 ) -> u8 {
-    let completing = client.clone();
+    let completing = link.clone();
     let complete = move |before: &[&str]| candidates(completing.generation(), before);
     let mut prompt = match Prompt::open(&report.output, args.history.clone(), complete) {
         Ok(prompt) => prompt,
@@ -316,7 +299,7 @@ pub fn run(
     let mut shown = all_shown();
     shown.remove(&Shown::Topic(ApiTopic::Heartbeat.value()));
     let session = Session {
-        client: client.clone(),
+        link: link.clone(),
         report: report.clone(),
         shown: Arc::new(Mutex::new(shown)),
         mine: Arc::default(),
@@ -325,23 +308,26 @@ pub fn run(
     };
 
     report.line(format!(
-        "remote console for {} (events on port {}, commands on port {}); type 'help'",
-        args.host, args.pub_port, args.cmd_port
+        "remote console for {}; type 'help'",
+        link.describe()
     ));
     let printer = session.clone();
-    let mut messages = client.subscribe();
-    runtime.spawn(async move {
-        while let Some(message) = messages.recv().await {
-            printer.print_message(&message);
+    match runtime.block_on(link.subscribe()) {
+        Ok(mut messages) => {
+            runtime.spawn(async move {
+                while let Some(message) = messages.recv().await {
+                    printer.print_message(&message);
+                }
+            });
         }
-    });
-    let mut liveness = client.liveness();
-    let host = args.host.clone();
+        Err(error) => report.error(format!("no messages will show: {}", error_chain(&error))),
+    }
+    let mut presence = link.presence();
+    let name = link.name().to_owned();
     let watcher = report.clone();
     runtime.spawn(async move {
-        while liveness.changed().await.is_ok() {
-            let now = liveness.borrow_and_update().clone();
-            watcher.liveness(&now, &host, false);
+        while presence.changed().await {
+            watcher.presence(&presence.current(), &name, false);
         }
     });
 
@@ -357,7 +343,7 @@ pub fn run(
         };
         let outcome = runtime.block_on(async {
             tokio::select! {
-                outcome = client.send(call) => Some(outcome),
+                outcome = link.send(call) => Some(outcome),
                 _ = interrupted.wait_for(|i| *i) => None,
             }
         });
@@ -367,7 +353,8 @@ pub fn run(
                 Some((code, message)) => report.refused(code, &message),
                 None => report.error(error_chain(&error)),
             },
-            Some(Ok(reply)) => {
+            Some(Ok(answer)) => {
+                let reply = answer.reply;
                 report.reply(&reply);
                 if let Some((code, message)) = refusal_of_reply(&reply) {
                     report.refused(code, &message);

@@ -79,24 +79,25 @@
 mod common;
 
 mod args;
+mod fleet;
 mod format;
 mod interactive;
+mod link;
 mod one_shot;
 mod vocabulary;
 
 use std::process::ExitCode;
 
-use std::time::Duration;
-
-use auto_trainer_api::{ClientOptions, DeviceClient, Generation, SigningKey, KEY_ENV};
+use auto_trainer_api::{SigningKey, KEY_ENV};
 use clap::Parser;
 use tokio::sync::watch;
 
-use crate::args::{Args, KeygenArgs, Mode};
+use crate::args::{Args, FleetCommand, KeygenArgs, Mode};
 use crate::common::logging::init_logging;
 use crate::common::output::Output;
 use crate::common::text::error_chain;
 use crate::format::Report;
+use crate::link::Link;
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -135,32 +136,6 @@ fn signing_key(args: &Args) -> Result<Option<SigningKey>, auto_trainer_api::Erro
     }
 }
 
-/// The generation commands are named in: the one fixed by `--protocol`,
-/// else the one the device's heartbeats announce. When none has come yet,
-/// waits up to `patience` for one, then falls back to 0.9 with a warning
-/// (returned for the caller to show).
-pub async fn command_generation(
-    client: &DeviceClient,
-    patience: Duration,
-) -> (Generation, Option<String>) {
-    if let Some(generation) = client.generation() {
-        return (generation, None);
-    }
-    let mut liveness = client.liveness();
-    let _ = tokio::time::timeout(patience, liveness.wait_for(|l| l.generation.is_some())).await;
-    match client.generation() {
-        Some(generation) => (generation, None),
-        None => (
-            Generation::V0_9,
-            Some(format!(
-                "no heartbeat within {:.1} s told the device's protocol; naming commands as in 0.9 \
-                 (choose with --protocol)",
-                patience.as_secs_f64()
-            )),
-        ),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Mode::Keygen(keygen_args)) = &args.mode {
@@ -178,28 +153,6 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-
-    let signing = match signing_key(&args) {
-        Ok(signing) => signing,
-        Err(error) => {
-            eprintln!("remote_console: {}", error_chain(&error));
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let mut options =
-        ClientOptions::new(args.host.clone()).with_ports(args.pub_port, args.cmd_port);
-    options.signing = signing;
-    options.request_timeout = args.timeout.0;
-    options.retries = args.retries;
-    options.protocol = args.protocol.0;
-    // Invalid options (such as a zero --timeout) are a usage error too.
-    let client = match DeviceClient::connect(options) {
-        Ok(client) => client,
-        Err(error) => {
-            eprintln!("remote_console: {}", error_chain(&error));
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -209,6 +162,21 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("remote_console: cannot start the runtime: {error}");
             return ExitCode::FAILURE;
+        }
+    };
+
+    if let Some(Mode::Fleet(FleetCommand::Status)) = &args.mode {
+        let Some(url) = &args.nats else {
+            eprintln!("remote_console: fleet status needs --nats <url>");
+            return ExitCode::from(EXIT_USAGE);
+        };
+        return ExitCode::from(runtime.block_on(one_shot::fleet_status(&args, url, &report)));
+    }
+    let link = match runtime.block_on(Link::connect(&args)) {
+        Ok(link) => link,
+        Err((code, message)) => {
+            eprintln!("remote_console: {message}");
+            return ExitCode::from(code);
         }
     };
 
@@ -222,15 +190,15 @@ fn main() -> ExitCode {
     }
 
     let code = match &args.mode {
-        None => interactive::run(&args, &runtime, client.clone(), report, interrupted),
-        Some(Mode::Send(send)) => runtime.block_on(one_shot::send(&client, &report, send)),
+        None => interactive::run(&args, &runtime, link.clone(), report, interrupted),
+        Some(Mode::Send(send)) => runtime.block_on(one_shot::send(&link, &report, send)),
         Some(Mode::Listen(listen)) => {
-            runtime.block_on(one_shot::listen(&client, &report, listen, interrupted))
+            runtime.block_on(one_shot::listen(&link, &report, listen, interrupted))
         }
-        Some(Mode::Keygen(_)) => unreachable!("keygen returned before connecting"),
+        Some(Mode::Keygen(_) | Mode::Fleet(_)) => unreachable!("returned before connecting"),
     };
     // Stop the printing tasks first, so closing does not announce "offline".
     drop(runtime);
-    client.close();
+    link.close();
     ExitCode::from(code)
 }

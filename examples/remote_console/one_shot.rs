@@ -1,21 +1,23 @@
-//! The modes for scripts: `send` one command, `listen` to messages. Both
-//! return the exit code.
+//! The modes for scripts: `send` one command, `listen` to messages,
+//! `fleet status`. Each returns the exit code.
 
-use auto_trainer_api::{ApiCommandRequestResult, CommandCall, DeviceClient, Error};
+use auto_trainer_api::{ApiCommandRequestResult, CommandCall};
 use tokio::sync::watch;
 
-use crate::args::{ListenArgs, SendArgs};
+use crate::args::{Args, ListenArgs, SendArgs};
 use crate::common::text::error_chain;
+use crate::fleet::Fleet;
 use crate::format::{refusal_of_error, refusal_of_reply, Report};
+use crate::link::Link;
 use crate::vocabulary::{command_call, resolve_all_shown, shown_kind};
-use crate::{command_generation, EXIT_DENIED, EXIT_FAILED, EXIT_NO_ANSWER, EXIT_USAGE};
+use crate::{EXIT_DENIED, EXIT_FAILED, EXIT_NO_ANSWER, EXIT_USAGE};
 
 /// Sends one command and prints its reply (and with `--wait`, the result of a
 /// pending command).
-pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8 {
+pub async fn send(link: &Link, report: &Report, args: &SendArgs) -> u8 {
     // Names mean commands of the device's generation: wait (up to the
     // command's timeout) to learn it when it is not fixed.
-    let (generation, fallback) = command_generation(client, client.options().request_timeout).await;
+    let (generation, fallback) = link.command_generation(link.timeout()).await;
     let (mut call, warnings): (CommandCall, _) =
         match command_call(generation, &args.command, args.data.as_deref()) {
             Ok(call) => call,
@@ -30,30 +32,33 @@ pub async fn send(client: &DeviceClient, report: &Report, args: &SendArgs) -> u8
     if let Some(custom) = args.custom {
         call = call.custom_command(custom);
     }
-    let reply = match client.send(call).await {
-        Ok(reply) => reply,
+    let answer = match link.send(call).await {
+        Ok(answer) => answer,
         Err(error) => {
             if let Some((code, message)) = refusal_of_error(&error) {
                 report.refused(code, &message);
                 return EXIT_DENIED;
             }
             report.error(error_chain(&error));
-            return match error {
-                Error::RequestTimeout { .. } | Error::Transport { .. } | Error::ClientClosed => {
-                    EXIT_NO_ANSWER
-                }
-                _ => EXIT_FAILED,
+            return if error.unanswered() {
+                EXIT_NO_ANSWER
+            } else {
+                EXIT_FAILED
             };
         }
     };
-    report.reply(&reply);
-    if let Some((code, message)) = refusal_of_reply(&reply) {
+    let reply = &answer.reply;
+    report.reply(reply);
+    if let Some((code, message)) = refusal_of_reply(reply) {
         report.refused(code, &message);
         return EXIT_DENIED;
     }
+    if answer.unanswered() {
+        return EXIT_NO_ANSWER;
+    }
     match args.wait.map(|wait| wait.0) {
         Some(patience) if reply.result == ApiCommandRequestResult::PendingWithNotification => {
-            match client.wait_for_result(reply.nonce, patience).await {
+            match link.wait_for_result(reply.nonce, patience).await {
                 Ok(result) => {
                     report.result(&result);
                     if result.result == ApiCommandRequestResult::Success {
@@ -85,7 +90,7 @@ fn is_success(result: ApiCommandRequestResult) -> bool {
 /// Prints published messages (on the `--topic`s, or all): `--count` of
 /// them, or until Ctrl-C; gives up after `--max-wait`.
 pub async fn listen(
-    client: &DeviceClient,
+    link: &Link,
     report: &Report,
     args: &ListenArgs,
     mut interrupted: watch::Receiver<bool>,
@@ -101,7 +106,13 @@ pub async fn listen(
             }
         }
     };
-    let mut messages = client.subscribe();
+    let mut messages = match link.subscribe().await {
+        Ok(messages) => messages,
+        Err(error) => {
+            report.error(error_chain(&error));
+            return EXIT_NO_ANSWER;
+        }
+    };
     let mut printed = 0;
     let deadline = args
         .max_wait
@@ -134,6 +145,31 @@ pub async fn listen(
                 report.error(format!("only {printed} message(s) before --max-wait"));
                 return EXIT_NO_ANSWER;
             }
+        }
+    }
+    0
+}
+
+/// `fleet status`: one line per rig of the bucket.
+pub async fn fleet_status(args: &Args, url: &str, report: &Report) -> u8 {
+    let states = match Fleet::connect(args, url).await {
+        Ok(fleet) => fleet.rig_states().await,
+        Err(message) => Err(message),
+    };
+    let states = match states {
+        Ok(states) => states,
+        Err(message) => {
+            report.error(message);
+            return EXIT_NO_ANSWER;
+        }
+    };
+    if states.is_empty() {
+        eprintln!("remote_console: no rig in the bucket {}", args.bucket);
+    }
+    for state in states {
+        match state {
+            Ok(state) => report.rig(&state),
+            Err(message) => report.error(message),
         }
     }
     0

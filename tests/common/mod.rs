@@ -1,3 +1,4 @@
+pub mod console;
 pub mod examples;
 pub mod python;
 pub mod reference_v0_12;
