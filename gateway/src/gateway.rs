@@ -229,18 +229,32 @@ pub async fn run(
         }
     }
     tracing::info!(gateway = %name, "stopping");
-    for task in &tasks {
-        task.abort();
-    }
     let rigs: Vec<_> = std::mem::take(&mut *shared.rigs.write().unwrap_or_else(|e| e.into_inner()))
         .into_values()
         .collect();
     for rig in rigs {
         rig.stop();
     }
-    let _ = client.flush().await;
+    // What the rigs sent goes out if NATS takes it soon; a server that is
+    // gone does not hold the stop up.
+    let outbound = shared.links.outbound.clone();
+    let drained = async {
+        while outbound.capacity() < outbound.max_capacity() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = client.flush().await;
+    };
+    if tokio::time::timeout(STOP_GRACE, drained).await.is_err() {
+        tracing::warn!("NATS did not take the last messages in time; stopping anyway");
+    }
+    for task in &tasks {
+        task.abort();
+    }
     Ok(())
 }
+
+/// How long a stopping gateway waits for NATS to take what is buffered.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Registers the status figures as metrics when `[telemetry]` enables them
 /// (the exporter is set up before, outside the runtime, by

@@ -12,6 +12,7 @@ use super::protocol::ProtocolCell;
 use super::results::ResultBook;
 use super::stats::ClientCounters;
 use crate::transport::operator::{SubEvent, SubSocket};
+use crate::ApiTopic;
 
 pub(crate) struct Subscriber {
     pub(crate) socket: SubSocket,
@@ -66,11 +67,24 @@ impl Subscriber {
 
     fn on_message(&mut self, frames: Vec<Vec<u8>>) {
         self.counters.messages_received.bump();
+        // Decoded only when a typed stream listens, or for what the client
+        // itself needs (heartbeats for liveness, results by nonce): a relay
+        // that only passes frames on pays for no decoding.
+        let topic = frames.first().and_then(|f| ApiTopic::from_frame(f));
+        let needed = matches!(topic, Some(ApiTopic::Heartbeat | ApiTopic::CommandResult));
+        let decode = needed || self.messages.receiver_count() > 0;
         if self.frames.receiver_count() > 0 {
+            let received = SystemTime::now();
+            if !decode {
+                let _ = self.frames.send(ReceivedFrames { frames, received });
+                return;
+            }
             let _ = self.frames.send(ReceivedFrames {
                 frames: frames.clone(),
-                received: SystemTime::now(),
+                received,
             });
+        } else if !decode {
+            return;
         }
         let mut message = decode_message(frames, self.protocol.current());
         match &mut message {

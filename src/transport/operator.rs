@@ -9,20 +9,30 @@ use std::time::{Duration, Instant};
 use super::{millis, transport_error, unique_inproc, StopSignal};
 use crate::Error;
 
-/// The sockets of a client, made in the process's one operator context:
+/// The sockets of a client, made in a context shared with other clients:
 /// libzmq contexts are thread-safe and meant to be shared, and each has its
 /// own I/O and reaper threads, which a relay with hundreds of clients (the
-/// fleet gateway) would otherwise multiply.
+/// fleet gateway) would otherwise multiply. A context serves
+/// [`CLIENTS_PER_CONTEXT`] clients (its socket limit), then a new one is made.
 pub(crate) struct OperatorTransport {
     context: zmq::Context,
 }
 
+/// Clients per shared context: each client holds 7 sockets (SUB, its
+/// monitor pair, REQ, two stop pairs), and a libzmq context allows 1023.
+const CLIENTS_PER_CONTEXT: usize = 128;
+
 impl OperatorTransport {
     pub(crate) fn new() -> Self {
-        static CONTEXT: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
-        Self {
-            context: CONTEXT.get_or_init(zmq::Context::new).clone(),
-        }
+        static CONTEXTS: std::sync::Mutex<Option<(zmq::Context, usize)>> =
+            std::sync::Mutex::new(None);
+        let mut shared = CONTEXTS.lock().unwrap_or_else(|e| e.into_inner());
+        let (context, clients) = match shared.take() {
+            Some((context, clients)) if clients < CLIENTS_PER_CONTEXT => (context, clients),
+            _ => (zmq::Context::new(), 0),
+        };
+        *shared = Some((context.clone(), clients + 1));
+        Self { context }
     }
 
     /// A SUB socket connected to `endpoint`, subscribed to each 4-byte topic
@@ -72,6 +82,8 @@ impl OperatorTransport {
                 endpoint: endpoint.to_owned(),
                 monitor,
                 stop_receiver,
+                reconnect_due: std::cell::Cell::new(None),
+                drained: std::cell::Cell::new(0),
             },
             stop,
         ))
@@ -150,22 +162,64 @@ pub(crate) struct SubSocket {
     endpoint: String,
     monitor: zmq::Socket,
     stop_receiver: zmq::Socket,
+    /// When to connect afresh if libzmq has not reconnected by itself.
+    reconnect_due: std::cell::Cell<Option<Instant>>,
+    /// Messages read in a row without polling.
+    drained: std::cell::Cell<u32>,
 }
+
+/// Messages read in a row before the stop signal and the monitor are
+/// polled again.
+const POLL_EVERY: u32 = 64;
+
+/// How long after a lost connection libzmq may take to reconnect by itself
+/// (it retries every 100 ms) before the SUB connects afresh.
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(1);
 
 impl SubSocket {
     /// Waits until something happens or `deadline` passes (`None`: no deadline).
     pub(crate) fn next(&self, deadline: Option<Instant>) -> Result<SubEvent, Error> {
         loop {
+            // Messages already queued are read without polling first (one
+            // system call less per message under load); every
+            // POLL_EVERY-th one, the stop signal and the monitor are looked
+            // at, so a flood cannot hide them.
+            let drained = self.drained.get();
+            if drained < POLL_EVERY {
+                match self.socket.recv_multipart(zmq::DONTWAIT) {
+                    Ok(frames) => {
+                        self.drained.set(drained + 1);
+                        return Ok(SubEvent::Message(frames));
+                    }
+                    Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                    Err(e) => return Err(transport_error("poll or receive")(e)),
+                }
+            }
+            self.drained.set(0);
+            let reconnect_due = self.reconnect_due.get();
+            let wake = match (deadline, reconnect_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let mut items = [
                 self.stop_receiver.as_poll_item(zmq::POLLIN),
                 self.monitor.as_poll_item(zmq::POLLIN),
                 self.socket.as_poll_item(zmq::POLLIN),
             ];
-            match zmq::poll(&mut items, poll_timeout(deadline)) {
+            let ready = match zmq::poll(&mut items, poll_timeout(wake)) {
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => return Err(transport_error("poll or receive")(e)),
-                Ok(0) => return Ok(SubEvent::Idle),
-                Ok(_) => {}
+                Ok(ready) => ready,
+            };
+            if reconnect_due.is_some_and(|due| Instant::now() >= due) {
+                self.reconnect_due.set(None);
+                self.reconnect();
+            }
+            if ready == 0 {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return Ok(SubEvent::Idle);
+                }
+                continue;
             }
             if items[0].is_readable() {
                 return Ok(SubEvent::Stop);
@@ -173,13 +227,6 @@ impl SubSocket {
             if items[1].is_readable() {
                 if let Some(event) = self.read_monitor()? {
                     return Ok(event);
-                }
-            }
-            if items[2].is_readable() {
-                match self.socket.recv_multipart(zmq::DONTWAIT) {
-                    Ok(frames) => return Ok(SubEvent::Message(frames)),
-                    Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
-                    Err(e) => return Err(transport_error("poll or receive")(e)),
                 }
             }
         }
@@ -201,19 +248,27 @@ impl SubSocket {
             return Ok(None);
         };
         Ok(match zmq::SocketEvent::from_raw(id) {
-            zmq::SocketEvent::HANDSHAKE_SUCCEEDED => Some(SubEvent::Connected),
+            zmq::SocketEvent::HANDSHAKE_SUCCEEDED => {
+                self.reconnect_due.set(None);
+                Some(SubEvent::Connected)
+            }
             zmq::SocketEvent::DISCONNECTED => {
-                self.reconnect();
+                // libzmq reconnects by itself after a network error; ending
+                // its session at once (zmq_disconnect) while a message is
+                // half-read trips an assertion of libzmq 4.3.4 (fq.cpp
+                // `!_more`), so the SUB connects afresh only if it has not.
+                self.reconnect_due
+                    .set(Some(Instant::now() + RECONNECT_PATIENCE));
                 Some(SubEvent::Disconnected)
             }
             _ => None,
         })
     }
 
-    /// Connects afresh after a lost connection. libzmq reconnects by itself
-    /// after a network error, but not after a protocol error (a message
-    /// over `max_message_bytes`, a garbled frame): that session is gone for
-    /// good. Disconnecting the endpoint (ending a session that would retry)
+    /// Connects afresh after a lost connection that libzmq did not make
+    /// again by itself: after a protocol error (a message over
+    /// `max_message_bytes`, a garbled frame) its session is gone for good.
+    /// Disconnecting the endpoint (ending a session that might still retry)
     /// and connecting it again covers both, with one session at a time.
     fn reconnect(&self) {
         // ENOENT when the session is already gone.
