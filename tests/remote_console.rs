@@ -12,7 +12,10 @@ use std::process::{Command, Stdio};
 
 use auto_trainer_api::{KeyRing, SigningKey, KEY_ENV};
 
-use common::console::{console, reply_nonce, Device, Listener, Prompt, EXIT, IDLE, STARTUP};
+use common::console::{
+    console, expect_pending_start_and_its_result, reply_nonce, Device, Listener, Prompt, EXIT,
+    IDLE, STARTUP,
+};
 use common::examples::{built_example, line_containing, read_lines, run_to_end, wait_child};
 use common::python::{python_v0_12, repo_dir};
 use serde_json::{json, Value};
@@ -48,21 +51,7 @@ fn one_shot_mode_prints_replies_and_messages_and_exits_by_result() {
 
     // With --wait: the reply, then the result, and the exit code by the result.
     let start = run(&["send", "start", r#"{"animal_id": "m-001"}"#, "--wait", "10"]);
-    assert_eq!(start.code, Some(0), "{}", start.stdout);
-    let nonce = reply_nonce(&start.stdout, "START_ACQUISITION");
-    let lines: Vec<&str> = start.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", start.stdout);
-    assert_eq!(
-        lines[0],
-        format!("reply to START_ACQUISITION (nonce {nonce}): PENDING_WITH_NOTIFICATION")
-    );
-    let result_start = format!("result of START_ACQUISITION (nonce {nonce}): SUCCESS {{");
-    assert!(lines[1].starts_with(&result_start), "{}", start.stdout);
-    assert!(
-        lines[1].contains(r#""animal_id":"m-001""#),
-        "{}",
-        start.stdout
-    );
+    expect_pending_start_and_its_result(&start);
 
     let again = run(&["send", "START_ACQUISITION"]);
     assert_eq!(again.code, Some(1), "a refused command: {}", again.stdout);

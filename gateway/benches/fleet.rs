@@ -50,9 +50,8 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream;
@@ -62,6 +61,10 @@ use auto_trainer_api::{
 };
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+
+#[path = "../../benches/common/counting_subscriber.rs"]
+mod counting_subscriber;
+use counting_subscriber::CountingSubscriber;
 
 /// The gateway, built by cargo for this bench (in the bench's profile).
 const GATEWAY_EXE: &str = env!("CARGO_BIN_EXE_auto-trainer-gateway");
@@ -776,73 +779,6 @@ impl NatsCounter {
     }
 }
 
-/// Counts a rig's events on a bare libzmq SUB (no high-water mark).
-struct ZmqCounter {
-    count: Arc<AtomicU64>,
-    last_at_ns: Arc<AtomicU64>,
-    origin: Instant,
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl ZmqCounter {
-    fn start(port: u16) -> Self {
-        let context = zmq::Context::new();
-        let socket = context.socket(zmq::SUB).expect("SUB socket");
-        socket.set_rcvhwm(0).expect("rcvhwm");
-        socket.set_rcvtimeo(50).expect("rcvtimeo");
-        socket.set_linger(0).expect("linger");
-        socket
-            .set_subscribe(&ApiTopic::Event.to_frame())
-            .expect("subscribe");
-        socket
-            .connect(&format!("tcp://127.0.0.1:{port}"))
-            .expect("connect SUB");
-        let count = Arc::new(AtomicU64::new(0));
-        let last_at_ns = Arc::new(AtomicU64::new(0));
-        let origin = Instant::now();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (counted, last, stopping) = (count.clone(), last_at_ns.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("bench-sub".into())
-            .spawn(move || {
-                let mut frame = zmq::Message::new();
-                while !stopping.load(Ordering::Relaxed) {
-                    match socket.recv(&mut frame, 0) {
-                        Ok(()) if !frame.get_more() => {
-                            let at = u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                            last.store(at, Ordering::Relaxed);
-                            counted.fetch_add(1, Ordering::Release);
-                        }
-                        Ok(()) | Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
-                        Err(error) => panic!("SUB failed: {error}"),
-                    }
-                }
-            })
-            .expect("spawn the SUB thread");
-        Self {
-            count,
-            last_at_ns,
-            origin,
-            stop,
-            thread,
-        }
-    }
-
-    fn count(&self) -> u64 {
-        self.count.load(Ordering::Acquire)
-    }
-
-    fn last_arrival(&self) -> Instant {
-        self.origin + Duration::from_nanos(self.last_at_ns.load(Ordering::Relaxed))
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("SUB thread");
-    }
-}
-
 /// An event whose published body is about [`EVENT_BYTES`] long.
 fn sample_context(sequence: u64) -> Value {
     let mut padding = String::new();
@@ -927,7 +863,10 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
             format!("{}.{}.event", setup.prefix, rig.name),
             false,
         ));
-        let direct = ZmqCounter::start(rig.service.subscriber_port());
+        let direct = CountingSubscriber::spawn(
+            &format!("tcp://127.0.0.1:{}", rig.service.subscriber_port()),
+            ApiTopic::Event,
+        );
         // The direct SUB is connected once it sees an event (the gateway's
         // subscriber has been for a while).
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -225,6 +225,27 @@ struct Rig {
 
 impl Rig {
     fn start(name: &'static str, kind: RigKind) -> Rig {
+        Rig::spawned(name, kind, None, None)
+    }
+
+    /// A reference rig whose delegate answers as `answers` says.
+    fn reference_with_answers(name: &'static str, answers: Value) -> Rig {
+        Rig::spawned(name, RigKind::Reference, Some(answers), None)
+    }
+
+    /// A `client_application` rig (0.9) that takes only commands signed
+    /// with a key of `key_file`.
+    fn app_with_keys(name: &'static str, key_file: PathBuf) -> Rig {
+        Rig::spawned(name, RigKind::App, None, Some(key_file))
+    }
+
+    /// A rig started on ports the OS picks.
+    fn spawned(
+        name: &'static str,
+        kind: RigKind,
+        answers: Option<Value>,
+        keys: Option<PathBuf>,
+    ) -> Rig {
         let mut rig = Rig {
             name,
             kind,
@@ -232,41 +253,8 @@ impl Rig {
             cmd_port: 0,
             process: RigProcess::Stopped,
             lines: Vec::new(),
-            answers: None,
-            keys: None,
-        };
-        rig.spawn();
-        rig
-    }
-
-    /// A reference rig whose delegate answers as `answers` says.
-    fn reference_with_answers(name: &'static str, answers: Value) -> Rig {
-        let mut rig = Rig {
-            name,
-            kind: RigKind::Reference,
-            pub_port: 0,
-            cmd_port: 0,
-            process: RigProcess::Stopped,
-            lines: Vec::new(),
-            answers: Some(answers),
-            keys: None,
-        };
-        rig.spawn();
-        rig
-    }
-
-    /// A `client_application` rig (0.9) that takes only commands signed
-    /// with a key of `key_file`.
-    fn app_with_keys(name: &'static str, key_file: PathBuf) -> Rig {
-        let mut rig = Rig {
-            name,
-            kind: RigKind::App,
-            pub_port: 0,
-            cmd_port: 0,
-            process: RigProcess::Stopped,
-            lines: Vec::new(),
-            answers: None,
-            keys: Some(key_file),
+            answers,
+            keys,
         };
         rig.spawn();
         rig

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::console::{console, reply_nonce, Device, Listener, Prompt, IDLE};
+use common::console::{
+    console, expect_pending_start_and_its_result, reply_nonce, Device, Listener, Prompt, IDLE,
+};
 use common::examples::{read_lines, Run};
 use common::nats::{NatsServer, TempDir};
 
@@ -192,21 +194,7 @@ fn commands_events_and_fleet_status_through_the_gateway() {
     // rig's events through the gateway.
     let listener = Listener::join(&rig, DEVICE);
     let start = run(&["send", "start", r#"{"animal_id": "m-001"}"#, "--wait", "10"]);
-    assert_eq!(start.code, Some(0), "{}", start.stdout);
-    let nonce = reply_nonce(&start.stdout, "START_ACQUISITION");
-    let lines: Vec<&str> = start.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", start.stdout);
-    assert_eq!(
-        lines[0],
-        format!("reply to START_ACQUISITION (nonce {nonce}): PENDING_WITH_NOTIFICATION")
-    );
-    let result_start = format!("result of START_ACQUISITION (nonce {nonce}): SUCCESS {{");
-    assert!(lines[1].starts_with(&result_start), "{}", start.stdout);
-    assert!(
-        lines[1].contains(r#""animal_id":"m-001""#),
-        "{}",
-        start.stdout
-    );
+    expect_pending_start_and_its_result(&start);
     let started = listener.expect("EVENT ");
     assert!(
         started.starts_with("EVENT acquisitionStarted (301) {"),

@@ -119,6 +119,28 @@ pub fn reply_nonce(stdout: &str, command: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {prefix:?}<nonce>) at the start of {stdout:?}"))
 }
 
+/// Checks what `send start '{"animal_id": "m-001"}' --wait ...` printed:
+/// the PENDING reply, then the SUCCESS result echoing the animal; returns
+/// the nonce.
+pub fn expect_pending_start_and_its_result(start: &Run) -> i64 {
+    assert_eq!(start.code, Some(0), "{}", start.stdout);
+    let nonce = reply_nonce(&start.stdout, "START_ACQUISITION");
+    let lines: Vec<&str> = start.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", start.stdout);
+    assert_eq!(
+        lines[0],
+        format!("reply to START_ACQUISITION (nonce {nonce}): PENDING_WITH_NOTIFICATION")
+    );
+    let result_start = format!("result of START_ACQUISITION (nonce {nonce}): SUCCESS {{");
+    assert!(lines[1].starts_with(&result_start), "{}", start.stdout);
+    assert!(
+        lines[1].contains(r#""animal_id":"m-001""#),
+        "{}",
+        start.stdout
+    );
+    nonce
+}
+
 /// `listen` without `--count`, in the background: it prints until SIGTERM.
 pub struct Listener {
     child: Child,
