@@ -6,6 +6,11 @@
 //! No test asserts a duration: waits poll for a condition under a generous
 //! deadline.
 //!
+//! The page itself is driven in a real headless Chromium (Debian's
+//! `chromium` and `chromium-driver`, which `scripts/test.sh` installs) by
+//! selenium from the fleet venv (`tests/python/dashboard_browser.py`);
+//! its screenshots go to `target/dashboard-screenshots/`.
+//!
 //! Run: `cargo build --examples && cargo test -p auto-trainer-gateway --test
 //! dashboard`.
 
@@ -15,6 +20,8 @@ mod common {
     pub mod nats;
     pub mod python;
 }
+
+use common::python::{python_fleet, repo_dir, PyProcess};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -785,4 +792,81 @@ fn only_listed_origins_may_call_from_another_site() {
     let site = Site::start(&[], "");
     let none = preflight(&site, listed);
     assert_eq!(none.header("access-control-allow-origin"), None, "{none:?}");
+}
+
+/// An executable on `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+#[test]
+fn the_page_shows_and_commands_the_fleet_in_a_real_browser() {
+    let missing = "install Debian's chromium and chromium-driver (scripts/test.sh does)";
+    let chromium = on_path("chromium").unwrap_or_else(|| panic!("no chromium: {missing}"));
+    let driver = on_path("chromedriver").unwrap_or_else(|| panic!("no chromedriver: {missing}"));
+    let mut site = Site::start(
+        &[("rig-a", "0.9"), ("rig-b", "0.12"), ("rig-c", "0.9")],
+        "status_poll = \"1s\"",
+    );
+    let screenshots = repo_dir().join("target").join("dashboard-screenshots");
+    let mut browser = PyProcess::spawn_with(
+        python_fleet(),
+        "dashboard_browser",
+        &[
+            "--url",
+            &site.gateway.base,
+            "--operator",
+            OPERATOR,
+            "--viewer",
+            VIEWER,
+            "--rigs",
+            "rig-a,rig-b,rig-c",
+            "--kill",
+            "rig-c",
+            "--screenshots",
+            &screenshots.to_string_lossy(),
+            "--chromium",
+            &chromium.to_string_lossy(),
+            "--driver",
+            &driver.to_string_lossy(),
+        ],
+    );
+    // Each step waits up to 30 s in the browser; the whole run, for
+    // a few of them at most.
+    let deadline = Instant::now() + WAIT * 10;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let line = browser
+            .next_line(remaining)
+            .unwrap_or_else(|| panic!("the browser test said nothing more within {:?}", WAIT * 10));
+        eprintln!("[browser] {line}");
+        if let Some(rig) = line["kill"].as_str() {
+            let dying = site
+                .rigs
+                .iter_mut()
+                .find(|r| r.name == rig)
+                .unwrap_or_else(|| panic!("no rig {rig}"));
+            dying.kill();
+            browser.send_line(&json!({"killed": rig}));
+        } else if line["done"] == json!(true) {
+            let latency = &line["latency"];
+            println!(
+                "dashboard latency, gateway read -> drawn in the page: p50 {} ms, p99 {} ms, max {} ms over {} live events",
+                latency["p50_ms"], latency["p99_ms"], latency["max_ms"], latency["count"]
+            );
+            break;
+        } else if let Some(error) = line["error"].as_str() {
+            panic!(
+                "the browser test failed at '{}': {error}\n{}\n(screenshot: {})",
+                line["step"].as_str().unwrap_or("?"),
+                line["trace"].as_str().unwrap_or_default(),
+                screenshots.join("failed.png").display()
+            );
+        }
+    }
+    for shot in ["01-fleet.png", "04-emergency.png", "06-viewer.png"] {
+        assert!(screenshots.join(shot).is_file(), "{shot}");
+    }
 }

@@ -19,7 +19,8 @@ const state = {
   pending: new Map(), // nonce -> {rig, command}
   queue: [],          // events not yet drawn
   emergency: null,    // the last emergency: {rig, at, text}
-  latencies: [],      // ms from the gateway reading an event to it drawn
+  latencies: [],      // ms from the gateway reading a live event to it drawn
+  liveSince: null,    // when the event stream first opened (ms)
 };
 window.dashboard = state; // for the browser tests and the curious
 
@@ -315,7 +316,10 @@ function listen() {
   // sends Last-Event-ID and the gateway goes on after it.
   const since = new Date(Date.now() - 10 * 60 * 1000).toISOString();
   const source = new EventSource(`/api/events?since=${encodeURIComponent(since)}`);
-  source.onopen = () => { $("stream-state").textContent = "live"; };
+  source.onopen = () => {
+    $("stream-state").textContent = "live";
+    if (state.liveSince === null) state.liveSince = Date.now();
+  };
   source.onerror = () => { $("stream-state").textContent = "reconnecting…"; };
   source.onmessage = (message) => {
     let event;
@@ -330,6 +334,7 @@ function listen() {
 function describe(event) {
   const body = event.body;
   switch (event.kind) {
+    case "emergency":
     case "event": {
       const kind = body && typeof body === "object" ? nameOf(catalogOf(event.rig).eventKinds, body.kind) : "";
       return `${kind} ${JSON.stringify(body && body.context !== undefined ? body.context : body)}`;
@@ -377,7 +382,7 @@ function absorb(event) {
   }
   if (isEmergency(event)) {
     const at = event.received ? new Date(event.received * 1000) : new Date();
-    $("emergency-text").textContent = `${event.rig} at ${at.toLocaleTimeString()}: ${JSON.stringify(event.body)}`;
+    $("emergency-text").textContent = `${event.rig} at ${at.toLocaleTimeString()}: ${describe(event)}`;
     $("emergency-banner").hidden = false;
   }
 }
@@ -392,7 +397,10 @@ function drawEvents() {
   for (const event of batch) {
     absorb(event);
     drawn.push(event);
-    if (event.received) state.latencies.push(now - event.received * 1000);
+    // Replayed history is not latency: only events read after the stream opened.
+    if (event.received && state.liveSince !== null && event.received * 1000 >= state.liveSince) {
+      state.latencies.push(now - event.received * 1000);
+    }
     if (!paused && passes(event)) fragment.prepend(line(event));
   }
   if (drawn.length > LOG_LINES) drawn.splice(0, drawn.length - LOG_LINES);
