@@ -202,7 +202,7 @@ fn write_config(nats_url: &str, rigs: &[&Rig], extra: &str, dir: &Path) -> PathB
 struct Site {
     gateway: Gateway,
     rigs: Vec<Rig>,
-    _nats: NatsServer,
+    nats: NatsServer,
     _dir: TempDir,
 }
 
@@ -219,7 +219,7 @@ impl Site {
         Site {
             gateway,
             rigs,
-            _nats: nats,
+            nats,
             _dir: dir,
         }
     }
@@ -801,47 +801,66 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-#[test]
-fn the_page_shows_and_commands_the_fleet_in_a_real_browser() {
+fn screenshots() -> PathBuf {
+    repo_dir().join("target").join("dashboard-screenshots")
+}
+
+/// `tests/python/dashboard_browser.py` against `site`'s page, signing in
+/// with the operator's and the viewer's tokens, with `extra` arguments.
+fn browser(site: &Site, extra: &[&str]) -> PyProcess {
     let missing = "install Debian's chromium and chromium-driver (scripts/test.sh does)";
     let chromium = on_path("chromium").unwrap_or_else(|| panic!("no chromium: {missing}"));
     let driver = on_path("chromedriver").unwrap_or_else(|| panic!("no chromedriver: {missing}"));
+    let screenshots = screenshots();
+    let mut args = vec![
+        "--url".to_owned(),
+        site.gateway.base.clone(),
+        "--operator".to_owned(),
+        OPERATOR.to_owned(),
+        "--viewer".to_owned(),
+        VIEWER.to_owned(),
+        "--screenshots".to_owned(),
+        screenshots.to_string_lossy().into_owned(),
+        "--chromium".to_owned(),
+        chromium.to_string_lossy().into_owned(),
+        "--driver".to_owned(),
+        driver.to_string_lossy().into_owned(),
+    ];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    PyProcess::spawn_with(python_fleet(), "dashboard_browser", &args)
+}
+
+/// The browser test's next line; panics on its error, with the step.
+fn browser_line(browser: &PyProcess, deadline: Instant) -> Value {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let line = browser
+        .next_line(remaining)
+        .unwrap_or_else(|| panic!("the browser test said nothing more in time"));
+    eprintln!("[browser] {line}");
+    if let Some(error) = line["error"].as_str() {
+        panic!(
+            "the browser test failed at '{}': {error}\n{}\n(screenshot: {})",
+            line["step"].as_str().unwrap_or("?"),
+            line["trace"].as_str().unwrap_or_default(),
+            screenshots().join("failed.png").display()
+        );
+    }
+    line
+}
+
+#[test]
+fn the_page_shows_and_commands_the_fleet_in_a_real_browser() {
     let mut site = Site::start(
         &[("rig-a", "0.9"), ("rig-b", "0.12"), ("rig-c", "0.9")],
         "status_poll = \"1s\"",
     );
-    let screenshots = repo_dir().join("target").join("dashboard-screenshots");
-    let mut browser = PyProcess::spawn_with(
-        python_fleet(),
-        "dashboard_browser",
-        &[
-            "--url",
-            &site.gateway.base,
-            "--operator",
-            OPERATOR,
-            "--viewer",
-            VIEWER,
-            "--rigs",
-            "rig-a,rig-b,rig-c",
-            "--kill",
-            "rig-c",
-            "--screenshots",
-            &screenshots.to_string_lossy(),
-            "--chromium",
-            &chromium.to_string_lossy(),
-            "--driver",
-            &driver.to_string_lossy(),
-        ],
-    );
+    let screenshots = screenshots();
+    let mut browser = browser(&site, &["--rigs", "rig-a,rig-b,rig-c", "--kill", "rig-c"]);
     // Each step waits up to 30 s in the browser; the whole run, for
     // a few of them at most.
     let deadline = Instant::now() + WAIT * 10;
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let line = browser
-            .next_line(remaining)
-            .unwrap_or_else(|| panic!("the browser test said nothing more within {:?}", WAIT * 10));
-        eprintln!("[browser] {line}");
+        let line = browser_line(&browser, deadline);
         if let Some(rig) = line["kill"].as_str() {
             let dying = site
                 .rigs
@@ -857,16 +876,57 @@ fn the_page_shows_and_commands_the_fleet_in_a_real_browser() {
                 latency["p50_ms"], latency["p99_ms"], latency["max_ms"], latency["count"]
             );
             break;
-        } else if let Some(error) = line["error"].as_str() {
-            panic!(
-                "the browser test failed at '{}': {error}\n{}\n(screenshot: {})",
-                line["step"].as_str().unwrap_or("?"),
-                line["trace"].as_str().unwrap_or_default(),
-                screenshots.join("failed.png").display()
-            );
         }
     }
     for shot in ["01-fleet.png", "04-emergency.png", "06-viewer.png"] {
         assert!(screenshots.join(shot).is_file(), "{shot}");
     }
+}
+
+#[test]
+fn the_page_keeps_up_with_50_rigs_and_1000_events_a_second() {
+    let site = Site::start(&[], "");
+    // 50 rigs in the bucket and 10,000 events, as gateways would put them.
+    let nats_url = site.nats.url();
+    let mut load = PyProcess::spawn_with(
+        python_fleet(),
+        "fleet_load",
+        &[
+            "--url",
+            nats_url.as_str(),
+            "--rigs",
+            "50",
+            "--rate",
+            "1000",
+            "--seconds",
+            "10",
+        ],
+    );
+    let ready = load
+        .wait_for(WAIT, |line| line.get("ready").is_some())
+        .expect("fleet_load.py ready");
+    assert_eq!(ready["rigs"].as_array().map(Vec::len), Some(50), "{ready}");
+    let mut browser = browser(&site, &["--rigs", "", "--scale-rigs", "50"]);
+    let deadline = Instant::now() + WAIT * 10;
+    loop {
+        let line = browser_line(&browser, deadline);
+        if line["load"] == json!(true) {
+            load.send_line(&json!({"go": true}));
+            let published = load
+                .wait_for(WAIT * 4, |line| line.get("published").is_some())
+                .expect("fleet_load.py published");
+            browser.send_line(&published);
+        } else if line["done"] == json!(true) {
+            println!(
+                "dashboard under load: {} events, {} log lines kept; frame gaps {}; latency gateway -> page {}",
+                line["events"], line["log_lines"], line["frames"], line["latency"]
+            );
+            assert!(
+                line["log_lines"].as_u64().is_some_and(|n| n <= 500),
+                "{line}"
+            );
+            break;
+        }
+    }
+    load.close_stdin();
 }

@@ -208,6 +208,42 @@ def run(args, page):
     return latencies
 
 
+def scale(args, page):
+    """Many rigs and a flood of events (tests/python/fleet_load.py makes
+    them): every event counted, the log bounded, the page still answers a
+    click; frame gaps and latency reported."""
+    driver = page.driver
+    driver.get(args.url)
+    page.begin("sign in as an operator")
+    page.sign_in(args.operator)
+    page.begin(f"{args.scale_rigs} rigs online")
+    page.until(f"{args.scale_rigs} rigs online", lambda d: len(
+        d.find_elements(By.CSS_SELECTOR, ".rig.online")) >= args.scale_rigs)
+    driver.execute_script("""
+        window.gaps = [];
+        let last = performance.now();
+        const frame = (now) => { window.gaps.push(now - last); last = now; requestAnimationFrame(frame); };
+        requestAnimationFrame(frame);
+    """)
+    before = driver.execute_script("return window.dashboard.total")
+    page.begin("the flood")
+    say(load=True)
+    published = json.loads(sys.stdin.readline())["published"]
+    WebDriverWait(driver, WAIT * 4, poll_frequency=0.2).until(
+        lambda d: d.execute_script("return window.dashboard.total") - before >= published,
+        message=f"{published} events counted by the page")
+    page.until("the log drawn", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#log li")) > 0)
+    lines = len(driver.find_elements(By.CSS_SELECTOR, "#log li"))
+    assert lines <= 500, f"{lines} log lines"
+    page.begin("the page still answers")
+    page.card("load-07").click()
+    page.until("the panel of load-07", lambda d: page.text("panel-rig") == "load-07")
+    page.shot("07-scale.png")
+    gaps = driver.execute_script("return window.gaps.slice(1)")
+    latencies = driver.execute_script("return window.dashboard.latencies.slice()")
+    return {"events": published, "log_lines": lines, "frames": summary(gaps), "latency": summary(latencies)}
+
+
 def summary(latencies):
     values = sorted(latencies)
     if not values:
@@ -224,7 +260,8 @@ def main():
     parser.add_argument("--operator", required=True)
     parser.add_argument("--viewer", required=True)
     parser.add_argument("--rigs", required=True)
-    parser.add_argument("--kill", required=True)
+    parser.add_argument("--kill")
+    parser.add_argument("--scale-rigs", type=int, help="the scale test: this many rigs (fleet_load.py)")
     parser.add_argument("--screenshots", required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--driver", default="/usr/bin/chromedriver")
@@ -233,8 +270,11 @@ def main():
     driver = browser(args)
     page = Page(driver, args.screenshots)
     try:
-        latencies = run(args, page)
-        say(done=True, latency=summary(latencies))
+        if args.scale_rigs:
+            say(done=True, **scale(args, page))
+        else:
+            latencies = run(args, page)
+            say(done=True, latency=summary(latencies))
     except Exception as error:  # the test shows the step, the page and the cause
         try:
             page.shot("failed.png")

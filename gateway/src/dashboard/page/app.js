@@ -6,6 +6,7 @@
 "use strict";
 
 const LOG_LINES = 500;
+const COMPACT_FROM = 12; // rigs
 const RIGS_EVERY_MS = 1000;
 // Commands that change what a rig does are confirmed first.
 const CONFIRM = /START|STOP|EMERGENCY/;
@@ -21,6 +22,8 @@ const state = {
   emergency: null,    // the last emergency: {rig, at, text}
   latencies: [],      // ms from the gateway reading a live event to it drawn
   liveSince: null,    // when the event stream first opened (ms)
+  total: 0,           // events received
+  rigsDirty: true,    // the grid needs drawing
 };
 window.dashboard = state; // for the browser tests and the curious
 
@@ -93,7 +96,7 @@ async function signedIn() {
   state.catalog = await api("/api/catalog");
   await refreshRigs();
   setInterval(refreshRigs, RIGS_EVERY_MS);
-  setInterval(scheduleDraw, 1000); // heartbeat ages move on
+  setInterval(redrawRigs, 1000); // heartbeat ages move on
   listen();
 }
 
@@ -146,7 +149,7 @@ async function refreshRigs() {
       state.rigs.set(record.rig, record);
     }
     for (const name of [...state.rigs.keys()]) if (!names.has(name)) state.rigs.delete(name);
-    scheduleDraw();
+    redrawRigs();
   } catch (error) {
     if (error.status === 401) location.reload();
   }
@@ -203,9 +206,11 @@ function fillCard(node, record) {
   const list = node.querySelector("dl");
   const fragment = document.createDocumentFragment();
   for (const [term, value] of rows) {
+    const dt = el("dt", null, term);
     const dd = el("dd", null, value);
+    dt.dataset.field = term;
     dd.dataset.field = term;
-    fragment.append(el("dt", null, term), dd);
+    fragment.append(dt, dd);
   }
   list.replaceChildren(fragment);
 }
@@ -222,6 +227,8 @@ function drawRigs() {
     if (grid.children[index] !== node) grid.insertBefore(node, grid.children[index] || null);
   });
   for (const node of cards.values()) node.remove();
+  // A big fleet gets small cards: the grid and the log stay on one screen.
+  grid.classList.toggle("compact", names.length > COMPACT_FROM);
   const online = names.filter((name) => state.rigs.get(name).online).length;
   $("fleet-summary").textContent = `${online} online of ${names.length}`;
   const filter = $("filter-rig");
@@ -245,7 +252,7 @@ function select(rig) {
     return option;
   }));
   choice.value = commands.some((command) => command.name === before) ? before : "GET_STATUS";
-  scheduleDraw();
+  redrawRigs();
 }
 
 function checkData() {
@@ -288,7 +295,7 @@ async function sendCommand() {
   } catch (error) {
     showJson("reply", { error: error.message, status: error.status });
   }
-  scheduleDraw();
+  redrawRigs();
 }
 
 // The page's own confirmation (window.confirm would block the page).
@@ -325,6 +332,7 @@ function listen() {
     let event;
     try { event = JSON.parse(message.data); } catch (_) { return; }
     event.arrived = Date.now();
+    state.total += 1;
     state.queue.push(event);
     if (state.queue.length > LOG_LINES * 4) state.queue.splice(0, state.queue.length - LOG_LINES * 4);
     scheduleDraw();
@@ -378,6 +386,7 @@ function line(event) {
 function absorb(event) {
   if (event.kind === "result" && event.body && state.pending.has(event.body.nonce)) {
     state.pending.delete(event.body.nonce);
+    state.rigsDirty = true;
     if (state.selected === event.rig) showJson("result", event.body);
   }
   if (isEmergency(event)) {
@@ -394,15 +403,17 @@ function drawEvents() {
   const paused = $("filter-pause").checked;
   const fragment = document.createDocumentFragment();
   const now = Date.now();
-  for (const event of batch) {
+  // Only the newest LOG_LINES of a big batch would stay: the others get no line.
+  const firstDrawn = Math.max(0, batch.length - LOG_LINES);
+  batch.forEach((event, index) => {
     absorb(event);
     drawn.push(event);
     // Replayed history is not latency: only events read after the stream opened.
     if (event.received && state.liveSince !== null && event.received * 1000 >= state.liveSince) {
       state.latencies.push(now - event.received * 1000);
     }
-    if (!paused && passes(event)) fragment.prepend(line(event));
-  }
+    if (!paused && index >= firstDrawn && passes(event)) fragment.prepend(line(event));
+  });
   if (drawn.length > LOG_LINES) drawn.splice(0, drawn.length - LOG_LINES);
   if (state.latencies.length > 10000) state.latencies.splice(0, state.latencies.length - 10000);
   log.prepend(fragment);
@@ -419,13 +430,21 @@ function redrawLog() {
 
 let frameAsked = false;
 
+function redrawRigs() {
+  state.rigsDirty = true;
+  scheduleDraw();
+}
+
 function scheduleDraw() {
   if (frameAsked) return;
   frameAsked = true;
   requestAnimationFrame(() => {
     frameAsked = false;
     drawEvents();
-    drawRigs();
+    if (state.rigsDirty) {
+      state.rigsDirty = false;
+      drawRigs();
+    }
   });
 }
 
