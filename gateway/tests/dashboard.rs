@@ -171,11 +171,11 @@ impl Drop for Gateway {
     }
 }
 
-/// The gateway's configuration: HTTP on a port the OS picks, the three
+/// Gateway `name`'s configuration: HTTP on a port the OS picks, the three
 /// operators, `extra` lines in `[gateway]`.
-fn write_config(nats_url: &str, rigs: &[&Rig], extra: &str, dir: &Path) -> PathBuf {
+fn write_config(name: &str, nats_url: &str, rigs: &[&Rig], extra: &str, dir: &Path) -> PathBuf {
     let mut text = format!(
-        "[gateway]\nname = \"site-a\"\nhttp = \"127.0.0.1:0\"\n{extra}\n\
+        "[gateway]\nname = \"{name}\"\nhttp = \"127.0.0.1:0\"\n{extra}\n\
          [nats]\nurl = \"{nats_url}\"\ncommand_timeout = \"2s\"\n"
     );
     for rig in rigs {
@@ -193,7 +193,7 @@ fn write_config(nats_url: &str, rigs: &[&Rig], extra: &str, dir: &Path) -> PathB
             "\n[[operator]]\nname = \"{name}\"\ntoken = \"{token}\"\nrole = \"{role}\"\n"
         ));
     }
-    let path = dir.join("gateway.toml");
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("write the gateway's config");
     path
 }
@@ -203,7 +203,7 @@ struct Site {
     gateway: Gateway,
     rigs: Vec<Rig>,
     nats: NatsServer,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Site {
@@ -214,13 +214,14 @@ impl Site {
             .map(|(name, protocol)| Rig::start(name, protocol))
             .collect();
         let dir = TempDir::new("dashboard");
-        let config = write_config(&nats.url(), &rigs.iter().collect::<Vec<_>>(), extra, &dir);
+        let rig_list = rigs.iter().collect::<Vec<_>>();
+        let config = write_config("site-a", &nats.url(), &rig_list, extra, &dir);
         let gateway = Gateway::start(&config);
         Site {
             gateway,
             rigs,
             nats,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -519,6 +520,27 @@ fn every_endpoint_answers_each_role_as_it_may() {
         assert_eq!(reply["reply"]["nonce"], reply["nonce"], "{reply}");
         assert_eq!(reply["gatewayError"], Value::Null, "{reply}");
     }
+
+    // Another gateway, bridging no rig, shows and commands them all the
+    // same: the bucket is the fleet's, and commands go through NATS.
+    let other = Gateway::start(&write_config(
+        "site-b",
+        &site.nats.url(),
+        &[],
+        "",
+        &site.dir,
+    ));
+    let listed = get(&format!("{}/api/rigs", other.base), &as_viewer).json();
+    assert_eq!(listed["rigs"].as_array().map(Vec::len), Some(2), "{listed}");
+    let via_other = post(
+        &format!("{}/api/rigs/rig-b/commands", other.base),
+        &as_operator,
+        get_status.as_bytes(),
+    )
+    .json();
+    assert_eq!(via_other["reply"]["result"], json!(SUCCESS), "{via_other}");
+    assert_eq!(via_other["gateway"], json!("site-a"), "{via_other}");
+    drop(other);
 
     // Bad requests: 400 with a message, 404, 413.
     let bad = post(&commands, &as_operator, b"{\"command\": ").assert_error(400);

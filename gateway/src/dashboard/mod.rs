@@ -104,6 +104,28 @@ impl Fleet {
             .cloned()
     }
 
+    /// Reads every record now, so the API knows the fleet from its first
+    /// request (the watcher of [`Self::follow`] takes a moment to start).
+    async fn load(&self, bucket: &kv::Store) {
+        let keys = match bucket.keys().await {
+            Ok(keys) => keys.collect::<Vec<_>>().await,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the rig bucket yet");
+                return;
+            }
+        };
+        for key in keys.into_iter().flatten() {
+            if let Ok(Some(value)) = bucket.get(&key).await {
+                if let Ok(record) = serde_json::from_slice(&value) {
+                    self.0
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, record);
+                }
+            }
+        }
+    }
+
     /// Follows the bucket forever: every record, then every change.
     async fn follow(self, bucket: kv::Store) {
         loop {
@@ -201,6 +223,7 @@ pub(crate) async fn bind(
         tracing::warn!("no [[operator]] configured: the dashboard's API refuses everyone");
     }
     let fleet = Fleet::default();
+    fleet.load(&links.bucket).await;
     let watcher = tokio::spawn(fleet.clone().follow(links.bucket.clone()));
     let dashboard = Arc::new(Dashboard {
         client: links.client,
