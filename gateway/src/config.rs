@@ -531,6 +531,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_s_dashboard_configuration_reads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("### Dashboard").expect("the section")..];
+        let block = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block");
+        let config = Config::from_toml(block).unwrap();
+        assert_eq!(config.gateway.http.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(config.operators[0].role, Role::Operator);
+    }
+
+    #[test]
     fn the_environment_overrides_the_nats_connection() {
         let mut config = Config::from_toml(SAMPLE).unwrap();
         config.apply_environment(|name| match name {
