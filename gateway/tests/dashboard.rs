@@ -940,8 +940,8 @@ fn the_page_keeps_up_with_50_rigs_and_1000_events_a_second() {
             browser.send_line(&published);
         } else if line["done"] == json!(true) {
             println!(
-                "dashboard under load: {} events, {} log lines kept; frame gaps {}; latency gateway -> page {}",
-                line["events"], line["log_lines"], line["frames"], line["latency"]
+                "dashboard under load: {} events, {} log lines kept; frame gaps {}; latency gateway -> drawn in the page {} (of which gateway -> received by the page {})",
+                line["events"], line["log_lines"], line["frames"], line["latency"], line["transport"]
             );
             assert!(
                 line["log_lines"].as_u64().is_some_and(|n| n <= 500),

@@ -241,7 +241,9 @@ def scale(args, page):
     page.shot("07-scale.png")
     gaps = driver.execute_script("return window.gaps.slice(1)")
     latencies = driver.execute_script("return window.dashboard.latencies.slice()")
-    return {"events": published, "log_lines": lines, "frames": summary(gaps), "latency": summary(latencies)}
+    transport = driver.execute_script("return window.dashboard.transport.slice()")
+    return {"events": published, "log_lines": lines, "frames": summary(gaps),
+            "latency": summary(latencies), "transport": summary(transport)}
 
 
 def summary(latencies):

@@ -21,6 +21,7 @@ const state = {
   queue: [],          // events not yet drawn
   emergency: null,    // the last emergency: {rig, at, text}
   latencies: [],      // ms from the gateway reading a live event to it drawn
+  transport: [],      // ms from the gateway reading a live event to it received here
   liveSince: null,    // when the event stream first opened (ms)
   total: 0,           // events received
   rigsDirty: true,    // the grid needs drawing
@@ -411,11 +412,14 @@ function drawEvents() {
     // Replayed history is not latency: only events read after the stream opened.
     if (event.received && state.liveSince !== null && event.received * 1000 >= state.liveSince) {
       state.latencies.push(now - event.received * 1000);
+      state.transport.push(event.arrived - event.received * 1000);
     }
     if (!paused && index >= firstDrawn && passes(event)) fragment.prepend(line(event));
   });
   if (drawn.length > LOG_LINES) drawn.splice(0, drawn.length - LOG_LINES);
-  if (state.latencies.length > 10000) state.latencies.splice(0, state.latencies.length - 10000);
+  for (const list of [state.latencies, state.transport]) {
+    if (list.length > 10000) list.splice(0, list.length - 10000);
+  }
   log.prepend(fragment);
   while (log.children.length > LOG_LINES) log.lastChild.remove();
 }
