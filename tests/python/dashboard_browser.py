@@ -166,6 +166,8 @@ def run(args, page):
     page.visible("emergency-banner")
     page.until("emergencies highlighted in the log",
                lambda d: d.find_elements(By.CSS_SELECTOR, "#log li.emergency"))
+    page.until("the online rigs' cards marked", lambda d: all(
+        "emergency" in page.card(rig).get_attribute("class").split() for rig in rigs if rig != args.kill))
     page.shot("04-emergency.png")
 
     page.begin("the filters of the log")

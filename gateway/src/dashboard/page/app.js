@@ -391,6 +391,12 @@ function absorb(event) {
     if (state.selected === event.rig) showJson("result", event.body);
   }
   if (isEmergency(event)) {
+    // On the rig's card at once; the bucket's record says the same within a second.
+    const record = state.rigs.get(event.rig);
+    if (record && event.received) {
+      record.lastEmergency = { at: event.received, event: event.body };
+      state.rigsDirty = true;
+    }
     const at = event.received ? new Date(event.received * 1000) : new Date();
     $("emergency-text").textContent = `${event.rig} at ${at.toLocaleTimeString()}: ${describe(event)}`;
     $("emergency-banner").hidden = false;
