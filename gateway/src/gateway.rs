@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, RigConfig};
+use crate::dashboard::{self, LastStatuses, GET_STATUS};
 use crate::nats::{self, NatsCounters, RecordSink};
 use crate::rig::{Links, Rig};
 use crate::subjects::{Subjects, ERROR_HEADER, GATEWAY_HEADER, QUEUE_GROUP, RIG_HEADER};
@@ -44,8 +45,11 @@ struct Shared {
     bucket: kv::Store,
     nats_counters: Arc<NatsCounters>,
     rigs: RwLock<BTreeMap<String, Arc<Rig>>>,
-    /// Nonces of the gateway's own commands (fleet-wide emergency stop).
+    /// Nonces of the gateway's own commands (fleet-wide emergency stop,
+    /// status polls).
     next_nonce: AtomicI64,
+    /// The last GET_STATUS reply of each rig, for the dashboard.
+    statuses: LastStatuses,
 }
 
 /// What `P.gateway.<name>.status` answers (and the metrics export).
@@ -176,8 +180,9 @@ pub async fn run(
         nats_counters,
         rigs: RwLock::new(BTreeMap::new()),
         next_nonce: AtomicI64::new(first_nonce()),
+        statuses: LastStatuses::default(),
     });
-    for rig in config.rigs {
+    for rig in config.rigs.clone() {
         shared.add_rig(rig).await?;
     }
     let _telemetry = export_metrics(&config.telemetry, &shared);
@@ -207,6 +212,26 @@ pub async fn run(
     tasks.push(serve(emergency, shared.clone(), Shared::stop_fleet));
     tasks.push(serve(status, shared.clone(), Shared::answer_status));
     tasks.push(serve(reload, shared.clone(), Shared::answer_reload));
+    if let Some(every) = config.gateway.status_poll {
+        tasks.push(tokio::spawn(shared.clone().poll_statuses(every)));
+    }
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(address) = &config.gateway.http {
+        let links = dashboard::Links {
+            client: client.clone(),
+            jetstream: jetstream.clone(),
+            bucket: shared.bucket.clone(),
+            statuses: shared.statuses.clone(),
+            first_nonce: first_nonce(),
+        };
+        let stopped = async move {
+            let _ = http_stopped.await;
+        };
+        let (bound, serving) = dashboard::bind(&config, address, links, stopped).await?;
+        tasks.push(tokio::spawn(serving));
+        println!("http: http://{bound}");
+        tracing::info!(%bound, "dashboard");
+    }
     let _ = client.flush().await;
 
     println!(
@@ -229,6 +254,7 @@ pub async fn run(
         }
     }
     tracing::info!(gateway = %name, "stopping");
+    let _ = stop_http.send(());
     let rigs: Vec<_> = std::mem::take(&mut *shared.rigs.write().unwrap_or_else(|e| e.into_inner()))
         .into_values()
         .collect();
@@ -576,7 +602,10 @@ impl Shared {
             tokio::time::timeout(timeout, rig.client.forward(payload.to_vec(), timeout)).await;
         match forwarded {
             Ok(Ok(forwarded)) => match forwarded.reply {
-                Ok(_) | Err(ClientError::Refused { .. }) => Reply::from_rig(forwarded.bytes),
+                Ok(_) | Err(ClientError::Refused { .. }) => {
+                    self.statuses.offer(name, request.command, &forwarded.bytes);
+                    Reply::from_rig(forwarded.bytes)
+                }
                 Err(error) => unavailable(
                     format!("rig '{name}' sent an invalid reply: {error}"),
                     "invalid-reply",
@@ -593,6 +622,34 @@ impl Shared {
                 )
             }
             Ok(Err(error)) => unavailable(format!("rig '{name}': {error}"), "offline"),
+        }
+    }
+
+    /// Asks each online rig of this gateway for its status every `every`,
+    /// for the dashboard (the replies are kept by [`Self::command_rig`]).
+    async fn poll_statuses(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rigs: Vec<Arc<Rig>> = self
+                .rigs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .filter(|rig| rig.is_online())
+                .cloned()
+                .collect();
+            let shared = &self;
+            let polls = rigs.iter().map(|rig| {
+                let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
+                let body = json!({"command": GET_STATUS, "nonce": nonce, "data": null, "customCommand": null});
+                let payload = Bytes::from(body.to_string());
+                async move {
+                    shared.command_rig(rig, &payload).await;
+                }
+            });
+            futures_util::future::join_all(polls).await;
         }
     }
 

@@ -20,6 +20,10 @@
 //!   or a well-formed UNAVAILABLE reply when the rig is offline, unknown or
 //!   silent.
 //!
+//! With `[gateway] http`, it also serves the dashboard: a web page and an
+//! HTTP API (rigs, commands, events as Server-Sent Events, OpenAPI at
+//! `/api/openapi.json`) for the operators of `[[operator]]`.
+//!
 //! Nothing on the NATS side can hold up a rig: messages wait in one bounded
 //! buffer (`[gateway] buffer`), and what does not fit is dropped and counted
 //! in the status (`P.gateway.<name>.status`).
@@ -34,6 +38,7 @@
 //! ```
 
 pub mod config;
+mod dashboard;
 mod gateway;
 #[cfg(feature = "telemetry")]
 mod metrics;

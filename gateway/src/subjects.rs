@@ -58,6 +58,11 @@ impl Subjects {
         }
     }
 
+    /// `P`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Where a message a rig published on `topic` goes; `None` for a
     /// COMMAND_RESULT whose body has no integer `nonce` (it cannot be
     /// routed to its waiter).
