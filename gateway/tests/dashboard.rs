@@ -32,10 +32,13 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::examples::{built_example, port_after, read_lines};
-use common::nats::{NatsServer, TempDir};
+use common::nats::{gateway_command, GatewayProcess, NatsServer, TempDir};
 
 /// The deadline of every wait for a condition.
 const WAIT: Duration = Duration::from_secs(30);
+
+/// The gateway binary under test.
+const GATEWAY: &str = env!("CARGO_BIN_EXE_auto-trainer-gateway");
 
 const VIEWER: &str = "viewer-token-0123456789";
 const OPERATOR: &str = "operator-token-0123456789";
@@ -122,52 +125,22 @@ impl Drop for Rig {
 
 /// A gateway process serving HTTP; `base` is its `http://127.0.0.1:PORT`.
 struct Gateway {
-    child: Child,
+    /// Kept for its life: dropping it kills the gateway.
+    _process: GatewayProcess,
     base: String,
-    _stdout: Receiver<String>,
-    _stderr: Receiver<String>,
 }
 
 impl Gateway {
     fn start(config: &Path) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auto-trainer-gateway"))
-            .arg("--config")
-            .arg(config)
-            .env_remove("AUTOTRAINER_NATS_URL")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start auto-trainer-gateway");
-        let stdout = read_lines(child.stdout.take().expect("piped stdout"), "gateway stdout");
-        let stderr = read_lines(child.stderr.take().expect("piped stderr"), "gateway");
-        let deadline = Instant::now() + WAIT;
-        let mut base = None;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match stdout.recv_timeout(remaining) {
-                Ok(line) if line.starts_with("http: ") => {
-                    base = Some(line["http: ".len()..].trim().to_owned());
-                }
-                Ok(line) if line.starts_with("ready:") => break,
-                Ok(_) => {}
-                Err(_) => panic!("the gateway printed no `ready:` line within {WAIT:?}"),
-            }
-        }
+        let process = GatewayProcess::start(gateway_command(GATEWAY, config));
+        let base = process
+            .http
+            .clone()
+            .expect("an `http:` line before `ready:`");
         Gateway {
-            child,
-            base: base.expect("an `http:` line before `ready:`"),
-            _stdout: stdout,
-            _stderr: stderr,
+            _process: process,
+            base,
         }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

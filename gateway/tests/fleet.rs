@@ -32,10 +32,14 @@ use sha2::{Digest, Sha256};
 use common::examples::{
     built_example, line_containing, port_after, read_lines, run_to_end, wait_child,
 };
-use common::nats::{FleetClient, NatsMessage, NatsServer, TempDir};
+use common::nats::{
+    gateway_command, FleetClient, GatewayProcess, NatsMessage, NatsServer, TempDir,
+};
 use common::python::{start_reference_service, PyProcess};
 
 const PREFIX: &str = "autotrainer";
+/// The gateway binary under test.
+const GATEWAY_EXE: &str = env!("CARGO_BIN_EXE_auto-trainer-gateway");
 const STREAM: &str = "AUTOTRAINER";
 const BUCKET: &str = "autotrainer_rigs";
 
@@ -474,9 +478,7 @@ impl Drop for Rig {
 /// A gateway process, `auto-trainer-gateway --config <file>`, ready.
 struct Gateway {
     name: String,
-    child: Child,
-    _stdout: Receiver<String>,
-    _stderr: Receiver<String>,
+    process: GatewayProcess,
 }
 
 impl Gateway {
@@ -489,48 +491,26 @@ impl Gateway {
     /// Starts gateway `name` with the configuration file `config`; waits
     /// for its `ready:` line.
     fn run(name: &str, config: &Path) -> Gateway {
-        let mut child = gateway_command(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start auto-trainer-gateway");
-        let stdout = read_lines(child.stdout.take().expect("piped stdout"), "gateway stdout");
-        let stderr = read_lines(child.stderr.take().expect("piped stderr"), "gateway");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match stdout.recv_timeout(remaining) {
-                Ok(line) if line.starts_with("ready:") => break,
-                Ok(_) => {}
-                Err(_) => {
-                    let status = child.try_wait();
-                    panic!("gateway {name} printed no `ready:` line within {WAIT:?} (status {status:?})")
-                }
-            }
-        }
         Gateway {
             name: name.to_owned(),
-            child,
-            _stdout: stdout,
-            _stderr: stderr,
+            process: GatewayProcess::start(gateway_command(GATEWAY_EXE, config)),
         }
     }
 
     /// Kills it (SIGKILL, as a crash would).
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// Sends SIGTERM and waits (up to `WAIT`) for it to exit.
     fn terminate(&mut self) -> Option<ExitStatus> {
         let status = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.process.child.id().to_string())
             .status()
             .expect("cannot run kill");
         assert!(status.success(), "kill -TERM failed");
-        wait_child(&mut self.child, WAIT)
+        wait_child(&mut self.process.child, WAIT)
     }
 
     fn status_subject(&self) -> String {
@@ -545,34 +525,15 @@ impl Gateway {
     fn hang_up(&self) {
         let status = Command::new("kill")
             .arg("-HUP")
-            .arg(self.child.id().to_string())
+            .arg(self.process.child.id().to_string())
             .status()
             .expect("cannot run kill");
         assert!(status.success(), "kill -HUP failed");
     }
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// The gateway's command line for `config`, the environment's NATS
 /// overrides removed.
-fn gateway_command(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_auto-trainer-gateway"));
-    command
-        .arg("--config")
-        .arg(config)
-        .env_remove("AUTOTRAINER_NATS_URL")
-        .env_remove("AUTOTRAINER_NATS_CREDS")
-        .env_remove("AUTOTRAINER_NATS_TOKEN")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null());
-    command
-}
-
 fn write_config(name: &str, nats_url: &str, rigs: &[&Rig], dir: &Path) -> PathBuf {
     let mut text = format!(
         "[gateway]\nname = \"{name}\"\nhttp = \"127.0.0.1:0\"\n\n\
@@ -1698,7 +1659,7 @@ fn the_environment_overrides_the_nats_url() {
     let dir = TempDir::new("env-url");
     // Nothing listens on port 1.
     let config = write_config("site-a", "nats://127.0.0.1:1", &[], &dir);
-    let mut child = gateway_command(&config)
+    let mut child = gateway_command(GATEWAY_EXE, &config)
         .env("AUTOTRAINER_NATS_URL", nats.url())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1762,7 +1723,7 @@ fn a_bad_configuration_is_refused_with_exit_code_2() {
     for (index, (case, text)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad-{index}.toml"));
         std::fs::write(&path, text).expect("write config");
-        let run = run_to_end(&mut gateway_command(&path), WAIT);
+        let run = run_to_end(&mut gateway_command(GATEWAY_EXE, &path), WAIT);
         assert_eq!(
             run.code,
             Some(2),

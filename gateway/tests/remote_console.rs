@@ -18,8 +18,6 @@ mod common {
 }
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -27,8 +25,8 @@ use serde_json::Value;
 use common::console::{
     console, expect_pending_start_and_its_result, reply_nonce, Device, Listener, Prompt, IDLE,
 };
-use common::examples::{read_lines, Run};
-use common::nats::{NatsServer, TempDir};
+use common::examples::Run;
+use common::nats::{gateway_command, GatewayProcess, NatsServer, TempDir};
 
 /// The deadline of every wait for a condition.
 const WAIT: Duration = Duration::from_secs(30);
@@ -36,62 +34,23 @@ const RIG: &str = "rig-7";
 const DEVICE: &str = "rig-7-device";
 const GATEWAY: &str = "site-a";
 
-/// The gateway process, bridging one rig, ready.
-struct Gateway {
-    child: Child,
-    _stdout: Receiver<String>,
-    _stderr: Receiver<String>,
-}
-
-impl Gateway {
-    fn start(nats_url: &str, device: &Device, dir: &Path) -> Gateway {
-        let config = dir.join("gateway.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[gateway]\nname = \"{GATEWAY}\"\n\n[nats]\nurl = \"{nats_url}\"\n\
-                 command_timeout = \"2s\"\n\n[[rig]]\nname = \"{RIG}\"\nhost = \"127.0.0.1\"\n\
-                 pub_port = {}\ncmd_port = {}\n",
-                device.pub_port, device.cmd_port
-            ),
-        )
-        .expect("write the gateway's config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auto-trainer-gateway"))
-            .arg("--config")
-            .arg(&config)
-            .env_remove("AUTOTRAINER_NATS_URL")
-            .env_remove("AUTOTRAINER_NATS_CREDS")
-            .env_remove("AUTOTRAINER_NATS_TOKEN")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start auto-trainer-gateway");
-        let stdout = read_lines(child.stdout.take().expect("piped stdout"), "gateway");
-        let stderr = read_lines(child.stderr.take().expect("piped stderr"), "gateway log");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match stdout.recv_timeout(left) {
-                Ok(line) if line.starts_with("ready:") => break,
-                Ok(_) => {}
-                Err(_) => panic!("the gateway printed no `ready:` line within {WAIT:?}"),
-            }
-        }
-        Gateway {
-            child,
-            _stdout: stdout,
-            _stderr: stderr,
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The gateway process bridging `device` as rig [`RIG`], ready.
+fn start_gateway(nats_url: &str, device: &Device, dir: &Path) -> GatewayProcess {
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nname = \"{GATEWAY}\"\n\n[nats]\nurl = \"{nats_url}\"\n\
+             command_timeout = \"2s\"\n\n[[rig]]\nname = \"{RIG}\"\nhost = \"127.0.0.1\"\n\
+             pub_port = {}\ncmd_port = {}\n",
+            device.pub_port, device.cmd_port
+        ),
+    )
+    .expect("write the gateway's config");
+    GatewayProcess::start(gateway_command(
+        env!("CARGO_BIN_EXE_auto-trainer-gateway"),
+        &config,
+    ))
 }
 
 /// Runs the console (`--nats <url>` first) until `accept` takes what it
@@ -148,7 +107,7 @@ fn commands_events_and_fleet_status_through_the_gateway() {
 
     let device = Device::start(DEVICE, 0, 0);
     let dir = TempDir::new("console-fleet");
-    let gateway = Gateway::start(&url, &device, &dir);
+    let gateway = start_gateway(&url, &device, &dir);
 
     // fleet status: one line per rig, once the bucket has it online.
     let listed = console_until(&url, &["fleet", "status"], |run| {
@@ -247,7 +206,7 @@ fn the_prompt_commands_a_rig_through_the_gateway() {
     let url = nats.url();
     let device = Device::start(DEVICE, 0, 0);
     let dir = TempDir::new("console-fleet-prompt");
-    let gateway = Gateway::start(&url, &device, &dir);
+    let gateway = start_gateway(&url, &device, &dir);
     let mut prompt =
         Prompt::open(&["--nats", &url, "--rig", RIG, "--timeout", "10"].map(String::from));
     prompt.expect(&format!(

@@ -494,3 +494,77 @@ fn lines_of(answer: &Value) -> Vec<NatsMessage> {
         .map(NatsMessage::from_line)
         .collect()
 }
+
+/// The gateway binary (`executable`: the test's
+/// `env!("CARGO_BIN_EXE_auto-trainer-gateway")`) on the configuration
+/// `config`: the environment's NATS overrides removed, info logs, no stdin.
+pub fn gateway_command(executable: &str, config: &Path) -> Command {
+    let mut command = Command::new(executable);
+    command
+        .arg("--config")
+        .arg(config)
+        .env_remove("AUTOTRAINER_NATS_URL")
+        .env_remove("AUTOTRAINER_NATS_CREDS")
+        .env_remove("AUTOTRAINER_NATS_TOKEN")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+/// A gateway process, started and ready (its `ready:` line printed); killed
+/// when dropped.
+pub struct GatewayProcess {
+    pub child: Child,
+    /// The dashboard's base URL, from its `http:` line, when it serves one.
+    pub http: Option<String>,
+    _stdout: Receiver<String>,
+    _stderr: Receiver<String>,
+}
+
+impl GatewayProcess {
+    /// Starts `command` (see [`gateway_command`]) and waits for its
+    /// `ready:` line.
+    pub fn start(mut command: Command) -> GatewayProcess {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start auto-trainer-gateway");
+        let stdout = read_lines(child.stdout.take().expect("piped stdout"), "gateway stdout");
+        let stderr = read_lines(child.stderr.take().expect("piped stderr"), "gateway");
+        let deadline = Instant::now() + STARTUP;
+        let mut http = None;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match stdout.recv_timeout(remaining) {
+                Ok(line) if line.starts_with("http: ") => {
+                    http = Some(line["http: ".len()..].trim().to_owned());
+                }
+                Ok(line) if line.starts_with("ready:") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let status = child.try_wait();
+                    panic!("the gateway printed no `ready:` line within {STARTUP:?} (status {status:?})")
+                }
+            }
+        }
+        GatewayProcess {
+            child,
+            http,
+            _stdout: stdout,
+            _stderr: stderr,
+        }
+    }
+
+    /// Kills it (SIGKILL, as a crash would) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
