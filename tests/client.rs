@@ -293,6 +293,40 @@ async fn every_command_gets_its_typed_reply_from_our_service() {
     service.stop();
 }
 
+/// Clients share a libzmq context (and its one I/O thread). A client closed
+/// while its SUB is connected must not wedge that thread: libzmq reports the
+/// closing connection on the SUB's monitor with a blocking send, which never
+/// returns once the monitor's reader is gone; every other client would then
+/// stop hearing its device.
+#[tokio::test]
+async fn clients_closed_while_connected_leave_the_others_working() {
+    let service = our_service("rig-close", 0, 0, None);
+    let survivor = connect_to(&service);
+    wait_online(&survivor, "rig-close").await;
+    let mut stream = survivor.subscribe();
+    // The race: a device going away just as its client closes.
+    for _ in 0..20 {
+        let device = our_service("rig-gone", 0, 0, None);
+        let clients: Vec<_> = (0..5).map(|_| connect_to(&device)).collect();
+        for client in &clients {
+            wait_online(client, "rig-gone").await;
+        }
+        drop(clients);
+        drop(device);
+    }
+    // Heartbeats still reach the client that stayed, and a new client joins.
+    let mut heartbeats = 0;
+    while heartbeats < 3 {
+        let message = tokio::time::timeout(WAIT, stream.recv())
+            .await
+            .expect("the surviving client hears its device")
+            .expect("stream open");
+        heartbeats += usize::from(matches!(message, DeviceMessage::Heartbeat(_)));
+    }
+    let newcomer = connect_to(&service);
+    wait_online(&newcomer, "rig-close").await;
+}
+
 #[tokio::test]
 async fn a_pending_result_is_awaitable_before_and_after_it_arrives() {
     let (held_tx, held_rx) = std_mpsc::channel();

@@ -279,6 +279,25 @@ impl SubSocket {
     }
 }
 
+impl Drop for SubSocket {
+    fn drop(&mut self) {
+        // The monitor is stopped before the SUB closes (its fields drop after
+        // this). libzmq's I/O thread reports a lost connection on the
+        // monitor's PAIR socket with a blocking send; a device that goes away
+        // while the SUB is being reaped would have it send to a PAIR whose
+        // reader is gone, and that send never returns, leaving every client
+        // of the shared context deaf.
+        // SAFETY: `self.socket` is open until its field drops after this;
+        // a null endpoint is libzmq's way to stop monitoring a socket
+        // (socket_base_t::monitor: "deregistering monitoring endpoints").
+        let result =
+            unsafe { zmq_sys::zmq_socket_monitor(self.socket.as_mut_ptr(), std::ptr::null(), 0) };
+        if result != 0 {
+            tracing::warn!("could not stop the SUB socket's monitor before closing it");
+        }
+    }
+}
+
 /// How a request ended.
 pub(crate) enum ReplyWait {
     /// The reply: all its frames (a well-behaved REP sends exactly one).
