@@ -107,9 +107,13 @@ impl<C: Catalog, D: CommandRequestDelegate<C>> CommandRequestDelegate<i64> for N
 
 /// What the service offers a delegate while it handles one request: taking
 /// the command on as pending work, replying later, and a [`Publisher`] to
-/// hand to the threads that do the work. Lent for the call only; what
-/// outlives it is the [`CompletionHandle`], the [`DeferredReply`] and the
-/// publisher's clones.
+/// hand to the threads that do the work. Lent for the call; what outlives it
+/// is the [`CompletionHandle`], the [`DeferredReply`] and the publisher's
+/// clones. A clone (for a binding that hands the context to another
+/// language) shares the call's state: acceptance and deferral made through
+/// it during the call count as the delegate's; a clone kept after the call
+/// keeps a deferred reply from counting as dropped until it is dropped too.
+#[derive(Clone)]
 pub struct RequestContext {
     command: Command,
     nonce: i64,
@@ -118,7 +122,7 @@ pub struct RequestContext {
     /// The pending registry's id, once the command was accepted as pending
     /// (shared with a deferred reply, which may accept it later).
     accepted: Arc<OnceLock<u64>>,
-    deferred: OnceLock<DeferredReply>,
+    deferred: Arc<OnceLock<DeferredReply>>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -145,7 +149,7 @@ impl RequestContext {
             publisher,
             replies,
             accepted: Arc::new(OnceLock::new()),
-            deferred: OnceLock::new(),
+            deferred: Arc::new(OnceLock::new()),
         }
     }
 

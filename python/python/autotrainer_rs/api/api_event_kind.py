@@ -1,0 +1,47 @@
+"""0.9.11's ``api_event_kind`` module: its event, detector and alarm kinds
+and its status types."""
+
+from dataclasses import dataclass
+from typing import List
+
+from ._catalogs import CATALOGS
+from ._generation import V0_9
+
+ApiEventKind = CATALOGS[V0_9]["ApiEventKind"]
+ApiDetectorKind = CATALOGS[V0_9]["ApiDetectorKind"]
+ApiAlarmKind = CATALOGS[V0_9]["ApiAlarmKind"]
+
+
+@dataclass(frozen=True)
+class ApiDetectorStatus:
+    detector_id: ApiDetectorKind
+    is_active: bool
+    is_enabled: bool
+
+
+@dataclass(frozen=True)
+class ApiAlarmStatus:
+    alarm_id: ApiAlarmKind
+    is_active: bool
+    is_enabled: bool
+
+
+@dataclass(frozen=True)
+class HeadFixStatus:
+    currentMagnetIntensity: float
+    baselineMagnetIntensity: float
+
+
+@dataclass(frozen=True)
+class PelletStatus:
+    send_x: float
+    send_y: float
+    send_z: float
+
+
+@dataclass(frozen=True)
+class ApiSystemStatus:
+    alarms: List[ApiAlarmStatus]
+    detectors: List[ApiDetectorStatus]
+    pellet: PelletStatus
+    headfix: HeadFixStatus

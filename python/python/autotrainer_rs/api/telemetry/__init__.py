@@ -1,0 +1,2 @@
+"""Telemetry: the reference leaves it disabled (``configure_telemetry`` is
+not called); so does this package."""
