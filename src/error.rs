@@ -73,6 +73,14 @@ pub enum Error {
         /// The command's nonce.
         nonce: i64,
     },
+    /// A deferred reply was settled already: sent through another handle,
+    /// answered with the timeout reply at its deadline, or answered when
+    /// the service stopped.
+    #[error("the deferred reply to nonce {nonce} was settled already")]
+    ReplyClosed {
+        /// The request's nonce.
+        nonce: i64,
+    },
     /// No pending command has this nonce.
     #[error("no pending command has nonce {nonce}")]
     UnknownNonce {

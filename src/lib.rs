@@ -155,6 +155,7 @@ pub use auth::gate::{REFUSED_FORBIDDEN, REFUSED_STALE_OR_REPLAYED, REFUSED_UNAUT
 pub use auth::keys::{KeyRing, SigningKey, KEY_ENV};
 
 // The device side.
+pub use service::deferred::{DeferredReply, ERROR_CODE_REPLY_TIMEOUT};
 pub use service::delegate::{CommandRequestDelegate, RequestContext};
 pub use service::dispatch::REQUEST_HARD_LIMIT_FACTOR;
 pub use service::options::{create_default_api_options, ApiOptions, RpcOptions};

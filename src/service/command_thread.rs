@@ -1,8 +1,9 @@
 //! The command thread: the one owner of the command socket. One reply per
 //! request, until the stop signal. It reads requests ahead, so that an
-//! emergency is answered before the requests other peers sent earlier. What
-//! it is doing is shared with the publisher thread, so that a heartbeat
-//! means "serving".
+//! emergency is answered before the requests other peers sent earlier, and
+//! keeps serving while deferred replies are outstanding (sending each when
+//! the app does, or the timeout reply at its deadline). What it is doing is
+//! shared with the publisher thread, so that a heartbeat means "serving".
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -11,10 +12,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::dispatch::{read_request, Dispatcher, ReadRequest};
+use super::deferred::DeferredTable;
+use super::dispatch::{read_request, Answer, Dispatcher, ReadRequest};
 use crate::auth::gate::Gate;
 use crate::threads;
-use crate::transport::device::{CommandSocket, Doorbell, Incoming, Request};
+use crate::transport::device::{CommandSocket, Doorbell, Incoming, Request, Wait};
 use crate::wire::clock::monotonic_nanos;
 use crate::wire::command::{is_emergency_command, MalformedRequest};
 use crate::ApiCommandRequest;
@@ -299,6 +301,51 @@ pub(crate) fn serve_commands(
     socket: CommandSocket,
     mut dispatcher: Dispatcher,
     mut inbox: Inbox,
+    mut deferred: DeferredTable,
+    state: Arc<CommandLoopState>,
+) {
+    serve_until_stopped(&socket, &mut dispatcher, &mut inbox, &mut deferred, state);
+    // Every deferred request gets its reply: the app's if it came, else
+    // UNAVAILABLE; later sends fail.
+    send_deferred(
+        &socket,
+        &dispatcher,
+        &mut deferred,
+        DeferredTable::drain_at_stop,
+    );
+}
+
+/// Sends the replies of the deferred requests `ready` takes out of the table.
+fn send_deferred(
+    socket: &CommandSocket,
+    dispatcher: &Dispatcher,
+    deferred: &mut DeferredTable,
+    ready: impl FnOnce(
+        &mut DeferredTable,
+    ) -> Vec<(Request, super::deferred::Waiting, super::deferred::Ending)>,
+) {
+    let ready = ready(deferred);
+    // Counted before the replies go, so a peer that has its reply sees
+    // the stats without it.
+    dispatcher
+        .publisher
+        .outbox()
+        .counters()
+        .deferred_open
+        .store(deferred.len(), Ordering::Relaxed);
+    for (request, waiting, ending) in ready {
+        let reply = dispatcher.settle(waiting, ending);
+        if let Err(error) = socket.reply(request, &reply) {
+            tracing::error!(%error, "cannot send a deferred reply");
+        }
+    }
+}
+
+fn serve_until_stopped(
+    socket: &CommandSocket,
+    dispatcher: &mut Dispatcher,
+    inbox: &mut Inbox,
+    deferred: &mut DeferredTable,
     state: Arc<CommandLoopState>,
 ) {
     // Cleared however this thread ends (a panic included), which stops the heartbeat.
@@ -316,15 +363,27 @@ pub(crate) fn serve_commands(
     // answer that took a while, or while requests are queued.
     let mut look_ahead = false;
     loop {
-        // Read what has arrived; wait only when nothing can be answered.
+        // Read what has arrived; wait only when nothing can be answered,
+        // and then no longer than the next deferred reply's deadline.
         while !inbox.is_full() {
             let can_answer = inbox.next_ready().is_some();
             if can_answer && !look_ahead && inbox.queued.len() == 1 {
                 break;
             }
-            match socket.next(!can_answer) {
+            let wait = match (can_answer, deferred.next_deadline()) {
+                (true, _) => Wait::No,
+                (false, Some(deadline)) => Wait::Until(deadline),
+                (false, None) => Wait::Forever,
+            };
+            match socket.next(wait) {
                 Ok(Some(Incoming::Request(request))) => inbox.push(request),
-                Ok(Some(Incoming::Doorbell)) => inbox.collect(false),
+                // From the reader thread, or a deferred reply sent.
+                Ok(Some(Incoming::Doorbell)) => {
+                    inbox.collect(false);
+                    if deferred.len() > 0 {
+                        break;
+                    }
+                }
                 Ok(None) => break,
                 Ok(Some(Incoming::Stop)) => return,
                 Err(error) => {
@@ -333,17 +392,39 @@ pub(crate) fn serve_commands(
                 }
             }
         }
+        if deferred.len() > 0 {
+            let now = std::time::Instant::now();
+            send_deferred(socket, dispatcher, deferred, |table| table.ready(now));
+        }
         let Some((request, read)) = inbox.pop() else {
-            // Full, and the requests that can go next are on the reader thread.
-            inbox.collect(true);
+            if inbox.is_full() {
+                // The requests that can go next are on the reader thread.
+                inbox.collect(true);
+            }
             continue;
         };
         let started = monotonic_nanos();
         busy_since.store(started, Ordering::Release);
-        let reply = dispatcher.reply(read, request.peer());
+        let answer = dispatcher.reply(read, request.peer());
         busy_since.store(-1, Ordering::Release);
-        if let Err(error) = socket.reply(request, &reply) {
-            tracing::error!(%error, "cannot send a reply");
+        match answer {
+            Answer::Now(reply) => {
+                if let Err(error) = socket.reply(request, &reply) {
+                    tracing::error!(%error, "cannot send a reply");
+                }
+            }
+            Answer::Later(waiting) => {
+                let mut request = request;
+                // Only the route is needed to reply.
+                request.body = Vec::new();
+                deferred.insert(request, waiting);
+                dispatcher
+                    .publisher
+                    .outbox()
+                    .counters()
+                    .deferred_open
+                    .store(deferred.len(), Ordering::Relaxed);
+            }
         }
         look_ahead = monotonic_nanos().saturating_sub(started) > LOOK_AHEAD_AFTER_NANOS;
     }

@@ -3,6 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use super::deferred::{new_deferred, DeferredReply, ReplyLine};
 use super::pending::CompletionHandle;
 use super::publisher::Publisher;
 use crate::{v0_9, ApiCommandRequest, ApiCommandRequestResponse, Catalog, Command};
@@ -14,8 +15,11 @@ use crate::{v0_9, ApiCommandRequest, ApiCommandRequestResponse, Catalog, Command
 /// Called on the service's command thread, one request at a time, and
 /// expected to return at once (like the reference): a slow command calls
 /// [`RequestContext::accept_pending`], starts its work elsewhere and returns
-/// [`ApiCommandRequestResponse::pending_with_notification`]. A panic is
-/// caught and answered with result EXCEPTION; the service goes on.
+/// [`ApiCommandRequestResponse::pending_with_notification`]. A delegate
+/// whose *reply* must wait (on a browser, on hardware) calls
+/// [`RequestContext::defer`] and sends the reply later from any thread,
+/// while the service serves other peers. A panic is caught and answered
+/// with result EXCEPTION; the service goes on.
 ///
 /// `C` is the catalog the delegate reads commands with: the 0.9.11
 /// [`v0_9::ApiCommand`] by default, [`crate::v0_12::ApiCommand`] for a 0.12
@@ -102,15 +106,19 @@ impl<C: Catalog, D: CommandRequestDelegate<C>> CommandRequestDelegate<i64> for N
 }
 
 /// What the service offers a delegate while it handles one request: taking
-/// the command on as pending work, and a [`Publisher`] to hand to the
-/// threads that do it. Lent for the call only; what outlives it is the
-/// [`CompletionHandle`] and the publisher's clones.
+/// the command on as pending work, replying later, and a [`Publisher`] to
+/// hand to the threads that do the work. Lent for the call only; what
+/// outlives it is the [`CompletionHandle`], the [`DeferredReply`] and the
+/// publisher's clones.
 pub struct RequestContext {
     command: Command,
     nonce: i64,
     publisher: Publisher,
-    /// The pending registry's id, once the delegate accepted the command.
-    accepted: OnceLock<u64>,
+    replies: Arc<ReplyLine>,
+    /// The pending registry's id, once the command was accepted as pending
+    /// (shared with a deferred reply, which may accept it later).
+    accepted: Arc<OnceLock<u64>>,
+    deferred: OnceLock<DeferredReply>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -119,18 +127,73 @@ impl std::fmt::Debug for RequestContext {
             .field("command", &self.command)
             .field("nonce", &self.nonce)
             .field("accepted", &self.accepted.get().is_some())
+            .field("deferred", &self.deferred.get().is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl RequestContext {
-    pub(crate) fn new(command: Command, nonce: i64, publisher: Publisher) -> Self {
+    pub(crate) fn new(
+        command: Command,
+        nonce: i64,
+        publisher: Publisher,
+        replies: Arc<ReplyLine>,
+    ) -> Self {
         Self {
             command,
             nonce,
             publisher,
-            accepted: OnceLock::new(),
+            replies,
+            accepted: Arc::new(OnceLock::new()),
+            deferred: OnceLock::new(),
         }
+    }
+
+    /// Replies later: the peer gets the reply given to
+    /// [`DeferredReply::send`], from any thread, while the service goes on
+    /// serving other peers (emergency stops included). What the delegate
+    /// returns is then not sent. If nothing is sent within `timeout`, the
+    /// peer gets FAILED with SYSTEM_ERROR and
+    /// [`crate::ERROR_CODE_REPLY_TIMEOUT`]; see [`DeferredReply`] for the
+    /// other endings. Calling it again returns a handle to the same reply
+    /// (with the first call's deadline).
+    ///
+    /// Each peer still gets exactly one reply per request; replies to
+    /// different peers may go out in any order (a REQ peer has one request
+    /// in flight, so it cannot tell).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use auto_trainer_api::*;
+    ///
+    /// let service = ZeroMqRpcService::new(RpcOptions::loopback());
+    /// service.set_delegate(|request: ApiCommandRequest, context: &RequestContext| {
+    ///     let reply = context.defer(Duration::from_secs(1));
+    ///     // Asks the hardware, which answers on another thread.
+    ///     std::thread::spawn(move || {
+    ///         let _ = reply.send(ApiCommandRequestResponse::success());
+    ///     });
+    ///     ApiCommandRequestResponse::success() // not sent: the reply is deferred
+    /// });
+    /// ```
+    pub fn defer(&self, timeout: std::time::Duration) -> DeferredReply {
+        self.deferred
+            .get_or_init(|| {
+                new_deferred(
+                    &self.replies,
+                    self.command,
+                    self.nonce,
+                    timeout,
+                    self.publisher.clone(),
+                    self.accepted.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// A handle to the deferred reply, if the delegate deferred.
+    pub(crate) fn deferred(&self) -> Option<DeferredReply> {
+        self.deferred.get().cloned()
     }
 
     /// Accepts the request as a slow command, to be completed later.

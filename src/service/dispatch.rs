@@ -1,11 +1,13 @@
 //! Turns one request into exactly one reply: read it ([`read_request`]),
 //! call the delegate (panics caught), track a pending command, serialize
-//! the reply.
+//! the reply; or, when the delegate deferred it, what to wait for and
+//! then the reply from how the wait ended ([`Dispatcher::settle`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::deferred::{Ending, Outcome, ReplyLine, Waiting, ERROR_CODE_REPLY_TIMEOUT};
 use super::delegate::{DelegateSlot, RequestContext};
 use super::publisher::Publisher;
 use crate::auth::envelope::envelope_bytes;
@@ -25,10 +27,26 @@ pub const REQUEST_HARD_LIMIT_FACTOR: usize = 2;
 pub(crate) struct Dispatcher {
     pub delegate: Arc<DelegateSlot>,
     pub publisher: Publisher,
+    /// Where the delegate's deferred replies come back.
+    pub replies: Arc<ReplyLine>,
     pub warnings: WarningBudget,
     /// Refusals are logged on a budget of their own, so a flood of bad
     /// signatures cannot hide malformed requests, nor the reverse.
     pub refusal_warnings: WarningBudget,
+}
+
+/// What to do with a request once the dispatcher has seen it.
+pub(crate) enum Answer {
+    /// Send these reply frames now.
+    Now(Vec<Vec<u8>>),
+    /// The delegate will answer later: wait for it (see [`Dispatcher::settle`]).
+    Later(Waiting),
+}
+
+/// What the delegate did with a request.
+enum Answered {
+    Now(ApiCommandRequestServiceResponse),
+    Later(Waiting),
 }
 
 /// A request as read by [`read_request`], ready to be answered.
@@ -96,7 +114,7 @@ impl Dispatcher {
     /// command thread or the reader thread) from `peer`: the delegate's
     /// answer, or the error reply; signed with the requester's key when the
     /// request was signed, one unsigned frame otherwise.
-    pub(crate) fn reply(&mut self, read: ReadRequest, peer: Option<&str>) -> Vec<Vec<u8>> {
+    pub(crate) fn reply(&mut self, read: ReadRequest, peer: Option<&str>) -> Answer {
         let counters = self.publisher.outbox().counters();
         counters.requests.bump();
         let _trace = telemetry::request_started();
@@ -105,7 +123,10 @@ impl Dispatcher {
                 if let Some(key) = &signer {
                     telemetry::request_signed(key.id());
                 }
-                (self.answer(request), signer)
+                match self.answer(request, &signer) {
+                    Answered::Now(reply) => (reply, signer),
+                    Answered::Later(waiting) => return Answer::Later(waiting),
+                }
             }
             ReadRequest::Refused {
                 refusal,
@@ -132,10 +153,57 @@ impl Dispatcher {
                 )
             }
         };
-        let body = self.reply_bytes(&reply);
+        Answer::Now(self.frames(&reply, signer.as_ref()))
+    }
+
+    /// The reply frames for a deferred request, from how its wait ended:
+    /// the app's reply, or the service's own when the app dropped its
+    /// handle, let the deadline pass, or the service stopped.
+    pub(crate) fn settle(&self, waiting: Waiting, ending: Ending) -> Vec<Vec<u8>> {
+        let (command, nonce) = (waiting.command, waiting.nonce);
+        let reply = match ending {
+            Ending::Settled(Outcome::Reply(answer)) => {
+                ApiCommandRequestServiceResponse::from_delegate(command, nonce, answer)
+            }
+            Ending::Settled(Outcome::Dropped) => {
+                tracing::error!(%command, nonce, "the app dropped a deferred reply without sending it");
+                ApiCommandRequestServiceResponse::exception(
+                    command,
+                    nonce,
+                    "the app dropped the deferred reply without sending it".into(),
+                )
+            }
+            Ending::TimedOut => {
+                self.publisher.outbox().counters().deferred_timed_out.bump();
+                tracing::warn!(%command, nonce, timeout = ?waiting.timeout, "no deferred reply in time; the peer gets the timeout reply");
+                ApiCommandRequestServiceResponse::system_failure(
+                    command,
+                    nonce,
+                    ERROR_CODE_REPLY_TIMEOUT,
+                    format!("no reply from the app within {:?}", waiting.timeout),
+                )
+            }
+            Ending::Stopped => ApiCommandRequestServiceResponse::unavailable(
+                command,
+                nonce,
+                "the service stopped before the app replied",
+            ),
+        };
+        self.track_pending(waiting.accepted.get().copied(), &reply);
+        telemetry::request_answered(&reply, waiting.started.elapsed());
+        self.frames(&reply, waiting.signer.as_ref())
+    }
+
+    /// The reply's frames: its JSON, after its envelope when signed.
+    fn frames(
+        &self,
+        reply: &ApiCommandRequestServiceResponse,
+        signer: Option<&SigningKey>,
+    ) -> Vec<Vec<u8>> {
+        let body = self.reply_bytes(reply);
         match signer {
             Some(key) => {
-                let envelope = envelope_bytes(&key, crate::auth::now_millis(), &body);
+                let envelope = envelope_bytes(key, crate::auth::now_millis(), &body);
                 vec![envelope, body]
             }
             None => vec![body],
@@ -172,7 +240,7 @@ impl Dispatcher {
             telemetry::request_signed(key_id);
         }
         telemetry::malformed_request(&refusal.message);
-        ApiCommandRequestServiceResponse::refused(
+        ApiCommandRequestServiceResponse::system_failure(
             Command::read(Some(self.generation()), command),
             nonce,
             refusal.code,
@@ -189,7 +257,7 @@ impl Dispatcher {
         self.publisher.outbox().generation()
     }
 
-    fn answer(&self, request: ApiCommandRequest<i64>) -> ApiCommandRequestServiceResponse {
+    fn answer(&self, request: ApiCommandRequest<i64>, signer: &Option<SigningKey>) -> Answered {
         let (number, nonce) = (request.command, request.nonce);
         let generation = self.generation();
         let command = Command::read(Some(generation), number);
@@ -203,7 +271,7 @@ impl Dispatcher {
                 ApiCommandRequestResult::Unrecognized,
             );
             telemetry::request_answered(&reply, std::time::Duration::ZERO);
-            return reply;
+            return Answered::Now(reply);
         }
         let Some(delegate) = self.delegate.get() else {
             let reply = ApiCommandRequestServiceResponse::bare(
@@ -212,36 +280,47 @@ impl Dispatcher {
                 ApiCommandRequestResult::Unavailable,
             );
             telemetry::request_answered(&reply, std::time::Duration::ZERO);
-            return reply;
+            return Answered::Now(reply);
         };
-        let context = RequestContext::new(command, nonce, self.publisher.clone());
+        let context =
+            RequestContext::new(command, nonce, self.publisher.clone(), self.replies.clone());
 
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| delegate.handle(request, &context)));
         let in_delegate = started.elapsed();
 
         let reply = match outcome {
-            Ok(answer) => ApiCommandRequestServiceResponse::from_delegate(command, nonce, answer),
+            Ok(answer) => {
+                if let Some(deferred) = context.deferred() {
+                    // The delegate's return value is not the reply.
+                    return Answered::Later(deferred.waiting(signer.clone(), started));
+                }
+                ApiCommandRequestServiceResponse::from_delegate(command, nonce, answer)
+            }
             Err(panic) => {
+                if let Some(deferred) = context.deferred() {
+                    // Answered now after all: a later send fails.
+                    deferred.close();
+                }
                 let message = panic_message(panic.as_ref());
                 drop_panic_payload(panic);
                 tracing::error!(%command, nonce, %message, "command delegate panicked");
                 ApiCommandRequestServiceResponse::exception(command, nonce, message)
             }
         };
-        self.track_pending(&context, &reply);
+        self.track_pending(context.accepted_id(), &reply);
         telemetry::request_answered(&reply, in_delegate);
-        reply
+        Answered::Now(reply)
     }
 
     /// Keeps the pending registry in line with the reply: an accepted command
     /// whose reply is not PENDING_WITH_NOTIFICATION is withdrawn; a
     /// PENDING_WITH_NOTIFICATION reply without `accept_pending` (the
     /// reference's manual way) is recorded so it is listed and settled.
-    fn track_pending(&self, context: &RequestContext, reply: &ApiCommandRequestServiceResponse) {
+    fn track_pending(&self, accepted: Option<u64>, reply: &ApiCommandRequestServiceResponse) {
         let pending = reply.result == ApiCommandRequestResult::PendingWithNotification;
         let registry = self.publisher.pending();
-        match (context.accepted_id(), pending) {
+        match (accepted, pending) {
             (Some(id), false) => {
                 registry.take(id);
             }

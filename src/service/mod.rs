@@ -9,6 +9,7 @@
 //! runtime is needed, and an app that runs one can embed the service as well.
 
 pub(crate) mod command_thread;
+pub(crate) mod deferred;
 pub(crate) mod delegate;
 pub(crate) mod dispatch;
 pub(crate) mod options;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use self::command_thread::{CommandLoopState, Inbox};
+use self::deferred::{DeferredTable, ReplyLine};
 use self::delegate::{CommandRequestDelegate, DelegateSlot};
 use self::dispatch::{Dispatcher, WarningBudget, REQUEST_HARD_LIMIT_FACTOR};
 use self::outbox::{Outbox, QueueItem, QueueLimits};
@@ -376,16 +378,19 @@ impl ZeroMqRpcService {
             };
 
         let command_loop = Arc::new(CommandLoopState::new());
+        let (replies, deferred_replies) = ReplyLine::new(doorbell.clone());
         let dispatcher = Dispatcher {
             delegate: self.delegate.clone(),
             publisher: self.publisher.clone(),
+            replies,
             warnings: WarningBudget::new(),
             refusal_warnings: WarningBudget::new(),
         };
         let inbox = Inbox::new(options.max_request_bytes, Some(doorbell), self.gate.clone());
         let state = command_loop.clone();
+        let deferred = DeferredTable::new(deferred_replies);
         let command_thread = threads::spawn("commands", move || {
-            command_thread::serve_commands(command_socket, dispatcher, inbox, state)
+            command_thread::serve_commands(command_socket, dispatcher, inbox, deferred, state)
         });
         let command_thread = match command_thread {
             Ok(thread) => thread,

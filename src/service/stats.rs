@@ -43,6 +43,10 @@ pub struct ServiceStats {
     pub refused_forbidden: u64,
     /// Commands still pending.
     pub pending_open: usize,
+    /// Requests waiting for a deferred reply ([`crate::RequestContext::defer`]).
+    pub deferred_open: usize,
+    /// Deferred replies not sent in time (the peer got the timeout reply).
+    pub deferred_timed_out: u64,
 }
 
 /// The live counters behind [`ServiceStats`].
@@ -63,6 +67,9 @@ pub(crate) struct ServiceCounters {
     pub refused_unauthenticated: Counter,
     pub refused_stale_or_replayed: Counter,
     pub refused_forbidden: Counter,
+    /// Written by the command thread only.
+    pub deferred_open: AtomicUsize,
+    pub deferred_timed_out: Counter,
 }
 
 impl ServiceCounters {
@@ -103,6 +110,8 @@ impl ServiceCounters {
             refused_stale_or_replayed: self.refused_stale_or_replayed.get(),
             refused_forbidden: self.refused_forbidden.get(),
             pending_open,
+            deferred_open: self.deferred_open.load(Ordering::Relaxed),
+            deferred_timed_out: self.deferred_timed_out.get(),
         }
     }
 }

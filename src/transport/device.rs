@@ -94,11 +94,14 @@ impl DeviceTransport {
                 socket,
                 stop_token,
                 doorbell_token,
+                receive_timeout: std::cell::Cell::new(-1),
             },
             StopSignal {
                 socket: stop_sender,
             },
-            Doorbell { socket: doorbell },
+            Doorbell {
+                socket: std::sync::Arc::new(std::sync::Mutex::new(doorbell)),
+            },
             port,
         ))
     }
@@ -266,21 +269,51 @@ pub(crate) struct CommandSocket {
     socket: zmq::Socket,
     stop_token: Vec<u8>,
     doorbell_token: Vec<u8>,
+    /// The receive timeout set on the socket, in milliseconds (-1: none),
+    /// so it is changed only when it must be.
+    receive_timeout: std::cell::Cell<i32>,
+}
+
+/// How long [`CommandSocket::next`] may wait for something to arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not at all: `None` when nothing has arrived.
+    No,
+    /// Until something arrives.
+    Forever,
+    /// Until something arrives or this instant passes (then `None`).
+    Until(std::time::Instant),
 }
 
 impl CommandSocket {
-    /// The next request or the stop signal: waits for one without any
-    /// polling interval when `wait`, else returns `None` when nothing has
-    /// arrived.
-    pub(crate) fn next(&self, wait: bool) -> Result<Option<Incoming>, Error> {
-        let flags = if wait { 0 } else { zmq::DONTWAIT };
+    /// The next request, doorbell or stop signal, waiting as `wait` says
+    /// (without any polling interval); `None` when nothing arrived in time.
+    pub(crate) fn next(&self, wait: Wait) -> Result<Option<Incoming>, Error> {
+        let flags = match wait {
+            Wait::No => zmq::DONTWAIT,
+            Wait::Forever => {
+                self.set_receive_timeout(-1)?;
+                0
+            }
+            Wait::Until(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                // Rounded up, so the wait never ends just before the deadline.
+                let millis = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+                if millis == 0 {
+                    return self.next(Wait::No);
+                }
+                self.set_receive_timeout(millis)?;
+                0
+            }
+        };
         loop {
             // The first frame as a message, for the peer's address libzmq
             // attaches to it; the rest of the message at once.
             let mut first = match self.socket.recv_msg(flags) {
                 Ok(first) => first,
                 Err(zmq::Error::EINTR) => continue,
-                Err(zmq::Error::EAGAIN) if !wait => return Ok(None),
+                // Nothing arrived (DONTWAIT), or not before the receive timeout.
+                Err(zmq::Error::EAGAIN) => return Ok(None),
                 Err(e) => return Err(transport_error("receive a request")(e)),
             };
             let peer = first.gets("Peer-Address").map(str::to_owned);
@@ -309,6 +342,16 @@ impl CommandSocket {
         }
     }
 
+    fn set_receive_timeout(&self, millis: i32) -> Result<(), Error> {
+        if self.receive_timeout.get() != millis {
+            self.socket
+                .set_rcvtimeo(millis)
+                .map_err(transport_error("set the command socket's receive timeout"))?;
+            self.receive_timeout.set(millis);
+        }
+        Ok(())
+    }
+
     /// Sends the reply to `request` on its route: `frames` (one, or the
     /// envelope and the body of a signed reply). A peer gone meanwhile
     /// misses it, as with REP.
@@ -323,10 +366,13 @@ impl CommandSocket {
     }
 }
 
-/// Wakes the command thread from another thread (owned by that thread):
-/// its recv returns [`Incoming::Doorbell`].
+/// Wakes the command thread from other threads (the reader thread, the
+/// app's threads sending deferred replies): its recv returns
+/// [`Incoming::Doorbell`]. Clones ring the same bell; a libzmq socket is
+/// used by one thread at a time, hence the lock.
+#[derive(Clone)]
 pub(crate) struct Doorbell {
-    socket: zmq::Socket,
+    socket: std::sync::Arc<std::sync::Mutex<zmq::Socket>>,
 }
 
 impl Doorbell {
@@ -334,6 +380,8 @@ impl Doorbell {
     /// libzmq (a few bytes each); a ring is never lost.
     pub(crate) fn ring(&self) -> Result<(), Error> {
         self.socket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .send_multipart([&b""[..], &b""[..]], 0)
             .map_err(transport_error("ring the doorbell"))
     }

@@ -457,9 +457,10 @@ impl ApiCommandRequestServiceResponse {
         }
     }
 
-    /// The reply to a request that could not be read.
-    /// The reply to a request refused by the gate (signed commands).
-    pub(crate) fn refused(command: Command, nonce: i64, code: i64, message: String) -> Self {
+    /// FAILED with SYSTEM_ERROR, `code` and `message`: the service's own
+    /// failures (a request refused by the gate, a deferred reply that never
+    /// came).
+    pub(crate) fn system_failure(command: Command, nonce: i64, code: i64, message: String) -> Self {
         Self {
             error_kind: ApiCommandRequestErrorKind::SystemError,
             error_code: code,
