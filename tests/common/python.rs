@@ -51,7 +51,15 @@ pub fn python_fleet() -> PathBuf {
     PYTHON.get_or_init(|| venv_python("fleet")).clone()
 }
 
-/// Runs `scripts/python-test-env.sh <generation>` (or `fleet`) and returns
+/// The interpreter of the bridge's venv (`scripts/python-test-env.sh
+/// bridge`: python-socketio with its client transports, and pyzmq), made
+/// as [`python`] makes its own.
+pub fn python_bridge() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| venv_python("bridge")).clone()
+}
+
+/// Runs `scripts/python-test-env.sh <generation>` (or `fleet`, `bridge`) and returns
 /// the interpreter it prints last.
 fn venv_python(generation: &str) -> PathBuf {
     let script = repo_dir().join("scripts").join("python-test-env.sh");
@@ -111,6 +119,18 @@ pub fn temp_json_file(stem: &str, value: &Value) -> PathBuf {
 /// a JSON line and exits after `count` messages, or after `timeout_secs`
 /// seconds. Wait for its ready line before relying on it.
 pub fn spawn_zmq_sub(endpoint: &str, count: u64, timeout_secs: u64, topics: &[u32]) -> PyProcess {
+    spawn_zmq_sub_with(python(), endpoint, count, timeout_secs, topics)
+}
+
+/// [`spawn_zmq_sub`] run by `python` (any venv with pyzmq, for instance
+/// [`python_bridge`]).
+pub fn spawn_zmq_sub_with(
+    python: PathBuf,
+    endpoint: &str,
+    count: u64,
+    timeout_secs: u64,
+    topics: &[u32],
+) -> PyProcess {
     let mut args = vec![
         "sub".to_owned(),
         "--endpoint".to_owned(),
@@ -124,7 +144,7 @@ pub fn spawn_zmq_sub(endpoint: &str, count: u64, timeout_secs: u64, topics: &[u3
         args.push("--topic".to_owned());
         args.push(topic.to_string());
     }
-    PyProcess::spawn("zmq_peer", &args)
+    PyProcess::spawn_with(python, "zmq_peer", &args)
 }
 
 /// A Python script from `tests/python/` running in the test venv. Stdout is
