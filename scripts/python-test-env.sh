@@ -36,8 +36,11 @@ case "${generation}" in
       "pyzmq==26.4.0"
       "typing_extensions"
       "pyhumps==3.8.0"
+      # The Python package's build tool and test runner (scripts/python-package.sh).
+      "maturin==1.16.0"
+      "pytest==9.2.0"
     )
-    check='import autotrainer.api, zmq, humps, typing_extensions'
+    check='import autotrainer.api, zmq, humps, typing_extensions, pytest'
     ;;
   fleet)
     default_venv="${repo_dir}/target/python-venv-fleet"

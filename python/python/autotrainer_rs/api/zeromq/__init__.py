@@ -1,10 +1,3 @@
-"""The ZeroMQ service, as the reference names it."""
-
-from ..rpc_service import RpcService
-
-
-class ZeroMQApiService(RpcService):
-    """The service on ZeroMQ (the only transport)."""
-
+from .zeromq_api_service import ZeroMQApiService
 
 __all__ = ["ZeroMQApiService"]
