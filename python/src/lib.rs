@@ -64,6 +64,12 @@ fn response(
     Ok(response)
 }
 
+fn response_of(
+    (result, data_json, error_code, error_message): ResponseParts,
+) -> PyResult<ApiCommandRequestResponse> {
+    response(result, data_json.as_deref(), error_code, error_message)
+}
+
 /// How a publish call ended, as the Python side reports it (the reference
 /// returns a bool, and raises before start).
 fn published(outcome: Result<(), Error>) -> PyResult<&'static str> {
@@ -184,10 +190,9 @@ impl Service {
         nonce: i64,
     ) -> PyResult<&'static str> {
         let generation = self.inner.options().protocol;
-        let (result, data_json, error_code, error_message) = response;
         py.detach(|| {
-            let response = self::response(result, data_json.as_deref(), error_code, error_message)?
-                .for_request(Command::read(Some(generation), command), nonce);
+            let response =
+                response_of(response)?.for_request(Command::read(Some(generation), command), nonce);
             published(self.inner.publisher().publish_command_result(response))
         })
     }
@@ -340,19 +345,11 @@ impl CompletionHandle {
         self.inner.command().value()
     }
 
-    /// Publishes the result; raises when it was completed before or the
-    /// service is not running.
-    #[pyo3(signature = (result, data_json=None, error_code=0, error_message=None))]
-    fn complete(
-        &self,
-        py: Python<'_>,
-        result: i64,
-        data_json: Option<String>,
-        error_code: i64,
-        error_message: Option<String>,
-    ) -> PyResult<()> {
+    /// Publishes the result (`response` as [`ResponseParts`]); raises when
+    /// it was completed before or the service is not running.
+    fn complete(&self, py: Python<'_>, response: ResponseParts) -> PyResult<()> {
         py.detach(|| {
-            let response = response(result, data_json.as_deref(), error_code, error_message)?;
+            let response = self::response_of(response)?;
             self.inner.complete(response).map_err(to_py)
         })
     }
@@ -416,18 +413,10 @@ impl DeferredReply {
         })
     }
 
-    /// Sends the reply; raises when it was settled already (sent, timed
-    /// out, or answered at stop).
-    #[pyo3(signature = (result, data_json=None, error_code=0, error_message=None))]
-    fn send(
-        &self,
-        py: Python<'_>,
-        result: i64,
-        data_json: Option<String>,
-        error_code: i64,
-        error_message: Option<String>,
-    ) -> PyResult<()> {
-        let response = response(result, data_json.as_deref(), error_code, error_message)?;
+    /// Sends the reply (`response` as [`ResponseParts`]); raises when it
+    /// was settled already (sent, timed out, or answered at stop).
+    fn send(&self, py: Python<'_>, response: ResponseParts) -> PyResult<()> {
+        let response = response_of(response)?;
         let reply = self
             .inner
             .lock()

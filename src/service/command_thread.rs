@@ -327,18 +327,23 @@ fn send_deferred(
     let ready = ready(deferred);
     // Counted before the replies go, so a peer that has its reply sees
     // the stats without it.
-    dispatcher
-        .publisher
-        .outbox()
-        .counters()
-        .deferred_open
-        .store(deferred.len(), Ordering::Relaxed);
+    count_deferred_open(dispatcher, deferred);
     for (request, waiting, ending) in ready {
         let reply = dispatcher.settle(waiting, ending);
         if let Err(error) = socket.reply(request, &reply) {
             tracing::error!(%error, "cannot send a deferred reply");
         }
     }
+}
+
+/// Updates the stats' count of requests waiting for a deferred reply.
+fn count_deferred_open(dispatcher: &Dispatcher, deferred: &DeferredTable) {
+    dispatcher
+        .publisher
+        .outbox()
+        .counters()
+        .deferred_open
+        .store(deferred.len(), Ordering::Relaxed);
 }
 
 fn serve_until_stopped(
@@ -418,12 +423,7 @@ fn serve_until_stopped(
                 // Only the route is needed to reply.
                 request.body = Vec::new();
                 deferred.insert(request, waiting);
-                dispatcher
-                    .publisher
-                    .outbox()
-                    .counters()
-                    .deferred_open
-                    .store(deferred.len(), Ordering::Relaxed);
+                count_deferred_open(dispatcher, deferred);
             }
         }
         look_ahead = monotonic_nanos().saturating_sub(started) > LOOK_AHEAD_AFTER_NANOS;

@@ -76,6 +76,14 @@ def _response_parts(response: ApiCommandRequestResponse) -> Tuple[int, Optional[
     return int(response.result), data_json, int(response.error_code), response.error_message, unserializable
 
 
+def _sendable_parts(response: ApiCommandRequestResponse) -> Tuple[int, Optional[str], int, Optional[str]]:
+    """A response's parts to send later; TypeError when its data is not JSON."""
+    result, data_json, error_code, error_message, unserializable = _response_parts(response)
+    if unserializable:
+        raise TypeError(f"the response's data cannot be written as JSON: {response.data!r}")
+    return result, data_json, error_code, error_message
+
+
 class CompletionHandle:
     """Publishes the COMMAND_RESULT of a command accepted as pending, from any thread."""
 
@@ -89,8 +97,7 @@ class CompletionHandle:
     def complete(self, response: ApiCommandRequestResponse) -> None:
         """Publishes ``response`` addressed to the command; raises RuntimeError
         when it was completed before or the service is not running."""
-        result, data_json, error_code, error_message, _ = _response_parts(response)
-        self._handle.complete(result, data_json, error_code, error_message)
+        self._handle.complete(_sendable_parts(response))
 
 
 class DeferredReply:
@@ -116,8 +123,7 @@ class DeferredReply:
 
     def send(self, response: ApiCommandRequestResponse) -> None:
         """Sends the reply; RuntimeError when it was settled already."""
-        result, data_json, error_code, error_message, _ = _response_parts(response)
-        self._reply.send(result, data_json, error_code, error_message)
+        self._reply.send(_sendable_parts(response))
 
     def give_up(self) -> None:
         """The peer gets an EXCEPTION reply now."""
@@ -294,10 +300,7 @@ class RpcService:
     def send_command_result(self, result: ApiCommandRequestResponse) -> bool:
         """0.12: publishes the COMMAND_RESULT of a pending command (its
         ``command`` and ``nonce`` set from the request)."""
-        code, data_json, error_code, error_message, _ = _response_parts(result)
-        status = self._service.publish_command_result(
-            (code, data_json, error_code, error_message), int(result.command), int(result.nonce)
-        )
+        status = self._service.publish_command_result(_sendable_parts(result), int(result.command), int(result.nonce))
         return self._outcome(status, ApiTopic.COMMAND_RESULT)
 
     # -- beyond the reference --
