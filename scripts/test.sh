@@ -19,12 +19,16 @@ bash scripts/python-test-env.sh 0.12
 bash scripts/python-test-env.sh fleet
 bash scripts/python-test-env.sh bridge
 
-# A plain `cargo test` builds every example before it runs a test; the tests
-# run those executables (tests/common/examples.rs) instead of building them.
+# The tests run the examples' executables (tests/common/examples.rs) and
+# never build them. `cargo test` alone does not build an example that has
+# unit tests of its own (remote_console: `test = true` builds it as a test
+# harness instead), so the examples are built first.
 echo "== tests, device-only build (--no-default-features)"
+cargo build --no-default-features --examples
 cargo test --no-default-features
 
 echo "== tests, all features (client, schema, telemetry)"
+cargo build --all-features --examples
 cargo test --all-features
 
 # The dashboard's browser test drives Debian's Chromium through its driver

@@ -24,8 +24,10 @@ pub fn built_example(name: &str) -> PathBuf {
     let example = profile
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let build_first = "run `cargo build --examples` first (a plain `cargo test` builds the \
-                       examples, but `cargo test --test <name>` and `cargo test --examples` do not)";
+    let build_first =
+        "run `cargo build --examples` (with the same features) first: scripts/test.sh \
+                       does; `cargo test` alone does not build an example that has unit tests \
+                       of its own (remote_console)";
     let Some(built) = modified(&example) else {
         panic!(
             "the example {name} is not built ({} is missing): {build_first}",
