@@ -1,6 +1,5 @@
 """0.12's ``ApiAlarmKind``."""
 
-from ._catalogs import CATALOGS
-from ._generation import V0_12
+from ._enums_v0_12 import ApiAlarmKind
 
-ApiAlarmKind = CATALOGS[V0_12]["ApiAlarmKind"]
+__all__ = ["ApiAlarmKind"]

@@ -1,6 +1,5 @@
 """0.12's ``ApiApplicationMode``."""
 
-from ._catalogs import CATALOGS
-from ._generation import V0_12
+from ._enums_v0_12 import ApiApplicationMode
 
-ApiApplicationMode = CATALOGS[V0_12]["ApiApplicationMode"]
+__all__ = ["ApiApplicationMode"]

@@ -1,6 +1,5 @@
 """0.12's ``ApiDetectorKind``."""
 
-from ._catalogs import CATALOGS
-from ._generation import V0_12
+from ._enums_v0_12 import ApiDetectorKind
 
-ApiDetectorKind = CATALOGS[V0_12]["ApiDetectorKind"]
+__all__ = ["ApiDetectorKind"]

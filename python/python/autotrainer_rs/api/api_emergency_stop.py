@@ -1,7 +1,5 @@
 """0.12's emergency stop and resume reasons."""
 
-from ._catalogs import CATALOGS
-from ._generation import V0_12
+from ._enums_v0_12 import ApiEmergencyResumeReason, ApiEmergencyStopReason
 
-ApiEmergencyStopReason = CATALOGS[V0_12]["ApiEmergencyStopReason"]
-ApiEmergencyResumeReason = CATALOGS[V0_12]["ApiEmergencyResumeReason"]
+__all__ = ["ApiEmergencyStopReason", "ApiEmergencyResumeReason"]

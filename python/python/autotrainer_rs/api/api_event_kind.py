@@ -4,12 +4,7 @@ and its status types."""
 from dataclasses import dataclass
 from typing import List
 
-from ._catalogs import CATALOGS
-from ._generation import V0_9
-
-ApiEventKind = CATALOGS[V0_9]["ApiEventKind"]
-ApiDetectorKind = CATALOGS[V0_9]["ApiDetectorKind"]
-ApiAlarmKind = CATALOGS[V0_9]["ApiAlarmKind"]
+from ._enums_v0_9 import ApiAlarmKind, ApiDetectorKind, ApiEventKind
 
 
 @dataclass(frozen=True)

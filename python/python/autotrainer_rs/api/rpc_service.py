@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .. import _core
 from ._catalogs import CATALOGS
+from ._enums_shared import ApiCommandRequestErrorKind, ApiTopic
 from ._generation import PROTOCOL, V0_9, normalize
 from .api_options import RpcOptions
 from .command.api_command import ApiCommand
@@ -27,11 +28,12 @@ from .util import prepare_for_serialization
 
 logger = logging.getLogger(__name__)
 
-ApiTopic = CATALOGS[V0_9]["ApiTopic"]
-ApiCommandRequestErrorKind = CATALOGS[V0_9]["ApiCommandRequestErrorKind"]
 ApiCommandReqeustResult = ApiCommandRequestResult
 """0.9.11's spelling."""
-ApiEventKind = CATALOGS[PROTOCOL]["ApiEventKind"]
+if PROTOCOL == V0_9:
+    from ._enums_v0_9 import ApiEventKind
+else:
+    from ._enums_v0_12 import ApiEventKind  # type: ignore[assignment]
 
 __all__ = [
     "ApiEvent",
@@ -166,7 +168,6 @@ class RpcService:
         self._options = options
         self._protocol = normalize(options.protocol) if options.protocol else PROTOCOL
         self._command_enum = CATALOGS[self._protocol]["ApiCommand"]
-        self._event_kinds = CATALOGS[self._protocol]["ApiEventKind"]
         self._service = _core.Service(
             options.identifier,
             float(options.heartbeat_interval),

@@ -1,6 +1,5 @@
 """``ApiCommandRequestResult`` (spelled ``ApiCommandReqeustResult`` in 0.9.11)."""
 
-from .._catalogs import CATALOGS
-from .._generation import V0_12
+from .._enums_shared import ApiCommandRequestResult
 
-ApiCommandRequestResult = CATALOGS[V0_12]["ApiCommandRequestResult"]
+__all__ = ["ApiCommandRequestResult"]

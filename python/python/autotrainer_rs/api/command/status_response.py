@@ -2,11 +2,8 @@
 
 from dataclasses import dataclass
 
-from .._catalogs import CATALOGS
-from .._generation import V0_9
-
-ApiAppStatus = CATALOGS[V0_9]["ApiAppStatus"]
-ApiTrainingMode = CATALOGS[V0_9]["ApiTrainingMode"]
+from .._enums_shared import ApiTrainingMode
+from .._enums_v0_9 import ApiAppStatus
 
 
 @dataclass

@@ -1,7 +1,5 @@
 """0.12's ``ApiEventKind`` and ``ApiPelletShiftSource``."""
 
-from .._catalogs import CATALOGS
-from .._generation import V0_12
+from .._enums_v0_12 import ApiEventKind, ApiPelletShiftSource
 
-ApiEventKind = CATALOGS[V0_12]["ApiEventKind"]
-ApiPelletShiftSource = CATALOGS[V0_12]["ApiPelletShiftSource"]
+__all__ = ["ApiEventKind", "ApiPelletShiftSource"]
