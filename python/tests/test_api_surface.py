@@ -33,9 +33,6 @@ NOT_PROVIDED = {
         "autotrainer.api.bridge.__main__": "*",
         "autotrainer.api.bridge.bridge_app": "*",
         "autotrainer.api.bridge.bridge_service": "*",
-        "autotrainer.api.event.api_event_payloads": "*",
-        "autotrainer.api.event.build_event": "*",
-        # 0.12's typed event payloads and build_event: contexts are dicts here.
         "autotrainer.api.rpc_service": {"ApiMessageQueueService", "ApiCommandRequestService",
                                         "NotificationEventKinds", "ApiCommandRequestSystemErrorSerialization"},
     },

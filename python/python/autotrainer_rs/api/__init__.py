@@ -34,7 +34,7 @@ from .command import (
     ConfigurationResponse,
     StatusResponse,
 )
-from .event import ApiEvent, ApiEventDict, ApiPelletShiftSource
+from .event import ApiEvent, ApiEventDict, ApiPelletShiftSource, build_event
 from .rpc_service import (
     ApiCommandReqeustResult,
     ApiCommandRequestErrorKind,

@@ -4,10 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Optional
 
-try:
-    from typing import TypedDict
-except ImportError:  # Python 3.7
-    from typing_extensions import TypedDict  # type: ignore[assignment]
+from typing_extensions import TypedDict
 
 from .api_event_kind import ApiEventKind
 
