@@ -223,3 +223,32 @@ def test_asdict_of_our_dataclasses_is_what_the_reference_publishes():
     response = ApiCommandRequestResponse(result=Result.SUCCESS, data={"a": 1}, nonce=3)
     assert asdict(response) == {"result": Result.SUCCESS, "data": {"a": 1}, "error_code": 0, "error_message": None,
                                 "command": api.ApiCommand.NONE, "nonce": 3}
+
+
+def test_stop_releases_the_gil_for_a_delegate_still_running():
+    """stop() waits for the command thread while a delegate is still in
+    Python: if stop held the GIL, neither the timer that frees the delegate
+    nor the delegate could run, and the app would hang (run in a child
+    process, so a hang fails the test instead of wedging it)."""
+    script = (
+        "import json, threading, zmq\n"
+        "import autotrainer_rs.api as api\n"
+        "from autotrainer_rs.api.api_options import RpcOptions\n"
+        "entered, release = threading.Event(), threading.Event()\n"
+        "def delegate(request):\n"
+        "    entered.set(); release.wait()\n"
+        "    return api.ApiCommandRequestResponse(result=api.ApiCommandRequestResult.SUCCESS)\n"
+        "s = api.create_api_service(api.ApiOptions(rpc=RpcOptions(subscriber_port=0, command_port=0, bind_addresses=('127.0.0.1',))))\n"
+        "s.command_request_delegate = delegate\n"
+        "s.start()\n"
+        "req = zmq.Context.instance().socket(zmq.REQ)\n"
+        "req.connect(f'tcp://127.0.0.1:{s.command_port}')\n"
+        "req.send(json.dumps({'command': 400, 'nonce': 1}).encode())\n"
+        "entered.wait()\n"
+        "threading.Timer(0.05, release.set).start()\n"
+        "s.stop()\n"
+        "print(json.loads(req.recv())['result'], flush=True)\n"
+    )
+    app = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=WAIT_MS / 1000 * 3)
+    assert app.returncode == 0, app.stderr
+    assert app.stdout.strip() == "100"

@@ -129,9 +129,25 @@ def test_the_fixes_of_the_reference_hold():
     req = Req(service.command_port)
     try:
         # Malformed requests, each answered, the service serving on.
-        for payload in [b"not json", b"\xff\xfe", b"", b"[1, 2]", b'{"nonce": 3}', b'{"command": "x"}']:
+        malformed = [
+            b"not json",  # not JSON
+            b"\xff\xfe",  # not UTF-8
+            b"",  # an empty frame
+            b"[1, 2]",  # not an object
+            b'{"nonce": 3}',  # no command
+            b'{"command": "x"}',  # a command that is not a number
+            b'{"command": 400, "nonce": 1.5}',  # a nonce that is not an integer
+            b'{"command": 400, "data": "' + b"x" * (300 << 10) + b'"}',  # over max_request_bytes (256 KiB)
+        ]
+        for payload in malformed:
             reply = json.loads(req.request(payload))
-            assert reply["result"] == 0 and reply["errorKind"] == 1 and reply["errorMessage"], (payload, reply)
+            assert reply["result"] == 0 and reply["errorKind"] == 1 and reply["errorMessage"], (payload[:40], reply)
+        # An uppercase escape (it killed 0.9.11's loop) is JSON: answered as usual.
+        assert json.loads(req.request(b'{"command": 200, "nonce": 12, "data": "caf\\u00C9"}'))["data"] == {"echo": "caf\u00c9"}
+        # Two frames where one is expected.
+        req.socket.send_multipart([b'{"command": 400}', b"more"])
+        assert req.socket.poll(10_000)
+        assert json.loads(req.socket.recv())["errorKind"] == 1
         # Unknown numbers are echoed, and the delegate sees them.
         assert req.command(4242, 8)["command"] == 4242
         assert seen[-1].command == 4242
@@ -142,7 +158,7 @@ def test_the_fixes_of_the_reference_hold():
         assert seen[-1].data == {"animal_id": "m-001", "note": "not acquiring"}
         # NONE is answered with its nonce (0.12's service answers nonce 0).
         assert req.command(0, 10)["nonce"] == 10
-        assert service.stats()["malformed_requests"] == 6
+        assert service.stats()["malformed_requests"] == len(malformed) + 1
     finally:
         req.close()
         service.stop()
