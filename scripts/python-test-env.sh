@@ -39,6 +39,7 @@ case "${generation}" in
       # The Python package's build tool and test runner (scripts/python-package.sh).
       "maturin==1.16.0"
       "pytest==9.2.0"
+      "mypy==2.4.1"
     )
     check='import autotrainer.api, zmq, humps, typing_extensions, pytest'
     ;;

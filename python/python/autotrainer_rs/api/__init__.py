@@ -52,6 +52,48 @@ else:
     from .event import ApiEventKind  # type: ignore[assignment]
 
 
+__all__ = [
+    "ApiAlarmKind",
+    "ApiAlarmStatus",
+    "ApiAnimalStatus",
+    "ApiApplicationMode",
+    "ApiCommand",
+    "ApiCommandReqeustResult",
+    "ApiCommandRequest",
+    "ApiCommandRequestErrorKind",
+    "ApiCommandRequestResponse",
+    "ApiCommandRequestResult",
+    "ApiDetectorKind",
+    "ApiDetectorStatus",
+    "ApiEmergencyResumeReason",
+    "ApiEmergencyStopReason",
+    "ApiEvent",
+    "ApiEventDict",
+    "ApiEventKind",
+    "ApiOptions",
+    "ApiPelletDeviceStatus",
+    "ApiPelletShiftSource",
+    "ApiProjectStatus",
+    "ApiSystemConfiguration",
+    "ApiSystemStatus",
+    "ApiTopic",
+    "ApiTrainingMode",
+    "ApiTunnelDeviceStatus",
+    "CompletionHandle",
+    "ConfigurationResponse",
+    "DeferredReply",
+    "RequestContext",
+    "RpcOptions",
+    "RpcService",
+    "StatusResponse",
+    "TelemetryOptions",
+    "build_event",
+    "create_api_service",
+    "create_default_api_options",
+    "resolve_enum",
+]
+
+
 def create_api_service(options: ApiOptions) -> Optional[RpcService]:
     from .zeromq import ZeroMQApiService
 

@@ -6,6 +6,8 @@ from typing import List
 
 from ._enums_v0_9 import ApiAlarmKind, ApiDetectorKind, ApiEventKind
 
+__all__ = ["ApiEventKind", "ApiDetectorKind", "ApiAlarmKind", "ApiDetectorStatus", "ApiAlarmStatus", "HeadFixStatus", "PelletStatus", "ApiSystemStatus"]
+
 
 @dataclass(frozen=True)
 class ApiDetectorStatus:

@@ -8,6 +8,8 @@ from .api_application_mode import ApiApplicationMode
 from .api_detector_kind import ApiDetectorKind
 from .api_training_mode import ApiTrainingMode
 
+__all__ = ["ApiAlarmKind", "ApiApplicationMode", "ApiDetectorKind", "ApiTrainingMode", "ApiProjectStatus", "ApiDetectorStatus", "ApiAlarmStatus", "ApiTunnelDeviceStatus", "ApiPelletDeviceStatus", "ApiReachStatus", "ApiBehaviorStatus", "ApiAnimalStatus", "ApiSystemStatus"]
+
 
 @dataclass(frozen=True)
 class ApiProjectStatus:

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from dataclasses import asdict, dataclass, is_dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from .. import _core
 from ._catalogs import CATALOGS
@@ -22,7 +22,7 @@ from .command.api_command import ApiCommand
 from .command.api_command_request import ApiCommandRequest
 from .command.api_command_request_response import ApiCommandRequestResponse
 from .command.api_command_request_result import ApiCommandRequestResult
-from .command.command_request_delegate import CommandRequestDelegate
+from .command.command_request_delegate import CommandRequestDelegate, ContextCommandRequestDelegate
 from .event.api_event import ApiEvent, ApiEventDict
 from .util import prepare_for_serialization
 
@@ -47,6 +47,7 @@ __all__ = [
     "ApiCommandRequestResult",
     "ApiCommandRequestErrorKind",
     "CommandRequestDelegate",
+    "ContextCommandRequestDelegate",
     "HeartbeatMessage",
     "RpcService",
     "RequestContext",
@@ -149,6 +150,10 @@ class RequestContext:
         return DeferredReply(self._context.defer(timeout))
 
 
+AnyDelegate = Union[CommandRequestDelegate, ContextCommandRequestDelegate]
+"""The reference's one-argument delegate, or one that also takes the ``RequestContext``."""
+
+
 def _takes_context(delegate: Callable[..., Any]) -> bool:
     try:
         parameters = inspect.signature(delegate).parameters.values()
@@ -177,7 +182,7 @@ class RpcService:
             list(options.bind_addresses) if options.bind_addresses is not None else None,
             options.key_file,
         )
-        self._command_callback: Optional[CommandRequestDelegate] = None
+        self._command_callback: Optional[AnyDelegate] = None
         self._lock = threading.Lock()
         self._started = False
         self._termination_requested = False
@@ -205,11 +210,11 @@ class RpcService:
         return self._options.heartbeat_interval
 
     @property
-    def command_request_delegate(self) -> Optional[CommandRequestDelegate]:
+    def command_request_delegate(self) -> Optional[AnyDelegate]:
         return self._command_callback
 
     @command_request_delegate.setter
-    def command_request_delegate(self, value: Optional[CommandRequestDelegate]):
+    def command_request_delegate(self, value: Optional[AnyDelegate]) -> None:
         if self._termination_requested:
             logger.warning("The RPC service has been terminated. command_request_delegate not set")
             return

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from .._enums_shared import ApiTrainingMode
 from .._enums_v0_9 import ApiAppStatus
 
+__all__ = ["ApiAppStatus", "ApiTrainingMode", "StatusResponse"]
+
 
 @dataclass
 class StatusResponse:

@@ -8,6 +8,8 @@ from typing_extensions import TypedDict
 
 from .api_event_kind import ApiEventKind
 
+__all__ = ["ApiEvent", "ApiEventDict", "ApiEventKind"]
+
 
 class ApiEventDict(TypedDict):
     kind: ApiEventKind
