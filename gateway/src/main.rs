@@ -21,6 +21,10 @@ struct Args {
 /// Exit code of a configuration that cannot be used.
 const BAD_CONFIG: u8 = 2;
 
+/// See Cargo.toml: the allocator is on every event's path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()

@@ -171,7 +171,14 @@ fn result_nonce(body: &[u8]) -> Option<i64> {
 /// assert_ne!(id, auto_trainer_gateway::subjects::message_id("rig-8", 4001, b"{}"));
 /// ```
 pub fn message_id(rig: &str, topic: u32, body: &[u8]) -> String {
-    hex::encode(digest(rig, topic, body))
+    lowercase_hex(&digest(rig, topic, body))
+}
+
+/// `digest` in lowercase hex (one allocation: this is on every event).
+fn lowercase_hex(digest: &[u8; 32]) -> String {
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(digest, &mut text).expect("64 hex digits for 32 bytes");
+    String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
 }
 
 /// Bodies remembered per rig and topic to tell a repeated body from the
@@ -213,7 +220,7 @@ impl RepeatedIds {
             _ => 1,
         };
         bodies.put(digest, (times, now));
-        let id = hex::encode(digest);
+        let id = lowercase_hex(&digest);
         if times == 1 {
             id
         } else {
@@ -226,7 +233,7 @@ fn digest(rig: &str, topic: u32, body: &[u8]) -> [u8; 32] {
     let mut hash = Sha256::new();
     hash.update(rig.as_bytes());
     hash.update(b"\n");
-    hash.update(topic.to_string().as_bytes());
+    hash.update(itoa::Buffer::new().format(topic).as_bytes());
     hash.update(b"\n");
     hash.update(body);
     hash.finalize().into()
