@@ -10,9 +10,10 @@ as plain Python classes, so type checkers and editors see every member:
 ``python/tests/test_enums.py`` runs the check.
 """
 
-import argparse
 import pathlib
 import sys
+
+from _generated import write_or_check
 
 from autotrainer_rs import _core
 
@@ -56,22 +57,8 @@ def modules():
     }
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    check = parser.parse_args().check
-    stale = []
-    for file_name, text in modules().items():
-        path = PACKAGE / file_name
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(file_name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"out of date (run python/scripts/generate_enums.py): {stale}", file=sys.stderr)
-        return 1
-    return 0
+def main() -> int:
+    return write_or_check(PACKAGE, modules(), "generate_enums.py")
 
 
 if __name__ == "__main__":

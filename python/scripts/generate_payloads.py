@@ -11,11 +11,12 @@ string enums, and one ``build_event`` overload per event kind.
 with the reference's own modules.
 """
 
-import argparse
 import json
 import pathlib
 import re
 import sys
+
+from _generated import write_or_check
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "proto-schema" / "0.12" / "event.schema.json"
@@ -250,21 +251,7 @@ def modules() -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    check = parser.parse_args().check
-    stale = []
-    for file_name, text in modules().items():
-        path = EVENT / file_name
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(file_name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"out of date (run python/scripts/generate_payloads.py): {stale}", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(EVENT, modules(), "generate_payloads.py")
 
 
 if __name__ == "__main__":
