@@ -87,7 +87,10 @@ use serde_json::{json, Value};
 
 #[path = "common/counting_subscriber.rs"]
 mod counting_subscriber;
+#[path = "common/measure.rs"]
+mod measure;
 use counting_subscriber::CountingSubscriber;
+use measure::{banner, Samples};
 
 /// The hidden argument that turns this binary into the RSS child of section 4.
 const RSS_CHILD_ARG: &str = "--rss-child";
@@ -218,14 +221,7 @@ fn main() {
     }
     let config = Config::from_environment();
     let started = Instant::now();
-    println!(
-        "auto-trainer-api rpc benchmark: {} mode, {} CPUs, load average {}",
-        if config.quick { "quick" } else { "full" },
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|_| "?".into()),
-    );
+    println!("{}", banner("auto-trainer-api rpc benchmark", config.quick));
 
     let mut summary = Vec::new();
     let sections: [fn(&Config, &mut Vec<String>); 7] = [
@@ -261,31 +257,6 @@ fn verdict(summary: &mut Vec<String>, target: &str, goal: &str, measured: String
 
 // ---------------------------------------------------------------------------
 // Measurement helpers
-
-/// Durations in nanoseconds, summarized by percentiles.
-#[derive(Default)]
-struct Samples(Vec<u64>);
-
-impl Samples {
-    fn push(&mut self, elapsed: Duration) {
-        self.0
-            .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
-    }
-
-    fn extend(&mut self, other: Samples) {
-        self.0.extend(other.0);
-    }
-
-    /// The `p`-th percentile in nanoseconds (nearest rank).
-    fn percentile(&mut self, p: f64) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
-        self.0.sort_unstable();
-        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
-        self.0[rank.clamp(1, self.0.len()) - 1] as f64
-    }
-}
 
 /// The p50 cost of one call of `work`, timed in `batches` batches of
 /// [`PUBLISH_BATCH`] calls, in ns.

@@ -64,7 +64,10 @@ use serde_json::{json, Value};
 
 #[path = "../../benches/common/counting_subscriber.rs"]
 mod counting_subscriber;
+#[path = "../../benches/common/measure.rs"]
+mod measure;
 use counting_subscriber::CountingSubscriber;
+use measure::{banner, Samples};
 
 /// The gateway, built by cargo for this bench (in the bench's profile).
 const GATEWAY_EXE: &str = env!("CARGO_BIN_EXE_auto-trainer-gateway");
@@ -152,12 +155,8 @@ fn main() {
     let config = Config::from_environment();
     let started = Instant::now();
     println!(
-        "auto-trainer-gateway fleet benchmark: {} mode, {} CPUs, load average {}",
-        if config.quick { "quick" } else { "full" },
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|_| "?".into()),
+        "{}",
+        banner("auto-trainer-gateway fleet benchmark", config.quick)
     );
     let dir = std::env::temp_dir().join(format!("auto-trainer-fleet-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -223,31 +222,6 @@ fn verdict(
 
 // ---------------------------------------------------------------------------
 // Measurement helpers
-
-/// Durations in nanoseconds, summarized by percentiles.
-#[derive(Default)]
-struct Samples(Vec<u64>);
-
-impl Samples {
-    fn push(&mut self, elapsed: Duration) {
-        self.0
-            .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
-    }
-
-    /// The `p`-th percentile in nanoseconds (nearest rank).
-    fn percentile(&mut self, p: f64) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
-        self.0.sort_unstable();
-        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
-        self.0[rank.clamp(1, self.0.len()) - 1] as f64
-    }
-
-    fn max(&self) -> f64 {
-        self.0.iter().copied().max().map_or(f64::NAN, |m| m as f64)
-    }
-}
 
 /// Microseconds since the epoch: the clock both ends of a latency read.
 fn epoch_us() -> u64 {
@@ -626,13 +600,32 @@ async fn gateway_status(client: &async_nats::Client, setup: &GatewaySetup<'_>) -
     )
 }
 
-/// Waits until a heartbeat of every rig in `names` came through NATS (the
-/// gateway's SUB on each is connected, so nothing published later is
-/// missed); the time it took, or the rigs still missing at `deadline`.
+impl Bench {
+    /// A NATS client, once a heartbeat of every rig of `rigs` came through
+    /// it (the gateway's SUB on each is connected, so nothing published
+    /// later is missed): the time that took, or the rigs still missing
+    /// after `patience`.
+    fn client_once_joined(
+        &self,
+        prefix: &str,
+        rigs: &[Rig],
+        patience: Duration,
+    ) -> (async_nats::Client, Result<Duration, Vec<String>>) {
+        let client = self
+            .runtime
+            .block_on(connect(&self.server.url))
+            .expect("connect to NATS");
+        let joined = self
+            .runtime
+            .block_on(await_heartbeats(&client, prefix, rigs, patience));
+        (client, joined)
+    }
+}
+
 async fn await_heartbeats(
     client: &async_nats::Client,
     prefix: &str,
-    names: &[String],
+    rigs: &[Rig],
     patience: Duration,
 ) -> Result<Duration, Vec<String>> {
     let started = Instant::now();
@@ -640,7 +633,8 @@ async fn await_heartbeats(
         .subscribe(format!("{prefix}.*.heartbeat"))
         .await
         .expect("subscribe to heartbeats");
-    let mut missing: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut missing: std::collections::HashSet<&str> =
+        rigs.iter().map(|rig| rig.name.as_str()).collect();
     let deadline = tokio::time::Instant::now() + patience;
     while !missing.is_empty() {
         match tokio::time::timeout_at(deadline, heartbeats.next()).await {
@@ -836,20 +830,12 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
     else {
         return;
     };
-    let client = bench
-        .runtime
-        .block_on(connect(&bench.server.url))
-        .expect("connect to NATS");
-    let names = [rig.name.clone()];
-    bench
-        .runtime
-        .block_on(await_heartbeats(
-            &client,
-            setup.prefix,
-            &names,
-            Duration::from_secs(20),
-        ))
-        .expect("the rig's heartbeat through the gateway");
+    let (client, joined) = bench.client_once_joined(
+        setup.prefix,
+        std::slice::from_ref(&rig),
+        Duration::from_secs(20),
+    );
+    joined.expect("the rig's heartbeat through the gateway");
     let context = sample_context(0);
     let count = config.rate_events;
 
@@ -1032,17 +1018,7 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
         }
         return;
     };
-    let client = bench
-        .runtime
-        .block_on(connect(&bench.server.url))
-        .expect("connect to NATS");
-    let names: Vec<String> = rigs.iter().map(|r| r.name.clone()).collect();
-    let joined = bench.runtime.block_on(await_heartbeats(
-        &client,
-        setup.prefix,
-        &names,
-        Duration::from_secs(30),
-    ));
+    let (client, joined) = bench.client_once_joined(setup.prefix, &rigs, Duration::from_secs(30));
     if let Err(missing) = &joined {
         println!("   rigs without a heartbeat through the gateway after 30 s: {missing:?}");
     }
@@ -1085,9 +1061,8 @@ fn fifty_rigs_under_load(bench: &Bench, config: &Config, summary: &mut Vec<Strin
     let short_rigs = {
         let by_rig = counter.by_rig.lock().expect("counts");
         let expected = accepted / rigs.len() as u64;
-        names
-            .iter()
-            .filter(|name| by_rig.get(*name).copied().unwrap_or(0) < expected)
+        rigs.iter()
+            .filter(|rig| by_rig.get(&rig.name).copied().unwrap_or(0) < expected)
             .count()
     };
     let mut latencies = counter.latencies();
@@ -1212,19 +1187,12 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
     else {
         return;
     };
-    let client = bench
-        .runtime
-        .block_on(connect(&bench.server.url))
-        .expect("connect to NATS");
-    bench
-        .runtime
-        .block_on(await_heartbeats(
-            &client,
-            setup.prefix,
-            std::slice::from_ref(&rig.name),
-            Duration::from_secs(20),
-        ))
-        .expect("the rig's heartbeat through the gateway");
+    let (client, joined) = bench.client_once_joined(
+        setup.prefix,
+        std::slice::from_ref(&rig),
+        Duration::from_secs(20),
+    );
+    joined.expect("the rig's heartbeat through the gateway");
     let context = zmq::Context::new();
     let req = context.socket(zmq::REQ).expect("REQ socket");
     req.set_linger(0).expect("linger");
@@ -1357,17 +1325,7 @@ fn two_hundred_rigs(bench: &Bench, config: &Config, summary: &mut Vec<String>) {
         return;
     };
     let ready = gateway.figures();
-    let client = bench
-        .runtime
-        .block_on(connect(&bench.server.url))
-        .expect("connect to NATS");
-    let names: Vec<String> = rigs.iter().map(|r| r.name.clone()).collect();
-    let joined = bench.runtime.block_on(await_heartbeats(
-        &client,
-        setup.prefix,
-        &names,
-        Duration::from_secs(60),
-    ));
+    let (client, joined) = bench.client_once_joined(setup.prefix, &rigs, Duration::from_secs(60));
     // The bucket follows heartbeats (written at most once a second).
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut online = Err("not read".to_owned());

@@ -1333,12 +1333,9 @@ fn two_gateways_store_every_event_exactly_once() {
     drop(second);
 }
 
-/// The NATS server dies and comes back on its port with its store: the
-/// gateway reconnects by itself, commands work again, new events are
-/// stored after the history.
-#[test]
-fn the_gateway_rides_out_a_nats_restart() {
-    let mut fleet = Fleet::start();
+/// rig-c publishes event 0 (`{"n": 0}`) and the stream stores it: the
+/// history the restart tests start from. Returns the event subject.
+fn first_event_stored(fleet: &mut Fleet) -> String {
     let subject = format!("{PREFIX}.rig-c.event");
     fleet
         .rig("rig-c")
@@ -1347,6 +1344,16 @@ fn the_gateway_rides_out_a_nats_restart() {
         .client
         .stream_until(STREAM, &subject, WAIT, |m| !m.is_empty());
     assert_eq!(stored.len(), 1, "{stored:?}");
+    subject
+}
+
+/// The NATS server dies and comes back on its port with its store: the
+/// gateway reconnects by itself, commands work again, new events are
+/// stored after the history.
+#[test]
+fn the_gateway_rides_out_a_nats_restart() {
+    let mut fleet = Fleet::start();
+    let subject = first_event_stored(&mut fleet);
 
     fleet.nats.restart();
     eventually("rig-c answers through NATS after the restart", || {
@@ -1379,14 +1386,7 @@ fn the_gateway_rides_out_a_nats_restart() {
 #[test]
 fn events_published_while_nats_is_down_are_stored_when_it_is_back() {
     let mut fleet = Fleet::start();
-    let subject = format!("{PREFIX}.rig-c.event");
-    fleet
-        .rig("rig-c")
-        .send_event(TUNNEL_ENTER, 0, json!({"n": 0}));
-    let stored = fleet
-        .client
-        .stream_until(STREAM, &subject, WAIT, |m| !m.is_empty());
-    assert_eq!(stored.len(), 1, "{stored:?}");
+    let subject = first_event_stored(&mut fleet);
 
     fleet.nats.kill();
     for n in 1..=5 {
