@@ -319,11 +319,11 @@ impl Context {
     fn defer(&self, timeout: f64) -> PyResult<DeferredReply> {
         let timeout = Duration::try_from_secs_f64(timeout)
             .map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?;
+        let reply = self.inner.defer(timeout);
         Ok(DeferredReply {
-            inner: Mutex::new(Some(self.inner.defer(timeout))),
-            nonce: 0,
-        }
-        .with_nonce())
+            nonce: reply.nonce(),
+            inner: Mutex::new(Some(reply)),
+        })
     }
 }
 
@@ -363,27 +363,22 @@ struct DeferredReply {
 }
 
 impl DeferredReply {
-    fn with_nonce(mut self) -> Self {
-        self.nonce = self
-            .inner
-            .get_mut()
-            .ok()
-            .and_then(|reply| reply.as_ref().map(auto_trainer_api::DeferredReply::nonce))
-            .unwrap_or(0);
-        self
-    }
-
-    fn handle(&self) -> PyResult<auto_trainer_api::DeferredReply> {
+    /// The handle, until [`Self::send`] or [`Self::drop_reply`] takes it.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<auto_trainer_api::DeferredReply>> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                PyRuntimeError::new_err(format!(
-                    "the deferred reply to nonce {} was sent already",
-                    self.nonce
-                ))
-            })
+    }
+
+    fn handle(&self) -> PyResult<auto_trainer_api::DeferredReply> {
+        self.slot().clone().ok_or_else(|| self.sent_already())
+    }
+
+    fn sent_already(&self) -> PyErr {
+        PyRuntimeError::new_err(format!(
+            "the deferred reply to nonce {} was sent already",
+            self.nonce
+        ))
     }
 }
 
@@ -417,26 +412,13 @@ impl DeferredReply {
     /// was settled already (sent, timed out, or answered at stop).
     fn send(&self, py: Python<'_>, response: ResponseParts) -> PyResult<()> {
         let response = response_of(response)?;
-        let reply = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        let reply = reply.ok_or_else(|| {
-            PyRuntimeError::new_err(format!(
-                "the deferred reply to nonce {} was sent already",
-                self.nonce
-            ))
-        })?;
+        let reply = self.slot().take().ok_or_else(|| self.sent_already())?;
         py.detach(|| reply.send(response)).map_err(to_py)
     }
 
     /// Gives the reply up: the peer gets an EXCEPTION reply now.
     fn drop_reply(&self) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        self.slot().take();
     }
 }
 

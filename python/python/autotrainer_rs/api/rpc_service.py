@@ -10,7 +10,7 @@ import inspect
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from .. import _core
@@ -238,20 +238,10 @@ class RpcService:
                     response = delegate(request, RequestContext(context))
                 else:
                     response = delegate(request)
-                data = response.data
-                if data is not None and is_dataclass(data) and not isinstance(data, type):
-                    data = asdict(data)
-                result, data_json, error_code, error_message, unserializable = _response_parts(
-                    ApiCommandRequestResponse(
-                        result=response.result,
-                        data=data,
-                        error_code=response.error_code,
-                        error_message=response.error_message,
-                    )
-                )
+                # A dataclass in `data` becomes a dict in prepare_for_serialization.
+                return _response_parts(response)
             except Exception as ex:  # the reference answers EXCEPTION with the text
                 return int(ApiCommandRequestResult.EXCEPTION), None, 0, str(ex), False
-            return result, data_json, error_code, error_message, unserializable
 
         return dispatch
 
