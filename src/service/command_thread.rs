@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::deferred::DeferredTable;
+use super::deferred::{DeferredTable, Ending, Waiting};
 use super::dispatch::{read_request, Answer, Dispatcher, ReadRequest};
 use crate::auth::gate::Gate;
 use crate::threads;
@@ -320,9 +320,7 @@ fn send_deferred(
     socket: &CommandSocket,
     dispatcher: &Dispatcher,
     deferred: &mut DeferredTable,
-    ready: impl FnOnce(
-        &mut DeferredTable,
-    ) -> Vec<(Request, super::deferred::Waiting, super::deferred::Ending)>,
+    ready: impl FnOnce(&mut DeferredTable) -> Vec<(Request, Waiting, Ending)>,
 ) {
     let ready = ready(deferred);
     // Counted before the replies go, so a peer that has its reply sees
