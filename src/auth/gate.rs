@@ -1,6 +1,6 @@
 //! The device's side of signed commands: which requests get in.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -46,9 +46,16 @@ impl Refusal {
 /// [`ReplayMemory::CAPACITY`] signatures still in the window, new requests
 /// are refused until some leave it. Only verified signatures are kept, so
 /// only key holders can fill it.
+///
+/// Kept by the second in which they expire: a replay has the same `ts`, so
+/// it is looked for in one small set, and the set requests of this moment
+/// fall into stays in the cache, where one set of every signature in the
+/// window (up to 25 MB) made each request a cache miss. A second's set is
+/// forgotten whole once that second is over: a signature is remembered at
+/// most a second longer than needed.
 struct ReplayMemory {
-    seen: HashSet<u128, BuildHasherDefault<SignatureHasher>>,
-    order: VecDeque<(i64, u128)>,
+    by_expiry_second: BTreeMap<i64, HashSet<u128, BuildHasherDefault<SignatureHasher>>>,
+    len: usize,
 }
 
 impl ReplayMemory {
@@ -58,31 +65,37 @@ impl ReplayMemory {
 
     fn new() -> Self {
         Self {
-            seen: HashSet::default(),
-            order: VecDeque::new(),
+            by_expiry_second: BTreeMap::new(),
+            len: 0,
         }
     }
 
     /// Remembers `sig` until `expires` (epoch ms); false if it was seen.
     fn admit(&mut self, sig: &[u8; 32], expires: i64, now: i64) -> Result<(), &'static str> {
-        while let Some(&(expiry, old)) = self.order.front() {
-            if expiry > now {
+        while let Some(entry) = self.by_expiry_second.first_entry() {
+            if entry.key().saturating_add(1).saturating_mul(1000) > now {
                 break;
             }
-            self.order.pop_front();
-            self.seen.remove(&old);
+            self.len -= entry.remove().len();
         }
         // The first 16 bytes of an HMAC-SHA256 tell signatures apart.
         let mut prefix = [0; 16];
         prefix.copy_from_slice(&sig[..16]);
         let id = u128::from_le_bytes(prefix);
-        if self.seen.len() >= Self::CAPACITY && !self.seen.contains(&id) {
+        let second = expires.div_euclid(1000);
+        let seen_before = |memory: &Self| {
+            memory
+                .by_expiry_second
+                .get(&second)
+                .is_some_and(|seen| seen.contains(&id))
+        };
+        if self.len >= Self::CAPACITY && !seen_before(self) {
             return Err("too many signed requests in the window; retry");
         }
-        if !self.seen.insert(id) {
+        if !self.by_expiry_second.entry(second).or_default().insert(id) {
             return Err("this signature was seen before (a replay)");
         }
-        self.order.push_back((expires, id));
+        self.len += 1;
         Ok(())
     }
 }
@@ -302,17 +315,22 @@ mod tests {
             sig
         };
         assert!(memory.admit(&sig(1), 100, 0).is_ok());
-        assert!(memory.admit(&sig(1), 100, 50).is_err());
-        assert!(memory.admit(&sig(1), 200, 100).is_ok(), "expired at 100");
-        for n in 2..(ReplayMemory::CAPACITY as u32 + 1) {
-            memory.admit(&sig(n), 1_000, 150).unwrap();
-        }
-        assert_eq!(memory.seen.len(), ReplayMemory::CAPACITY);
-        assert!(memory.admit(&sig(u32::MAX), 1_000, 150).is_err(), "full");
+        assert!(memory.admit(&sig(1), 100, 999).is_err(), "its second is not over");
         assert!(
-            memory.admit(&sig(u32::MAX), 2_000, 1_000).is_ok(),
+            memory.admit(&sig(1), 1_100, 1_000).is_ok(),
+            "forgotten once the second it expired in is over"
+        );
+        for n in 2..(ReplayMemory::CAPACITY as u32 + 1) {
+            memory.admit(&sig(n), 1_500, 1_050).unwrap();
+        }
+        assert_eq!(memory.len, ReplayMemory::CAPACITY);
+        assert!(memory.admit(&sig(u32::MAX), 9_000, 1_050).is_err(), "full");
+        assert!(memory.admit(&sig(7), 1_500, 1_060).is_err(), "a replay when full");
+        assert!(
+            memory.admit(&sig(u32::MAX), 3_000, 2_000).is_ok(),
             "room again"
         );
-        assert!(memory.seen.len() <= 2);
+        assert_eq!(memory.len, 1);
+        assert_eq!(memory.by_expiry_second.len(), 1);
     }
 }
