@@ -28,6 +28,9 @@
 //!    time: the rig publishes N ~150-byte events as fast as its queue
 //!    takes them; each subscriber's rate is N over first publish to its
 //!    last arrival. Target: through the gateway >= 0.8x direct, no loss.
+//!    Then, rig and gateway stopped, the ceiling: nats-server alone taking
+//!    the gateway's messages from the bench (with JetStream acks, then
+//!    without) and its CPU per message.
 //! 2. 50 rigs publishing 1,000 events/s each for 30 s (quick: 5 s)
 //!    through one gateway: every event counted by a NATS subscriber and in
 //!    the stream (no loss), and the end-to-end latency (the send time is in
@@ -813,6 +816,71 @@ fn publish_burst(rig: &Rig, count: u64, context: &Value) {
 // ---------------------------------------------------------------------------
 // 1. Events per second through the gateway against a direct SUB
 
+/// What nats-server alone takes from one publisher on this machine:
+/// `count` messages shaped as the gateway's (its headers, a unique
+/// `Nats-Msg-Id`, `payload`) published to `subject` in the gateway's stream
+/// as the gateway publishes (JetStream, up to 4,096 acknowledgements awaited
+/// at once, in order) or, without `acknowledged`, as plain NATS messages
+/// (the stream stores them all the same), read back by a NATS subscriber.
+/// No rig, no gateway: the ceiling of any gateway here. Messages per second
+/// at the subscriber and how many arrived.
+async fn nats_alone(
+    client: &async_nats::Client,
+    subject: &str,
+    payload: bytes::Bytes,
+    count: u64,
+    acknowledged: bool,
+) -> (f64, u64) {
+    use auto_trainer_gateway::subjects::{
+        GATEWAY_HEADER, MSG_ID_HEADER, RECEIVED_HEADER, RIG_HEADER, TOPIC_HEADER,
+    };
+    let counter = NatsCounter::start(client, subject.to_owned(), false).await;
+    let jetstream = jetstream::new(client.clone());
+    let (unacknowledged, mut acknowledgements) =
+        tokio::sync::mpsc::channel::<jetstream::context::PublishAckFuture>(4096);
+    let acknowledging = tokio::spawn(async move {
+        let mut stored = 0u64;
+        while let Some(ack) = acknowledgements.recv().await {
+            stored += u64::from(ack.await.is_ok());
+        }
+        stored
+    });
+    let run = epoch_us();
+    let start = Instant::now();
+    for sequence in 0..count {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(RIG_HEADER, "ceiling");
+        headers.insert(GATEWAY_HEADER, "bench");
+        headers.insert(TOPIC_HEADER, "3");
+        headers.insert(RECEIVED_HEADER, "1764170000.000000");
+        headers.insert(MSG_ID_HEADER, format!("{run:x}-{sequence:x}").as_str());
+        if acknowledged {
+            let ack = jetstream
+                .publish_with_headers(subject.to_owned(), headers, payload.clone())
+                .await
+                .expect("publish to the stream");
+            unacknowledged
+                .send(ack)
+                .await
+                .expect("the acknowledging task");
+        } else {
+            client
+                .publish_with_headers(subject.to_owned(), headers, payload.clone())
+                .await
+                .expect("publish");
+        }
+    }
+    drop(unacknowledged);
+    let arrived = counter.wait_for(count, Duration::from_secs(3)).await;
+    let elapsed = counter.last_arrival().saturating_duration_since(start);
+    counter.stop();
+    let stored = acknowledging.await.expect("acknowledgements");
+    if acknowledged {
+        assert_eq!(stored, count, "the stream stored every message");
+    }
+    (arrived as f64 / elapsed.as_secs_f64(), arrived)
+}
+
 fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<String>) {
     let setup = GatewaySetup {
         name: "bench-rate",
@@ -892,6 +960,34 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
     let status = bench.runtime.block_on(gateway_status(&client, &setup));
     gateway.stop();
     rig.service.stop();
+    // With the gateway and the rig stopped, the machine is nats-server's.
+    let payload = bytes::Bytes::from(
+        to_python_json(&ApiEvent::new(
+            ApiEventKind::PelletSuccessfulReach,
+            Some(context.clone()),
+        ))
+        .expect("an event serializes"),
+    );
+    let ceiling_subject = format!("{}.ceiling.event", setup.prefix);
+    // [with acknowledgements as the gateway, plain NATS]: mean events/s,
+    // delivered, nats-server's CPU seconds.
+    let mut ceilings = [(0.0, 0, 0.0); 2];
+    let server_cpu = || ProcessFigures::of(bench.server.child.id()).cpu_seconds;
+    for (side, acknowledged) in [true, false].into_iter().enumerate() {
+        let cpu_before = server_cpu();
+        for _ in 0..config.rate_rounds {
+            let (rate, arrived) = bench.runtime.block_on(nats_alone(
+                &client,
+                &ceiling_subject,
+                payload.clone(),
+                count,
+                acknowledged,
+            ));
+            ceilings[side].0 += rate / config.rate_rounds as f64;
+            ceilings[side].1 += arrived;
+        }
+        ceilings[side].2 = server_cpu() - cpu_before;
+    }
 
     let sent = count * config.rate_rounds as u64;
     let rates = [0, 1].map(|side| delivered[side] as f64 / elapsed[side].as_secs_f64());
@@ -914,8 +1010,25 @@ fn events_through_the_gateway(bench: &Bench, config: &Config, summary: &mut Vec<
             100.0 * delivered[side] as f64 / sent as f64
         );
     }
+    for (side, name) in [
+        (0, "NATS alone, JetStream acks"),
+        (1, "NATS alone, no acks"),
+    ] {
+        println!(
+            "   {name:<34} {:>12.0} {:>11.2}%   nats-server CPU {:.1} µs per message",
+            ceilings[side].0,
+            100.0 * ceilings[side].1 as f64 / sent as f64,
+            ceilings[side].2 * 1e6 / ceilings[side].1.max(1) as f64
+        );
+    }
     let ratio = rates[0] / rates[1];
     println!("   {:<34} {ratio:>11.2}x", "gateway/direct");
+    println!(
+        "   NATS alone/direct: {:.2}x with acks, {:.2}x without (the most any gateway \
+         could pass on here: nats-server publishing from this process, no rig, no gateway)",
+        ceilings[0].0 / rates[1],
+        ceilings[1].0 / rates[1]
+    );
     println!(
         "   gateway CPU {gateway_cpu:.2} s for {} events ({:.1} µs per event)",
         delivered[0],

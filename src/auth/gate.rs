@@ -315,7 +315,10 @@ mod tests {
             sig
         };
         assert!(memory.admit(&sig(1), 100, 0).is_ok());
-        assert!(memory.admit(&sig(1), 100, 999).is_err(), "its second is not over");
+        assert!(
+            memory.admit(&sig(1), 100, 999).is_err(),
+            "its second is not over"
+        );
         assert!(
             memory.admit(&sig(1), 1_100, 1_000).is_ok(),
             "forgotten once the second it expired in is over"
@@ -325,7 +328,10 @@ mod tests {
         }
         assert_eq!(memory.len, ReplayMemory::CAPACITY);
         assert!(memory.admit(&sig(u32::MAX), 9_000, 1_050).is_err(), "full");
-        assert!(memory.admit(&sig(7), 1_500, 1_060).is_err(), "a replay when full");
+        assert!(
+            memory.admit(&sig(7), 1_500, 1_060).is_err(),
+            "a replay when full"
+        );
         assert!(
             memory.admit(&sig(u32::MAX), 3_000, 2_000).is_ok(),
             "room again"
