@@ -865,10 +865,18 @@ fn the_page_shows_and_commands_the_fleet_in_a_real_browser() {
             dying.kill();
             browser.send_line(&json!({"killed": rig}));
         } else if line["done"] == json!(true) {
-            let latency = &line["latency"];
-            println!(
-                "dashboard latency, gateway read -> drawn in the page: p50 {} ms, p99 {} ms, max {} ms over {} live events",
-                latency["p50_ms"], latency["p99_ms"], latency["max_ms"], latency["count"]
+            for (latency, from) in [
+                (&line["from_rig"], "rig published"),
+                (&line["latency"], "gateway read"),
+            ] {
+                println!(
+                    "dashboard latency, {from} -> drawn in the page: p50 {} ms, p99 {} ms, max {} ms over {} live events",
+                    latency["p50_ms"], latency["p99_ms"], latency["max_ms"], latency["count"]
+                );
+            }
+            assert!(
+                line["from_rig"]["count"].as_u64().is_some_and(|n| n > 0),
+                "the page timed live events from their rigs: {line}"
             );
             break;
         }
@@ -913,8 +921,8 @@ fn the_page_keeps_up_with_50_rigs_and_1000_events_a_second() {
             browser.send_line(&published);
         } else if line["done"] == json!(true) {
             println!(
-                "dashboard under load: {} events, {} log lines kept; frame gaps {}; latency gateway -> drawn in the page {} (of which gateway -> received by the page {})",
-                line["events"], line["log_lines"], line["frames"], line["latency"], line["transport"]
+                "dashboard under load: {} events, {} log lines kept; frame gaps {}; latency published -> drawn in the page {}; gateway -> drawn {} (of which gateway -> received by the page {})",
+                line["events"], line["log_lines"], line["frames"], line["from_rig"], line["latency"], line["transport"]
             );
             assert!(
                 line["log_lines"].as_u64().is_some_and(|n| n <= 500),

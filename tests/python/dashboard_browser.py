@@ -177,7 +177,8 @@ def run(args, page):
         for item in d.find_elements(By.CSS_SELECTOR, "#log li")))
     Select(page.by_id("filter-kind")).select_by_value("")
 
-    latencies = driver.execute_script("return window.dashboard.latencies.slice()")
+    latencies = driver.execute_script(
+        "return {gateway: window.dashboard.latencies.slice(), rig: window.dashboard.fromRig.slice()}")
 
     page.begin("a tablet's screen")
     driver.set_window_size(820, 1180)
@@ -244,8 +245,10 @@ def scale(args, page):
     gaps = driver.execute_script("return window.gaps.slice(1)")
     latencies = driver.execute_script("return window.dashboard.latencies.slice()")
     transport = driver.execute_script("return window.dashboard.transport.slice()")
+    from_rig = driver.execute_script("return window.dashboard.fromRig.slice()")
     return {"events": published, "log_lines": lines, "frames": summary(gaps),
-            "latency": summary(latencies), "transport": summary(transport)}
+            "latency": summary(latencies), "transport": summary(transport),
+            "from_rig": summary(from_rig)}
 
 
 def summary(latencies):
@@ -278,7 +281,7 @@ def main():
             say(done=True, **scale(args, page))
         else:
             latencies = run(args, page)
-            say(done=True, latency=summary(latencies))
+            say(done=True, latency=summary(latencies["gateway"]), from_rig=summary(latencies["rig"]))
     except Exception as error:  # the test shows the step, the page and the cause
         try:
             page.shot("failed.png")

@@ -22,6 +22,7 @@ const state = {
   emergency: null,    // the last emergency: {rig, at, text}
   latencies: [],      // ms from the gateway reading a live event to it drawn
   transport: [],      // ms from the gateway reading a live event to it received here
+  fromRig: [],        // ms from the rig stamping a live event (its `when`) to it drawn
   liveSince: null,    // when the event stream first opened (ms)
   total: 0,           // events received
   rigsDirty: true,    // the grid needs drawing
@@ -419,11 +420,13 @@ function drawEvents() {
     if (event.received && state.liveSince !== null && event.received * 1000 >= state.liveSince) {
       state.latencies.push(now - event.received * 1000);
       state.transport.push(event.arrived - event.received * 1000);
+      const when = event.body && event.body.when;
+      if (typeof when === "number") state.fromRig.push(now - when * 1000);
     }
     if (!paused && index >= firstDrawn && passes(event)) fragment.prepend(line(event));
   });
   if (drawn.length > LOG_LINES) drawn.splice(0, drawn.length - LOG_LINES);
-  for (const list of [state.latencies, state.transport]) {
+  for (const list of [state.latencies, state.transport, state.fromRig]) {
     if (list.length > 10000) list.splice(0, list.length - 10000);
   }
   log.prepend(fragment);
