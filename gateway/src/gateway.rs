@@ -259,7 +259,7 @@ pub async fn run(
         .into_values()
         .collect();
     for rig in rigs {
-        rig.stop();
+        rig.close().await;
     }
     // What the rigs sent goes out if NATS takes it soon; a server that is
     // gone does not hold the stop up.
@@ -468,7 +468,7 @@ impl Shared {
                     self.forget_rig(name).await;
                 }
                 if let Some(rig) = stopped {
-                    rig.stop();
+                    rig.close().await;
                 }
                 if gone {
                     // What the rig's tasks wrote meanwhile goes too.

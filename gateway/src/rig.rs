@@ -181,6 +181,15 @@ impl Rig {
             .clone()
     }
 
+    /// Stops bridging and closes the client, from async code: closing
+    /// waits for the client's threads (they end at once on their stop
+    /// signal), which is done on a blocking thread, not a runtime worker.
+    pub async fn close(self: Arc<Self>) {
+        if let Err(error) = tokio::task::spawn_blocking(move || self.stop()).await {
+            tracing::error!(%error, "closing a rig's client failed");
+        }
+    }
+
     /// Stops bridging and closes the client.
     pub fn stop(&self) {
         for task in &self.tasks {
