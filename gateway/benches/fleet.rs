@@ -42,6 +42,8 @@
 //!    delegate) as a NATS request through the gateway, against a direct
 //!    REQ socket on the same rig, trips interleaved one by one so the
 //!    machine's drift falls on both. Target: p50 within +300 µs of direct.
+//!    A third path, interleaved too, times NATS alone: a request answered
+//!    at once by a responder in the bench, no gateway, no rig.
 //! 4. 200 rigs heartbeating every second through one gateway (FLEET.md,
 //!    Scale): time until the bucket has them all online, the gateway's CPU
 //!    while they only heartbeat (30 s; quick: 5 s), then a burst of 100
@@ -1329,11 +1331,38 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
     };
     // Both paths answer with the same bytes.
     let (direct_reply, nats_reply) = (direct_trip(1), nats_trip(1));
+    // NATS alone: a responder in this process answering every request at
+    // once with the rig's reply, no gateway and no rig: what the NATS hops
+    // themselves cost here.
+    let echo_subject = format!("{}.echo", setup.prefix);
+    let responder = bench.runtime.block_on(async {
+        let mut requests = client
+            .subscribe(echo_subject.clone())
+            .await
+            .expect("subscribe the responder");
+        client.flush().await.expect("flush the subscription");
+        let (client, reply) = (client.clone(), bytes::Bytes::from(direct_reply.clone()));
+        tokio::spawn(async move {
+            while let Some(request) = requests.next().await {
+                if let Some(inbox) = request.reply {
+                    let _ = client.publish(inbox, reply.clone()).await;
+                }
+            }
+        })
+    });
+    let echo_trip = |nonce: usize| {
+        bench
+            .runtime
+            .block_on(client.request(echo_subject.clone(), request(nonce).into()))
+            .expect("a reply from the responder")
+    };
     for nonce in 2..200 {
         direct_trip(nonce);
         nats_trip(nonce);
+        echo_trip(nonce);
     }
-    let (mut direct, mut nats) = (Samples::default(), Samples::default());
+    let (mut direct, mut nats, mut echo) =
+        (Samples::default(), Samples::default(), Samples::default());
     for nonce in 0..config.trips {
         let start = Instant::now();
         direct_trip(nonce);
@@ -1341,7 +1370,11 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
         let start = Instant::now();
         nats_trip(nonce);
         nats.push(start.elapsed());
+        let start = Instant::now();
+        echo_trip(nonce);
+        echo.push(start.elapsed());
     }
+    responder.abort();
     gateway.stop();
     rig.service.stop();
 
@@ -1368,6 +1401,7 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
     for (name, samples) in [
         ("direct REQ", &mut direct),
         ("NATS through the gateway", &mut nats),
+        ("NATS alone (a responder)", &mut echo),
     ] {
         let (p50, p99) = (
             samples.percentile(50.0) / 1e3,
@@ -1378,8 +1412,11 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
     }
     let extra = p50s[1] - p50s[0];
     println!(
-        "   NATS - direct: p50 +{extra:.1} µs ({:.2}x)",
-        p50s[1] / p50s[0]
+        "   NATS - direct: p50 +{extra:.1} µs ({:.2}x); NATS alone takes {:.1} µs of it, \
+         the gateway {:.1} µs",
+        p50s[1] / p50s[0],
+        p50s[2],
+        extra - p50s[2]
     );
     verdict(
         summary,
