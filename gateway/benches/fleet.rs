@@ -1335,20 +1335,21 @@ fn command_round_trips(bench: &Bench, config: &Config, summary: &mut Vec<String>
     // once with the rig's reply, no gateway and no rig: what the NATS hops
     // themselves cost here.
     let echo_subject = format!("{}.echo", setup.prefix);
-    let responder = bench.runtime.block_on(async {
-        let mut requests = client
+    let mut requests = bench.runtime.block_on(async {
+        let requests = client
             .subscribe(echo_subject.clone())
             .await
             .expect("subscribe the responder");
         client.flush().await.expect("flush the subscription");
-        let (client, reply) = (client.clone(), bytes::Bytes::from(direct_reply.clone()));
-        tokio::spawn(async move {
-            while let Some(request) = requests.next().await {
-                if let Some(inbox) = request.reply {
-                    let _ = client.publish(inbox, reply.clone()).await;
-                }
+        requests
+    });
+    let (responding, reply) = (client.clone(), bytes::Bytes::from(direct_reply.clone()));
+    let responder = bench.runtime.spawn(async move {
+        while let Some(request) = requests.next().await {
+            if let Some(inbox) = request.reply {
+                let _ = responding.publish(inbox, reply.clone()).await;
             }
-        })
+        }
     });
     let echo_trip = |nonce: usize| {
         bench
