@@ -41,9 +41,10 @@ fi
 
 # Real processes: nats-server (from the fleet venv), the gateway, rigs
 # (the examples built above and the Python reference), a nats-py client,
-# the dashboard in headless Chromium.
+# the dashboard in headless Chromium; built with its `telemetry` feature,
+# whose metrics a test receives as an OTLP collector would.
 echo "== the fleet gateway, end to end"
-cargo test -p auto-trainer-gateway
+cargo test -p auto-trainer-gateway --all-features
 
 # Real processes: the bridge binary, a python-socketio client as the
 # device, pyzmq REQ and SUB peers.

@@ -10,9 +10,7 @@
 //!
 //! Run: `cargo build --examples && cargo test -p auto-trainer-gateway --test
 //! fleet` (the tests make the venvs, `scripts/python-test-env.sh fleet` and
-//! `0.9`, themselves if needed, but run the examples as built). Two tests
-//! are ignored while they show gateway defects (their docs say which); run
-//! them with `-- --ignored`.
+//! `0.9`, themselves if needed, but run the examples as built).
 
 #[path = "../../tests/common"]
 mod common {
