@@ -833,9 +833,6 @@ async fn nats_alone(
     count: u64,
     acknowledged: bool,
 ) -> (f64, u64) {
-    use auto_trainer_gateway::subjects::{
-        GATEWAY_HEADER, MSG_ID_HEADER, RECEIVED_HEADER, RIG_HEADER, TOPIC_HEADER,
-    };
     let counter = NatsCounter::start(client, subject.to_owned(), false).await;
     let jetstream = jetstream::new(client.clone());
     let (unacknowledged, mut acknowledgements) =
@@ -850,12 +847,13 @@ async fn nats_alone(
     let run = epoch_us();
     let start = Instant::now();
     for sequence in 0..count {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(RIG_HEADER, "ceiling");
-        headers.insert(GATEWAY_HEADER, "bench");
-        headers.insert(TOPIC_HEADER, "3");
-        headers.insert(RECEIVED_HEADER, "1764170000.000000");
-        headers.insert(MSG_ID_HEADER, format!("{run:x}-{sequence:x}").as_str());
+        let headers = auto_trainer_gateway::rig::headers(
+            "bench",
+            "ceiling",
+            Some(ApiTopic::Event.value()),
+            Some(format!("{run:x}-{sequence:x}")),
+            SystemTime::now(),
+        );
         if acknowledged {
             let ack = jetstream
                 .publish_with_headers(subject.to_owned(), headers, payload.clone())

@@ -205,8 +205,10 @@ impl Drop for Rig {
     }
 }
 
-/// The headers of a bridged message.
-fn headers(
+/// The headers of a bridged message (FLEET.md): the rig, the gateway, the
+/// topic when it could be read, when the gateway read it, and its
+/// `Nats-Msg-Id` for the messages the stream stores.
+pub fn headers(
     gateway: &str,
     rig: &str,
     topic: Option<u32>,

@@ -83,18 +83,17 @@ impl ReplayMemory {
         prefix.copy_from_slice(&sig[..16]);
         let id = u128::from_le_bytes(prefix);
         let second = expires.div_euclid(1000);
-        let seen_before = |memory: &Self| {
-            memory
-                .by_expiry_second
-                .get(&second)
-                .is_some_and(|seen| seen.contains(&id))
-        };
-        if self.len >= Self::CAPACITY && !seen_before(self) {
-            return Err("too many signed requests in the window; retry");
-        }
-        if !self.by_expiry_second.entry(second).or_default().insert(id) {
+        if self
+            .by_expiry_second
+            .get(&second)
+            .is_some_and(|seen| seen.contains(&id))
+        {
             return Err("this signature was seen before (a replay)");
         }
+        if self.len >= Self::CAPACITY {
+            return Err("too many signed requests in the window; retry");
+        }
+        self.by_expiry_second.entry(second).or_default().insert(id);
         self.len += 1;
         Ok(())
     }
