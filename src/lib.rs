@@ -190,6 +190,12 @@ pub mod fuzzing {
     pub fn parse_request(bytes: &[u8]) -> Result<crate::ApiCommandRequest<i64>, String> {
         crate::ApiCommandRequest::parse(bytes).map_err(|error| error.message)
     }
+
+    /// Whether the signed-envelope reader's compact path, when it reads
+    /// `bytes`, reads what the JSON parser does.
+    pub fn envelope_readers_agree(bytes: &[u8]) -> bool {
+        crate::auth::envelope::ReadEnvelope::compact_reader_agrees(bytes)
+    }
 }
 
 /// The README's examples, compiled as doctests so they stay true.

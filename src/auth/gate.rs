@@ -83,17 +83,17 @@ impl ReplayMemory {
         prefix.copy_from_slice(&sig[..16]);
         let id = u128::from_le_bytes(prefix);
         let second = expires.div_euclid(1000);
-        if self
-            .by_expiry_second
-            .get(&second)
-            .is_some_and(|seen| seen.contains(&id))
-        {
+        let seen = self.by_expiry_second.entry(second).or_default();
+        if seen.contains(&id) {
             return Err("this signature was seen before (a replay)");
         }
         if self.len >= Self::CAPACITY {
+            if seen.is_empty() {
+                self.by_expiry_second.remove(&second);
+            }
             return Err("too many signed requests in the window; retry");
         }
-        self.by_expiry_second.entry(second).or_default().insert(id);
+        seen.insert(id);
         self.len += 1;
         Ok(())
     }
@@ -148,7 +148,11 @@ impl Gate {
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys.map(Arc::new);
     }
 
-    fn keys(&self) -> Option<Arc<KeyRing>> {
+    /// The keys requests are checked against now (`None`: requests are not
+    /// checked). A request is read under one look at them, passed to
+    /// [`Self::admit`] and [`Self::authorize`], so that keys replaced
+    /// meanwhile apply from the next request.
+    pub(crate) fn keys(&self) -> Option<Arc<KeyRing>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -158,16 +162,17 @@ impl Gate {
     }
 
     /// Checks the signature of a request (`envelope` is its first frame,
-    /// `None` for a one-frame request): `Ok(None)` when the device has no
-    /// keys, `Ok(Some(key))` with the key that signed it, or why it is
-    /// refused. Only a request whose signature verifies is remembered
-    /// against replays.
+    /// `None` for a one-frame request) against `keys` (from [`Self::keys`]):
+    /// `Ok(None)` when there are none, `Ok(Some(key))` with the key that
+    /// signed it, or why it is refused. Only a request whose signature
+    /// verifies is remembered against replays.
     pub(crate) fn admit(
         &self,
+        keys: Option<&KeyRing>,
         envelope: Option<&[u8]>,
         body: &[u8],
     ) -> Result<Option<SigningKey>, Refusal> {
-        let Some(ring) = self.keys() else {
+        let Some(ring) = keys else {
             return Ok(None);
         };
         let unauthenticated = |message: String, key_id: Option<&str>| {
@@ -217,20 +222,18 @@ impl Gate {
     }
 
     /// Checks that `key` may send `command` (a number of the device's
-    /// generation).
-    pub(crate) fn authorize(&self, key: &SigningKey, command: i64) -> Result<(), Refusal> {
+    /// generation) under `keys`, those it was admitted with.
+    pub(crate) fn authorize(
+        &self,
+        keys: &KeyRing,
+        key: &SigningKey,
+        command: i64,
+    ) -> Result<(), Refusal> {
         let command = Command::read(Some(self.generation), command);
-        let ring = self.keys();
-        if ring
-            .as_ref()
-            .is_some_and(|ring| ring.allows(key.id(), command))
-        {
+        if keys.allows(key.id(), command) {
             Ok(())
         } else {
-            let role = ring
-                .as_ref()
-                .and_then(|ring| ring.role(key.id()))
-                .unwrap_or_default();
+            let role = keys.role(key.id()).unwrap_or_default();
             Err(Refusal::new(
                 REFUSED_FORBIDDEN,
                 format!("key '{}' (role '{role}') may not send {command}", key.id()),
@@ -262,8 +265,10 @@ mod tests {
         let (gate, key) = gate();
         let body = br#"{"command": 400}"#;
         let now = super::super::now_millis();
-        let code =
-            |envelope: Option<&[u8]>, body: &[u8]| gate.admit(envelope, body).map_err(|r| r.code);
+        let keys = gate.keys().expect("keys");
+        let code = |envelope: Option<&[u8]>, body: &[u8]| {
+            gate.admit(Some(&keys), envelope, body).map_err(|r| r.code)
+        };
 
         assert_eq!(code(None, body), Err(401));
         assert_eq!(code(Some(b"{}"), body), Err(401));
@@ -290,10 +295,13 @@ mod tests {
         let skewed = signed(&key, now - 29_000, body);
         assert!(code(Some(&skewed), body).is_ok(), "inside the window");
 
-        assert!(gate.authorize(&key, 400).is_ok());
-        assert_eq!(gate.authorize(&key, 100).map_err(|r| r.code), Err(403));
+        assert!(gate.authorize(&keys, &key, 400).is_ok());
+        assert_eq!(
+            gate.authorize(&keys, &key, 100).map_err(|r| r.code),
+            Err(403)
+        );
         assert!(
-            gate.authorize(&key, 200).is_ok(),
+            gate.authorize(&keys, &key, 200).is_ok(),
             "EMERGENCY_STOP for every key"
         );
     }
@@ -301,7 +309,7 @@ mod tests {
     #[test]
     fn without_keys_everything_gets_in() {
         let gate = Gate::new(None, Duration::from_secs(30), Generation::V0_9);
-        assert_eq!(gate.admit(None, b"{}"), Ok(None));
+        assert_eq!(gate.admit(gate.keys().as_deref(), None, b"{}"), Ok(None));
         assert!(!gate.is_enabled());
     }
 

@@ -346,9 +346,10 @@ pub(crate) fn read_request(
         error: MalformedRequest::unread(message),
         signer: None,
     };
+    let keys = gate.keys();
     let (envelope, body) = match frames {
         [body] => (None, body),
-        [envelope, body] if gate.is_enabled() => (Some(&envelope[..]), body),
+        [envelope, body] if keys.is_some() => (Some(&envelope[..]), body),
         [_, body] => {
             // Echo what can be read of the body, so a console can match
             // the error to its request.
@@ -382,7 +383,7 @@ pub(crate) fn read_request(
             signer: None,
         };
     }
-    let signer = match gate.admit(envelope, body) {
+    let signer = match gate.admit(keys.as_deref(), envelope, body) {
         Ok(signer) => signer,
         Err(refusal) => {
             // Echo what can be read, so the peer can match the refusal.
@@ -401,7 +402,8 @@ pub(crate) fn read_request(
         Err(error) => ReadRequest::Malformed { error, signer },
         Ok(request) => match signer
             .as_ref()
-            .map(|key| gate.authorize(key, request.command))
+            .zip(keys.as_deref())
+            .map(|(key, keys)| gate.authorize(keys, key, request.command))
         {
             Some(Err(refusal)) => ReadRequest::Refused {
                 refusal,
