@@ -338,26 +338,18 @@ mod tests {
             assert!(read.is_some(), "{}", String::from_utf8_lossy(frame));
             assert_eq!(read.ok_or(()), by_parser(frame));
         }
-        for frame in parser_only.iter().map(String::as_bytes) {
-            assert!(ReadEnvelope::parse_compact(frame).is_none());
-            assert!(
-                ReadEnvelope::parse(frame).is_ok(),
-                "{}",
-                String::from_utf8_lossy(frame)
-            );
-        }
-        for frame in refused.iter().map(String::as_bytes) {
-            assert!(ReadEnvelope::parse_compact(frame).is_none());
-            assert!(
-                ReadEnvelope::parse(frame).is_err(),
-                "{}",
-                String::from_utf8_lossy(frame)
-            );
-        }
         let mut invalid_utf8 = written.clone();
         invalid_utf8[17] = 0xff;
-        assert!(ReadEnvelope::parse_compact(&invalid_utf8).is_none());
-        assert!(ReadEnvelope::parse(&invalid_utf8).is_err());
+        let not_compact = parser_only.iter().map(|frame| (frame.as_bytes(), true));
+        let refused = refused.iter().map(|frame| (frame.as_bytes(), false));
+        for (frame, readable) in not_compact
+            .chain(refused)
+            .chain([(&invalid_utf8[..], false)])
+        {
+            let text = String::from_utf8_lossy(frame);
+            assert!(ReadEnvelope::parse_compact(frame).is_none(), "{text}");
+            assert_eq!(ReadEnvelope::parse(frame).is_ok(), readable, "{text}");
+        }
     }
 
     #[test]
