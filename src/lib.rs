@@ -191,6 +191,13 @@ pub mod fuzzing {
         crate::ApiCommandRequest::parse(bytes).map_err(|error| error.message)
     }
 
+    /// Whether the request reader gives what parsing the whole object and
+    /// converting its keys gave before it (the same request or the same
+    /// error).
+    pub fn request_readers_agree(bytes: &[u8]) -> bool {
+        crate::ApiCommandRequest::parse(bytes) == crate::ApiCommandRequest::parse_whole(bytes)
+    }
+
     /// Whether the signed-envelope reader's compact path, when it reads
     /// `bytes`, reads what the JSON parser does.
     pub fn envelope_readers_agree(bytes: &[u8]) -> bool {

@@ -1,13 +1,14 @@
 //! Arbitrary bytes through the wire code a device runs on every request: the
-//! request parser, the key conversions, the Python-exact JSON writer and the
-//! signed envelope's reader.
+//! request parser (against the whole-object parse it replaced), the key
+//! conversions, the Python-exact JSON writer and the signed envelope's
+//! reader.
 //! Each step is checked against a property, not only for panics.
 //!
 //! Run with `scripts/fuzz.sh [seconds]`; seeds are in `fuzz/corpus/wire/`.
 
 #![no_main]
 
-use auto_trainer_api::fuzzing::{envelope_readers_agree, parse_request};
+use auto_trainer_api::fuzzing::{envelope_readers_agree, parse_request, request_readers_agree};
 use auto_trainer_api::{to_camel_keys, to_python_json, to_snake_keys, ApiCommandRequest};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -17,6 +18,10 @@ fuzz_target!(|bytes: &[u8]| {
         Ok(request) => check_request_round_trip(&request),
         Err(message) => assert!(!message.is_empty(), "a malformed request needs a message"),
     }
+    assert!(
+        request_readers_agree(bytes),
+        "the request reader and the whole-object parse disagree"
+    );
     assert!(
         envelope_readers_agree(bytes),
         "the compact envelope reader and the JSON parser disagree"

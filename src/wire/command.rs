@@ -191,6 +191,60 @@ impl ApiCommandRequest<i64> {
         }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| malformed(format!("request is not valid UTF-8: {e}"), 0))?;
+        let members = RequestMembers::read(text)
+            .map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
+        let Some(mut object) = members else {
+            return Err(malformed(
+                "request must be a JSON object with a 'command'".into(),
+                0,
+            ));
+        };
+        let nonce = match object.get("nonce") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| malformed(format!("'nonce' must be an integer, got {v}"), 0))?,
+        };
+        let command = match object.get("command") {
+            None => return Err(malformed("request has no 'command'".into(), nonce)),
+            Some(v) => v.as_i64().ok_or_else(|| {
+                malformed(format!("'command' must be an integer, got {v}"), nonce)
+            })?,
+        };
+        let custom_command = match object.get("custom_command") {
+            None | Some(Value::Null) => -1,
+            Some(v) => v.as_i64().ok_or_else(|| MalformedRequest {
+                message: format!("'customCommand' must be an integer, got {v}"),
+                nonce,
+                command,
+            })?,
+        };
+        let data = match object.remove("data") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        };
+        Ok(Self {
+            command,
+            nonce,
+            data,
+            custom_command,
+        })
+    }
+
+    /// [`Self::parse`] as it was written before [`RequestMembers`]: the
+    /// whole object parsed, then its keys converted. The other reading must
+    /// agree with it on every input (a test and the fuzz target check it).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn parse_whole(bytes: &[u8]) -> Result<Self, MalformedRequest> {
+        let malformed = |message: String, nonce: i64| MalformedRequest {
+            nonce,
+            ..MalformedRequest::unread(message)
+        };
+        if bytes.is_empty() {
+            return Err(malformed("empty request frame".into(), 0));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| malformed(format!("request is not valid UTF-8: {e}"), 0))?;
         let value: Value = serde_json::from_str(text)
             .map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
         let Value::Object(mut object) = keys::to_snake_keys(value) else {
@@ -229,6 +283,112 @@ impl ApiCommandRequest<i64> {
             data,
             custom_command,
         })
+    }
+}
+
+/// The top-level members of a request that the device reads (`command`,
+/// `nonce`, `customCommand`, `data`), by their snake_case names; the other
+/// members are read (so the text must be valid JSON) and dropped. What
+/// converting the keys of the whole parsed object gives, without building
+/// that object (which took most of a small request's reading): a key seen
+/// again replaces its value in its first place, and when several keys
+/// convert to one name the last place wins, as in Python after
+/// `json.loads` and the reference's key conversion.
+struct RequestMembers {
+    /// (key as sent, which of [`Self::NAMES`] it converts to, value), in
+    /// the order the keys first came.
+    places: Vec<(String, usize, Value)>,
+}
+
+impl RequestMembers {
+    /// The members read, by their snake_case names.
+    const NAMES: [&'static str; 4] = ["command", "nonce", "custom_command", "data"];
+
+    /// Reads `text`: `Ok(None)` when it is JSON but not an object.
+    fn read(text: &str) -> Result<Option<Self>, serde_json::Error> {
+        use serde::Deserializer as _;
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let members = (&mut deserializer).deserialize_any(TopLevel)?;
+        deserializer.end()?;
+        Ok(members)
+    }
+
+    fn place_of(&self, name: &str) -> Option<usize> {
+        self.places
+            .iter()
+            .rposition(|(_, read_as, _)| Self::NAMES[*read_as] == name)
+    }
+
+    /// The value of the member named `name` (snake_case).
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.place_of(name).map(|place| &self.places[place].2)
+    }
+
+    /// Takes the value of the member named `name` (snake_case).
+    fn remove(&mut self, name: &str) -> Option<Value> {
+        self.place_of(name)
+            .map(|place| std::mem::take(&mut self.places[place].2))
+    }
+}
+
+/// Reads a request's top level for [`RequestMembers`]; anything but an
+/// object is read through and gives `None`.
+struct TopLevel;
+
+impl<'de> serde::de::Visitor<'de> for TopLevel {
+    type Value = Option<RequestMembers>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut places: Vec<(String, usize, Value)> = Vec::with_capacity(4);
+        while let Some(key) = map.next_key::<String>()? {
+            // Every value is read as a `Value`, so what the whole object's
+            // parse refuses (a number out of range, say) is refused here too.
+            let value: Value = map.next_value()?;
+            // Kept values get snake_case keys too: `data` for the delegate,
+            // the others for the error message that shows a wrong one.
+            if let Some(place) = places.iter_mut().find(|(seen, ..)| *seen == key) {
+                place.2 = keys::to_snake_keys(value);
+                continue;
+            }
+            let name = keys::to_snake_key(&key);
+            if let Some(read_as) = RequestMembers::NAMES.iter().position(|n| **n == *name) {
+                places.push((key, read_as, keys::to_snake_keys(value)));
+            }
+        }
+        Ok(Some(RequestMembers { places }))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -567,6 +727,48 @@ mod tests {
                 !ApiCommandRequest::is_emergency(bytes),
                 "{}",
                 String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    /// The reading that builds only the members it needs agrees with
+    /// parsing the whole object and converting its keys, on ordinary
+    /// requests and on the odd ones (aliases and repeated keys, values
+    /// the JSON parser refuses, not objects, trailing text).
+    #[test]
+    fn reading_the_members_agrees_with_parsing_the_whole_object() {
+        let cases: &[&[u8]] = &[
+            br#"{"command": 400, "nonce": 7, "data": null, "customCommand": -1}"#,
+            br#"{"command": 120, "nonce": 1, "data": {"animalId": "m-1", "cages": [{"cageName": "a"}]}}"#,
+            br#"{"Command": 400, "NONCE": 2, "custom_command": 5, "custom-command": 6}"#,
+            br#"{"customCommand": 1, "custom_command": 2, "customCommand": 3, "command": 1}"#,
+            br#"{"command": 1, "command": 2, "Command": 3, "command": 4}"#,
+            br#"{"data": 1, "Data": {"aB": 2}, "command": 0}"#,
+            br#"{"command": 400, "other": 1e400}"#,
+            br#"{"command": 400, "other": [1, {"x": }]}"#,
+            br#"{"command": 1.0}"#,
+            br#"{"command":{"C2n": 0.5}, "nd": -1}"#,
+            br#"{"command": 18446744073709551615}"#,
+            br#"{"nonce": "7", "command": 1}"#,
+            br#"{"customCommand": true, "command": 1, "nonce": 3}"#,
+            br#"{"nonce": 3}"#,
+            br#"[200]"#,
+            br#"[1, 2"#,
+            br#"200"#,
+            br#""command""#,
+            br#"null"#,
+            br#"{"command": 200} x"#,
+            br#"{"command": 200"#,
+            br#"{"comm\u0061nd": 200}"#,
+            b"",
+            b"\xff",
+        ];
+        for case in cases {
+            assert_eq!(
+                ApiCommandRequest::parse(case),
+                ApiCommandRequest::parse_whole(case),
+                "{}",
+                String::from_utf8_lossy(case)
             );
         }
     }

@@ -96,6 +96,12 @@ fn cached(cache: &'static LocalKey<KeyCache>, key: &str, convert: fn(&str) -> St
     })
 }
 
+/// One key in snake_case, as [`to_snake_keys`] converts it (from the same
+/// cache).
+pub(crate) fn to_snake_key(key: &str) -> Rc<str> {
+    cached(&SNAKE_KEYS, key, snake_key)
+}
+
 fn map_keys(value: Value, convert: &dyn Fn(&str) -> Rc<str>) -> Value {
     match value {
         Value::Object(object) => Value::Object(
@@ -132,7 +138,7 @@ pub fn to_camel_keys(value: Value) -> Value {
 /// assert_eq!(app, json!({"animal_id": "Mouse 42", "path": "/data/My Files"}));
 /// ```
 pub fn to_snake_keys(value: Value) -> Value {
-    map_keys(value, &|key| cached(&SNAKE_KEYS, key, snake_key))
+    map_keys(value, &to_snake_key)
 }
 
 /// Writes a `Value` with camelCase keys without copying it.
