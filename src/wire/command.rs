@@ -182,6 +182,22 @@ impl ApiCommandRequest<i64> {
     /// UTF-8 or JSON, not an object, no `command`, or a non-integer
     /// `command`, `nonce` or `customCommand`.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, MalformedRequest> {
+        Self::parse_with(bytes, RequestMembers::read)
+    }
+
+    /// [`Self::parse`] as it was before [`RequestMembers::read`]: the whole
+    /// object parsed, then its keys converted. The two must agree on every
+    /// input (a test and the fuzz target check it).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn parse_whole(bytes: &[u8]) -> Result<Self, MalformedRequest> {
+        Self::parse_with(bytes, RequestMembers::read_whole)
+    }
+
+    /// [`Self::parse`] with the members read from the text by `read`.
+    fn parse_with(
+        bytes: &[u8],
+        read: fn(&str) -> Result<Option<RequestMembers>, serde_json::Error>,
+    ) -> Result<Self, MalformedRequest> {
         let malformed = |message: String, nonce: i64| MalformedRequest {
             nonce,
             ..MalformedRequest::unread(message)
@@ -191,81 +207,49 @@ impl ApiCommandRequest<i64> {
         }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| malformed(format!("request is not valid UTF-8: {e}"), 0))?;
-        let members = RequestMembers::read(text)
-            .map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
+        let members =
+            read(text).map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
         let Some(mut object) = members else {
             return Err(malformed(
                 "request must be a JSON object with a 'command'".into(),
                 0,
             ));
         };
-        let nonce = match object.get("nonce") {
-            None | Some(Value::Null) => 0,
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| malformed(format!("'nonce' must be an integer, got {v}"), 0))?,
-        };
-        let command = match object.get("command") {
-            None => return Err(malformed("request has no 'command'".into(), nonce)),
-            Some(v) => v.as_i64().ok_or_else(|| {
-                malformed(format!("'command' must be an integer, got {v}"), nonce)
-            })?,
-        };
-        let custom_command = match object.get("custom_command") {
-            None | Some(Value::Null) => -1,
-            Some(v) => v.as_i64().ok_or_else(|| MalformedRequest {
-                message: format!("'customCommand' must be an integer, got {v}"),
-                nonce,
-                command,
-            })?,
-        };
-        let data = match object.remove("data") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
-        };
-        Ok(Self {
-            command,
-            nonce,
+        let data = object.remove("data");
+        Self::from_members(
+            object.get("nonce"),
+            object.get("command"),
+            object.get("custom_command"),
             data,
-            custom_command,
-        })
+        )
     }
 
-    /// [`Self::parse`] as it was written before [`RequestMembers`]: the
-    /// whole object parsed, then its keys converted. The other reading must
-    /// agree with it on every input (a test and the fuzz target check it).
-    #[cfg(any(test, fuzzing))]
-    pub(crate) fn parse_whole(bytes: &[u8]) -> Result<Self, MalformedRequest> {
+    /// A request from its members (keys in snake_case), or what is wrong
+    /// with them: `nonce`, `command` and `custom_command` integers (`nonce`
+    /// and `custom_command` may be absent or null), `command` present.
+    fn from_members(
+        nonce: Option<&Value>,
+        command: Option<&Value>,
+        custom_command: Option<&Value>,
+        data: Option<Value>,
+    ) -> Result<Self, MalformedRequest> {
         let malformed = |message: String, nonce: i64| MalformedRequest {
             nonce,
             ..MalformedRequest::unread(message)
         };
-        if bytes.is_empty() {
-            return Err(malformed("empty request frame".into(), 0));
-        }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| malformed(format!("request is not valid UTF-8: {e}"), 0))?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| malformed(format!("request is not valid JSON: {e}"), 0))?;
-        let Value::Object(mut object) = keys::to_snake_keys(value) else {
-            return Err(malformed(
-                "request must be a JSON object with a 'command'".into(),
-                0,
-            ));
-        };
-        let nonce = match object.get("nonce") {
+        let nonce = match nonce {
             None | Some(Value::Null) => 0,
             Some(v) => v
                 .as_i64()
                 .ok_or_else(|| malformed(format!("'nonce' must be an integer, got {v}"), 0))?,
         };
-        let command = match object.get("command") {
+        let command = match command {
             None => return Err(malformed("request has no 'command'".into(), nonce)),
             Some(v) => v.as_i64().ok_or_else(|| {
                 malformed(format!("'command' must be an integer, got {v}"), nonce)
             })?,
         };
-        let custom_command = match object.get("custom_command") {
+        let custom_command = match custom_command {
             None | Some(Value::Null) => -1,
             Some(v) => v.as_i64().ok_or_else(|| MalformedRequest {
                 message: format!("'customCommand' must be an integer, got {v}"),
@@ -273,10 +257,7 @@ impl ApiCommandRequest<i64> {
                 command,
             })?,
         };
-        let data = match object.remove("data") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
-        };
+        let data = data.filter(|v| !v.is_null());
         Ok(Self {
             command,
             nonce,
@@ -311,6 +292,23 @@ impl RequestMembers {
         let members = (&mut deserializer).deserialize_any(TopLevel)?;
         deserializer.end()?;
         Ok(members)
+    }
+
+    /// What [`Self::read`] gives, the old way: the whole object parsed
+    /// and its keys converted.
+    #[cfg(any(test, fuzzing))]
+    fn read_whole(text: &str) -> Result<Option<Self>, serde_json::Error> {
+        let Value::Object(mut object) = keys::to_snake_keys(serde_json::from_str(text)?) else {
+            return Ok(None);
+        };
+        let places = (0..Self::NAMES.len())
+            .filter_map(|read_as| {
+                let name = Self::NAMES[read_as];
+                let value = object.remove(name)?;
+                Some((name.to_owned(), read_as, value))
+            })
+            .collect();
+        Ok(Some(Self { places }))
     }
 
     fn place_of(&self, name: &str) -> Option<usize> {
